@@ -1,0 +1,50 @@
+// System-call and netlink failures, shaped like Node's ErrnoException so callers match on `code`.
+import { constants } from 'node:os'
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]))
+
+export function errnoName(errno: number): string {
+  return errnoNames.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`
+}
+
+/** Thrown by native/ (the addon builds this class, better-sqlite3 style). */
+export class SysError extends Error {
+  override readonly name = 'SysError'
+  readonly syscall: string
+  readonly code: string
+  readonly errno: number
+  readonly path: string | undefined
+  constructor(syscall: string, errno: number, path?: string, detail?: string) {
+    const code = errnoName(errno)
+    super(`${syscall}${path === undefined ? '' : ' ' + path}: ${code}${detail ? ` (${detail})` : ''}`)
+    this.syscall = syscall
+    this.errno = Math.abs(errno)
+    this.code = code
+    this.path = path
+  }
+}
+
+/** Built by pkg/link from an NLMSG_ERROR reply (negative errno), with the operation and object. */
+export class NetlinkError extends Error {
+  override readonly name = 'NetlinkError'
+  readonly op: string
+  readonly code: string
+  readonly errno: number
+  readonly target: string | undefined
+  constructor(op: string, errno: number, target?: string) {
+    const code = errnoName(errno)
+    super(`${op}${target === undefined ? '' : ' ' + target}: ${code}`)
+    this.op = op
+    this.errno = Math.abs(errno)
+    this.code = code
+    this.target = target
+  }
+}
+
+/** The errno-style code of any error, or undefined (rimraf's errorCode). */
+export function errorCode(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
+    return (e as { code: string }).code
+  }
+  return undefined
+}
