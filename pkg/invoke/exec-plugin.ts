@@ -1,0 +1,55 @@
+// Runs a CNI plugin executable (libcni invoke.ExecPlugin): argv-only spawn, config on stdin,
+// its stderr passed through to ours, its stdout parsed as a result or as a CNI error.
+import { spawn } from 'node:child_process'
+import { CniCode, CniError } from '../errors/cni-error.js'
+
+export interface ExecOptions {
+  env: Readonly<Record<string, string | undefined>>
+  stdin: Uint8Array
+  /** kill the plugin after this long (default 120 s) */
+  timeoutMs?: number
+}
+
+/** Returns the parsed stdout JSON (undefined when empty); a failing plugin's error JSON becomes a CniError with its code. */
+export function execPlugin(path: string, opts: ExecOptions): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, [], {
+      env: opts.env as NodeJS.ProcessEnv,
+      stdio: ['pipe', 'pipe', 'inherit'],
+      timeout: opts.timeoutMs ?? 120_000,
+      killSignal: 'SIGKILL',
+    })
+    const out: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => out.push(c))
+    child.on('error', (e) => reject(new CniError(CniCode.PluginExecFailed, `failed to run plugin ${path}: ${e.message}`)))
+    child.stdin.on('error', () => {
+      // The plugin may exit without reading stdin (VERSION); its exit status tells what happened.
+    })
+    child.on('close', (code, signal) => {
+      const text = Buffer.concat(out).toString('utf8').trim()
+      if (code === 0) {
+        if (text === '') return resolve(undefined)
+        try {
+          return resolve(JSON.parse(text))
+        } catch {
+          return reject(new CniError(CniCode.DecodingFailure, `plugin ${path} printed invalid JSON`, text.slice(0, 500)))
+        }
+      }
+      reject(pluginError(path, text, code, signal))
+    })
+    child.stdin.end(opts.stdin)
+  })
+}
+
+function pluginError(path: string, text: string, code: number | null, signal: NodeJS.Signals | null): CniError {
+  try {
+    const e = JSON.parse(text) as { code?: unknown; msg?: unknown; details?: unknown }
+    if (typeof e.code === 'number' && typeof e.msg === 'string') {
+      return new CniError(e.code, e.msg, typeof e.details === 'string' ? e.details : undefined)
+    }
+  } catch {
+    // not an error document; fall through
+  }
+  const how = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`
+  return new CniError(CniCode.PluginExecFailed, `plugin ${path} ${how}`, text === '' ? undefined : text.slice(0, 500))
+}

@@ -1,0 +1,122 @@
+// The import table (model-codebases §7.2), checked mechanically: who may import whom, which file is
+// the only door to each risky dependency, and who may write to stdout.
+import t from 'tap'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { REPO_ROOT } from '../helpers/paths.js'
+
+const SOURCE_DIRS = ['pkg', 'native', 'plugins', 'ipam', 'runtime-min']
+
+function files(dir: string): string[] {
+  const out: string[] = []
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f)
+      if (f === 'node_modules' || f === 'build') continue
+      if (statSync(p).isDirectory()) walk(p)
+      else if (p.endsWith('.ts')) out.push(p)
+    }
+  }
+  try {
+    walk(join(REPO_ROOT, dir))
+  } catch {
+    // directory not there yet
+  }
+  return out
+}
+
+/** The module a repository path belongs to: pkg/<x>, plugins/<x>, ipam/<x>, native, runtime-min, test. */
+function moduleOf(rel: string): string {
+  const parts = rel.split('/')
+  if (parts[0] === 'pkg' || parts[0] === 'plugins' || parts[0] === 'ipam') return `${parts[0]}/${parts[1]}`
+  return parts[0] ?? rel
+}
+
+const IO_FREE = ['pkg/errors', 'pkg/cni', 'pkg/ip']
+// module -> modules it may import (its own module is always allowed)
+const ALLOWED: Record<string, string[]> = {
+  'pkg/errors': [],
+  'pkg/cni': ['pkg/errors'],
+  'pkg/ip': ['pkg/errors'],
+  'pkg/log': ['pkg/errors'],
+  'pkg/rollback': ['pkg/errors', 'pkg/log'],
+  native: ['pkg/errors'],
+  'pkg/ns': ['native', 'pkg/errors', 'pkg/log'],
+  'pkg/sysctl': ['native', 'pkg/ns', 'pkg/errors', 'pkg/log'],
+  'pkg/lock': ['native', 'pkg/errors', 'pkg/log', 'pkg/fsutil'],
+  'pkg/fsutil': ['pkg/errors', 'pkg/log'],
+  'pkg/link': ['pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log'],
+  'pkg/firewall': ['native', 'pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log'],
+  'pkg/invoke': ['pkg/cni', 'pkg/errors', 'pkg/log'],
+  'pkg/skel': ['pkg/cni', 'pkg/errors', 'pkg/log'],
+  'runtime-min': ['pkg/*'],
+}
+const PLUGIN_ALLOWED = ['pkg/*']
+const IPAM_ALLOWED = ['pkg/skel', 'pkg/cni', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/rollback', 'pkg/lock', 'pkg/fsutil']
+
+// package -> the only files allowed to import it
+const DOORS: Record<string, (rel: string) => boolean> = {
+  netlink: (rel) => rel === 'pkg/link/rtnl.ts',
+  'ip-address': (rel) => rel === 'pkg/ip/cidr.ts',
+  yargs: (rel) => rel === 'runtime-min/cli.ts',
+  // full zod costs ~30 ms per plugin start; zod/mini is what plugins may load
+  zod: () => false,
+}
+
+function allowedFor(mod: string): string[] {
+  if (mod.startsWith('plugins/')) return PLUGIN_ALLOWED
+  if (mod.startsWith('ipam/')) return IPAM_ALLOWED
+  return ALLOWED[mod] ?? []
+}
+
+function permitted(from: string, to: string): boolean {
+  if (from === to) return true
+  return allowedFor(from).some((a) => a === to || (a === 'pkg/*' && to.startsWith('pkg/')))
+}
+
+const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s*['"]([^'"]+)['"]/gm
+
+const violations: string[] = []
+const all = SOURCE_DIRS.flatMap(files)
+for (const file of all) {
+  const rel = relative(REPO_ROOT, file)
+  const mod = moduleOf(rel)
+  const text = readFileSync(file, 'utf8')
+  for (const m of text.matchAll(IMPORT_RE)) {
+    const spec = m[1] ?? m[2] ?? m[3] ?? ''
+    if (spec.startsWith('.')) {
+      const target = relative(REPO_ROOT, resolve(dirname(file), spec))
+      const tmod = moduleOf(target)
+      if (tmod === 'test') violations.push(`${rel} → ${target} (sources never import tests)`)
+      else if (!permitted(mod, tmod)) violations.push(`${rel} → ${target} (${mod} may not import ${tmod})`)
+    } else if (spec.startsWith('node:')) {
+      if (IO_FREE.includes(mod) && spec !== 'node:os') violations.push(`${rel} → ${spec} (${mod} does no I/O)`)
+      if (spec === 'node:child_process' && (mod === 'pkg/link' || mod === 'pkg/skel')) violations.push(`${rel} → ${spec}`)
+    } else {
+      const pkgName = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec)
+      const door = DOORS[spec] ?? DOORS[pkgName]
+      if (spec === 'zod/mini') {
+        if (!(mod === 'pkg/cni' || mod.startsWith('plugins/') || mod.startsWith('ipam/') || mod === 'runtime-min')) {
+          violations.push(`${rel} → zod/mini (config schemas live in pkg/cni and plugin config.ts)`)
+        }
+      } else if (door !== undefined && !door(rel)) violations.push(`${rel} → ${spec} (only its door file may import it)`)
+    }
+  }
+  // stdout belongs to the skeleton and the CLI
+  const writesStdout = /process\.stdout\.write|console\.log\(/.test(text)
+  if (writesStdout && !(rel.startsWith('pkg/skel/') || rel.startsWith('runtime-min/'))) {
+    violations.push(`${rel} writes to stdout (only pkg/skel and runtime-min may)`)
+  }
+}
+
+t.ok(all.length > 0, 'found source files')
+t.same(violations, [], 'no import-table violations')
+
+t.test('the checker catches violations', async (t) => {
+  t.notOk(permitted('plugins/bridge', 'plugins/loopback'), 'plugin → plugin')
+  t.notOk(permitted('plugins/bridge', 'ipam/host-local'), 'plugin → ipam')
+  t.notOk(permitted('plugins/bridge', 'native'), 'plugin → native')
+  t.notOk(permitted('pkg/errors', 'pkg/log'), 'ground floor')
+  t.ok(permitted('plugins/bridge', 'pkg/link'))
+  t.notOk(DOORS['netlink']?.('plugins/bridge/add.ts'))
+})
