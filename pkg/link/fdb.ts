@@ -50,7 +50,7 @@ export interface FdbEntry {
   readonly masterIndex: number | undefined
   /** NUD_* bits */
   readonly state: number
-  /** NTF_* bits */
+  /** NTF_* bits (the bridge reports its own entries without NTF_MASTER; see masterIndex) */
   readonly flags: number
 }
 
@@ -96,8 +96,8 @@ export function addFdb(rt: Rtnl, spec: FdbSpec): Promise<void> {
 }
 
 /**
- * Adds one more destination for a MAC (vxlan: several remotes for the all-zero MAC); EEXIST if that
- * exact MAC+dst pair is present. `bridge fdb append MAC dev LINK dst IP self permanent`
+ * Adds one more destination for a MAC (vxlan: several remotes for the all-zero MAC). The vxlan driver
+ * treats an already present MAC+dst pair as success. `bridge fdb append MAC dev LINK dst IP self permanent`
  */
 export function appendFdb(rt: Rtnl, spec: FdbSpec): Promise<void> {
   return newFdb(rt, spec, NLM_F_CREATE | NLM_F_APPEND, 'append fdb entry')
@@ -139,7 +139,11 @@ export async function listFdb(rt: Rtnl, filter: { link?: LinkRef } = {}): Promis
   return out
 }
 
-/** Deletes the entry (with `dst`, only that destination); ENOENT if absent. `bridge fdb del MAC dev LINK [dst IP] self` */
+/**
+ * Deletes the entry (with `dst`, only that destination); ENOENT if the MAC is absent. The vxlan driver
+ * reports success for a missing `dst` while the MAC has other destinations.
+ * `bridge fdb del MAC dev LINK [dst IP] self`
+ */
 export async function delFdb(rt: Rtnl, spec: FdbSpec): Promise<void> {
   const index = await indexOf(rt, spec.link)
   await rt.request({
