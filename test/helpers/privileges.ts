@@ -14,13 +14,23 @@ export function linkKindAvailable(kind: string): boolean {
   if (cached !== undefined) return cached
   let ok = false
   try {
-    execFileSync('unshare', ['--net', 'ip', 'link', 'add', 'probe0', 'type', kind], { stdio: 'ignore', timeout: 5000 })
+    execFileSync('unshare', ['--net', 'sh', '-c', probeScript(kind)], { stdio: 'ignore', timeout: 5000 })
     ok = true
   } catch {
     ok = false
   }
   kindCache.set(kind, ok)
   return ok
+}
+
+// Some kinds cannot be created bare: vxlan needs an id, and the kinds stacked on a lower device need one.
+const PROBE_ARGS: Record<string, string> = { vxlan: 'id 1 dstport 4789', vlan: 'id 1' }
+const NEEDS_PARENT = new Set(['macvlan', 'macvtap', 'ipvlan', 'ipvtap', 'vlan'])
+
+function probeScript(kind: string): string {
+  if (!/^[a-z0-9_]+$/.test(kind)) throw new Error(`odd link kind "${kind}"`)
+  const parent = NEEDS_PARENT.has(kind) ? 'ip link add probep type veth peer name probeq && ' : ''
+  return `${parent}ip link add probe0 ${parent ? 'link probep ' : ''}type ${kind} ${PROBE_ARGS[kind] ?? ''}`
 }
 
 export function needsLinkKind(kind: string): false | string {
