@@ -14,7 +14,12 @@ const args = new Set(process.argv.slice(2))
 const step = (s) => process.stderr.write(`build: ${s}\n`)
 
 function run(cmd, argv, opts = {}) {
-  execFileSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts })
+  try {
+    execFileSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts })
+  } catch (e) {
+    step(`failed: ${[cmd, ...argv].join(' ')} (exit ${e.status ?? e.signal ?? e.message})`)
+    process.exit(1)
+  }
 }
 
 // 1. Type-check everything (sources, tests, benchmarks).

@@ -29,7 +29,7 @@ export class NetnsHandle {
   static open(path: string): NetnsHandle {
     let fd: number
     try {
-      fd = openSync(path, fsc.O_RDONLY | fsc.O_CLOEXEC)
+      fd = openSync(path, fsc.O_RDONLY)
     } catch (e) {
       throw new NetnsNotFoundError(path, errorCode(e) ?? 'EIO', { cause: e })
     }
@@ -89,7 +89,7 @@ export class NetnsNotFoundError extends CniError {
 export function withNetnsSync<T>(target: NetnsHandle | undefined, fn: () => T): T {
   if (target === undefined) return fn()
   const n = native()
-  const origin = openSync('/proc/thread-self/ns/net', fsc.O_RDONLY | fsc.O_CLOEXEC)
+  const origin = openSync('/proc/thread-self/ns/net', fsc.O_RDONLY)
   try {
     n.setns(target.fd, CLONE_NEWNET)
     try {
@@ -131,7 +131,7 @@ export function createNetns(nameOrPath: string): string {
     throw e
   }
   const n = native()
-  const origin = openSync('/proc/thread-self/ns/net', fsc.O_RDONLY | fsc.O_CLOEXEC)
+  const origin = openSync('/proc/thread-self/ns/net', fsc.O_RDONLY)
   try {
     try {
       n.unshare(CLONE_NEWNET)

@@ -7,7 +7,7 @@ import { describe } from '../errors/describe.js'
 import { parseCniArgs } from '../cni/args.js'
 import { convertResult, type CniResult } from '../cni/result.js'
 import { parseNetConf, type NetConf } from '../cni/schema.js'
-import { CURRENT_VERSION, SUPPORTED_VERSIONS, checkSupported, versionAtLeast, versionInfo } from '../cni/spec.js'
+import { CURRENT_VERSION, SUPPORTED_VERSIONS, checkCommandVersion, versionInfo } from '../cni/spec.js'
 import { validateContainerId, validateIfName } from '../cni/validate.js'
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const
@@ -75,10 +75,9 @@ export async function dispatch(funcs: PluginFuncs, info: PluginInfo, io: SkelIo)
     }
     const env = readEnv(command, io.env)
     const stdin = await readStdin(io)
-    const conf = parseNetConf(stdin)
+    const conf = parseNetConf(stdin, { supported })
     confVersion = conf.cniVersion
-    checkSupported(conf.cniVersion, supported)
-    checkCommandAllowed(command, conf.cniVersion)
+    checkCommandVersion(command, conf.cniVersion)
     const a: CmdArgs = { command, ...env, stdin, conf, env: io.env }
     switch (command) {
       case 'ADD': {
@@ -139,14 +138,6 @@ function readEnv(command: Exclude<Command, 'VERSION'>, env: SkelIo['env']) {
     ifName,
     args: parseCniArgs(env['CNI_ARGS']),
     path: (env['CNI_PATH'] ?? '').split(':').filter((p) => p !== ''),
-  }
-}
-
-// CHECK arrived with 0.4.0, STATUS and GC with 1.1.0; older configs must not use them (libcni skel).
-function checkCommandAllowed(command: Command, version: string): void {
-  const min = command === 'CHECK' ? '0.4.0' : command === 'STATUS' || command === 'GC' ? '1.1.0' : undefined
-  if (min !== undefined && !versionAtLeast(version, min)) {
-    throw new CniError(CniCode.IncompatibleVersion, `config version ${version} does not allow ${command} (needs ${min} or later)`)
   }
 }
 
