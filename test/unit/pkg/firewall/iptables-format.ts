@@ -1,0 +1,131 @@
+// iptables-restore text building and iptables-save parsing; nothing is run.
+import t from 'tap'
+import { CniCode } from '../../../../pkg/errors/cni-error.js'
+import { IptablesBatch, parseIptablesSave, renderToken, tokenizeRestoreLine } from '../../../../pkg/firewall/iptables-format.js'
+
+t.test('restore text: one block per table, chain declarations first, comments quoted', async (t) => {
+  const b = new IptablesBatch(4)
+    .append('nat', 'CNI-abc', ['-d', '10.88.0.0/16', '-j', 'ACCEPT'], 'name: net1 id: c1')
+    .declareChain('nat', 'CNI-abc')
+    .append('filter', 'FORWARD', ['-i', 'cni0', '-j', 'ACCEPT'])
+    .insert('nat', 'POSTROUTING', ['-s', '10.88.0.5', '-j', 'CNI-abc'], 'id:c1')
+    .delete('nat', 'POSTROUTING', ['-s', '10.88.0.4', '-j', 'CNI-old'])
+    .flushChain('nat', 'CNI-old')
+    .deleteChain('nat', 'CNI-old')
+  t.equal(b.length, 7)
+  t.equal(
+    b.toRestoreText(),
+    [
+      '*nat',
+      ':CNI-abc - [0:0]',
+      '-A CNI-abc -m comment --comment "name: net1 id: c1" -d 10.88.0.0/16 -j ACCEPT',
+      '-I POSTROUTING -m comment --comment id:c1 -s 10.88.0.5 -j CNI-abc',
+      '-D POSTROUTING -s 10.88.0.4 -j CNI-old',
+      '-F CNI-old',
+      '-X CNI-old',
+      'COMMIT',
+      '*filter',
+      '-A FORWARD -i cni0 -j ACCEPT',
+      'COMMIT',
+      '',
+    ].join('\n'),
+  )
+  t.equal(new IptablesBatch(6).toRestoreText(), '', 'an empty batch is empty text')
+  t.same(b.ops[0], { op: '-A', table: 'nat', chain: 'CNI-abc', args: ['-d', '10.88.0.0/16', '-j', 'ACCEPT'], comment: 'name: net1 id: c1' })
+})
+
+t.test('tokens: bare when safe, quoted when they hold blanks', async (t) => {
+  t.equal(renderToken('10.0.0.0/8'), '10.0.0.0/8')
+  t.equal(renderToken('!'), '!')
+  t.equal(renderToken('--to-destination'), '--to-destination')
+  t.equal(renderToken('10.0.0.2:8080'), '10.0.0.2:8080')
+  t.equal(renderToken('a b'), '"a b"')
+  t.equal(renderToken("it's"), '"it\'s"')
+  t.equal(renderToken('é'), '"é"')
+})
+
+t.test('rendered tokens read back as the same argv', async (t) => {
+  const args = ['-m', 'comment', '--comment', 'net: a b, id: c1', '-p', 'tcp', '--dport', '80', '-j', 'DNAT', '--to-destination', '10.0.0.2:80']
+  t.same(tokenizeRestoreLine(args.map(renderToken).join(' ')), args)
+})
+
+t.test('what the restore format cannot carry is refused', async (t) => {
+  const b = new IptablesBatch(4)
+  const bad: [string, () => unknown, RegExp][] = [
+    ['quote in comment', () => b.append('filter', 'X', ['-j', 'ACCEPT'], 'a"b'), /iptables comment/],
+    ['newline in comment', () => b.append('filter', 'X', ['-j', 'ACCEPT'], 'a\nb'), /iptables comment/],
+    ['backslash in comment', () => b.append('filter', 'X', ['-j', 'ACCEPT'], 'a\\b'), /iptables comment/],
+    ['empty comment', () => b.append('filter', 'X', ['-j', 'ACCEPT'], ''), /iptables comment/],
+    ['long comment', () => b.append('filter', 'X', ['-j', 'ACCEPT'], 'x'.repeat(256)), /longer than 255/],
+    ['newline in argument', () => b.append('filter', 'X', ['-j', 'ACCEPT\n-A INPUT -j DROP']), /control characters/],
+    ['quote in argument', () => b.append('filter', 'X', ['-s', '"x']), /double quotes/],
+    ['empty argument', () => b.append('filter', 'X', ['-s', '']), /must not be empty/],
+    ['long argument', () => b.append('filter', 'X', ['--comment', 'x'.repeat(1024)]), /longer than 1023/],
+    ['-t in a rule', () => b.append('filter', 'X', ['-t', 'nat', '-j', 'ACCEPT']), /-t\/--table/],
+    ['--table in a rule', () => b.append('filter', 'X', ['--table', 'nat']), /-t\/--table/],
+    ['abbreviated --table', () => b.append('filter', 'X', ['--tab', 'nat']), /-t\/--table/],
+    ['no arguments', () => b.append('filter', 'X', []), /at least one/],
+    ['chain too long', () => b.declareChain('filter', 'C'.repeat(29)), /at most 28/],
+    ['chain with blank', () => b.flushChain('filter', 'A B'), /chain name/],
+    ['chain starting with -', () => b.deleteChain('filter', '-X'), /chain name/],
+    ['chain with newline', () => b.append('filter', 'X\n*nat', ['-j', 'ACCEPT']), /chain name/],
+    ['unknown table', () => b.append('nat2' as 'nat', 'X', ['-j', 'ACCEPT']), /iptables table "nat2"/],
+    ['family', () => new IptablesBatch(5 as 4), /IP family/],
+  ]
+  for (const [name, fn, msg] of bad) t.throws(fn, { name: 'CniError', code: CniCode.InvalidConfig, message: msg }, name)
+  t.equal(b.length, 0, 'nothing was recorded')
+  t.doesNotThrow(() => b.append('filter', 'X', ['--tcp-flags', 'SYN', 'SYN', '--to-ports', '80']), '--t... options that are not --table pass')
+})
+
+t.test('tokenizer follows iptables quoting', async (t) => {
+  t.same(tokenizeRestoreLine('-A X  -m comment --comment "a \\"b\\" c" -j ACCEPT'), ['-A', 'X', '-m', 'comment', '--comment', 'a "b" c', '-j', 'ACCEPT'])
+  t.same(tokenizeRestoreLine('a ""  b\tc'), ['a', 'b', 'c'], 'empty tokens are dropped')
+  t.same(tokenizeRestoreLine('x"y z"w'), ['xy zw'], 'quotes join with adjacent text')
+})
+
+const SAVE = `# Generated by iptables-save v1.8.9 (nf_tables) on Mon Nov 23 15:33:43 2026
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [12:3456]
+:OUTPUT ACCEPT [0:0]
+:BT-A - [0:0]
+-A FORWARD -j BT-A
+-A BT-A -s 10.0.0.0/24 -m comment --comment "own x" -j ACCEPT
+-A BT-A -p tcp -m comment --comment "q\\"x" -m tcp --dport 80 -j RETURN
+-A BT-A -j DROP
+COMMIT
+# Completed on Mon Nov 23 15:33:43 2026
+*nat
+:PREROUTING ACCEPT [0:0]
+[5:300] -A PREROUTING -d 1.2.3.4 -j DNAT --to-destination 10.0.0.2
+-A PREROUTING -c 5 300 -d 1.2.3.5 -j ACCEPT
+COMMIT
+`
+
+t.test('iptables-save parsing', async (t) => {
+  const tables = parseIptablesSave(SAVE)
+  t.same(tables.map((x) => x.table), ['filter', 'nat'])
+  const filter = tables[0]!
+  t.same([...filter.chains], [['INPUT', 'ACCEPT'], ['FORWARD', 'DROP'], ['OUTPUT', 'ACCEPT'], ['BT-A', '-']])
+  t.same(filter.rules, [
+    { chain: 'FORWARD', args: ['-j', 'BT-A'] },
+    { chain: 'BT-A', args: ['-s', '10.0.0.0/24', '-j', 'ACCEPT'], comment: 'own x' },
+    { chain: 'BT-A', args: ['-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'RETURN'], comment: 'q"x' },
+    { chain: 'BT-A', args: ['-j', 'DROP'] },
+  ])
+  t.same(
+    tables[1]!.rules,
+    [
+      { chain: 'PREROUTING', args: ['-d', '1.2.3.4', '-j', 'DNAT', '--to-destination', '10.0.0.2'] },
+      { chain: 'PREROUTING', args: ['-d', '1.2.3.5', '-j', 'ACCEPT'] },
+    ],
+    'both counter forms are dropped',
+  )
+  t.same(parseIptablesSave(''), [])
+})
+
+t.test('a rule rebuilt from a parsed one renders the same line iptables-save would accept for -D', async (t) => {
+  const rule = parseIptablesSave('*nat\n:CNI-X - [0:0]\n-A CNI-X -d 10.0.0.0/8 -m comment --comment "net: n1" -j ACCEPT\nCOMMIT\n')[0]!.rules[0]!
+  const text = new IptablesBatch(4).delete('nat', rule.chain, rule.args, rule.comment).toRestoreText()
+  t.equal(text, '*nat\n-D CNI-X -m comment --comment "net: n1" -d 10.0.0.0/8 -j ACCEPT\nCOMMIT\n')
+})
