@@ -2,9 +2,8 @@
 import { NetlinkError } from '../errors/sys-error.js'
 import { broadcastOf, formatCidr, formatIp, parseCidr, parseIp, type IpFamily } from '../ip/cidr.js'
 import {
-  AF_INET,
-  AF_INET6,
   AF_UNSPEC,
+  familyToAf,
   IFA_F_NODAD,
   IFA_F_NOPREFIXROUTE,
   NLM_F_CREATE,
@@ -16,8 +15,7 @@ import {
   RTM_GETADDR,
   RTM_NEWADDR,
 } from './constants.js'
-import { linkLabel, type LinkRef } from './link.js'
-import { indexOf } from './resolve.js'
+import { linkIndex, linkLabel, type LinkRef } from './link.js'
 import { addressBody, type AddressAttrs, type Rtnl } from './rtnl.js'
 
 /** An address as the kernel reports it. */
@@ -50,11 +48,9 @@ export interface AddAddressOptions {
   readonly scope?: number
 }
 
-export const familyToAf = (f: IpFamily): number => (f === 4 ? AF_INET : AF_INET6)
-
 async function newAddr(rt: Rtnl, link: LinkRef, cidr: string, o: AddAddressOptions, flags: number, op: string): Promise<void> {
   const net = parseCidr(cidr)
-  const index = await indexOf(rt, link)
+  const index = await linkIndex(rt, link)
   const ip = Buffer.from(net.bytes)
   const attrs: AddressAttrs = { local: ip, address: ip }
   if (net.family === 4 && o.broadcast !== false) {
@@ -86,7 +82,7 @@ export function replaceAddress(rt: Rtnl, link: LinkRef, cidr: string, opts: AddA
 
 /** Addresses in the namespace, optionally of one link and/or family. `ip [-4|-6] addr show [dev LINK]` */
 export async function listAddresses(rt: Rtnl, filter: { link?: LinkRef; family?: IpFamily } = {}): Promise<Address[]> {
-  const index = filter.link === undefined ? undefined : await indexOf(rt, filter.link)
+  const index = filter.link === undefined ? undefined : await linkIndex(rt, filter.link)
   const msgs = await rt.request({
     type: RTM_GETADDR,
     flags: NLM_F_DUMP,
@@ -120,7 +116,7 @@ export async function listAddresses(rt: Rtnl, filter: { link?: LinkRef; family?:
 /** Removes an address; EADDRNOTAVAIL if the link does not have it. `ip addr del CIDR dev LINK` */
 export async function delAddress(rt: Rtnl, link: LinkRef, cidr: string): Promise<void> {
   const net = parseCidr(cidr)
-  const index = await indexOf(rt, link)
+  const index = await linkIndex(rt, link)
   const ip = Buffer.from(net.bytes)
   await rt.request({
     type: RTM_DELADDR,

@@ -2,7 +2,7 @@
 import { NetlinkError } from '../errors/sys-error.js'
 import { constants as osConstants } from 'node:os'
 import { RTM_NEWLINK } from './constants.js'
-import { getLink, linkByName, linkLabel, type Link, type LinkRef } from './link.js'
+import { getLink, linkByName, linkIndex, linkLabel, type Link, type LinkRef } from './link.js'
 import { createLinkOfKind, type CommonLinkOptions } from './new-link.js'
 import { bridgeInfoData, linkBody, linkInfoData, parseBridgeInfoData, type Bridge, type Rtnl } from './rtnl.js'
 
@@ -54,7 +54,7 @@ export async function ensureBridge(rt: Rtnl, spec: BridgeSpec): Promise<Link> {
 
 /** `ip link set NAME type bridge vlan_filtering 0|1` */
 export async function setBridgeVlanFiltering(rt: Rtnl, ref: LinkRef, on: boolean): Promise<void> {
-  const index = typeof ref === 'string' ? (await getLink(rt, ref)).index : typeof ref === 'number' ? ref : ref.index
+  const index = await linkIndex(rt, ref)
   await rt.request({
     type: RTM_NEWLINK,
     body: linkBody({ index }, { linkinfo: linkInfoData({ kind: 'bridge', data: bridgeInfoData(bridgeData({ vlanFiltering: on })) }) }),

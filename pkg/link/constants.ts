@@ -43,6 +43,9 @@ export const AF_INET = 2
 export const AF_BRIDGE = 7
 export const AF_INET6 = 10
 
+/** AF_INET or AF_INET6 for an IP family. */
+export const familyToAf = (f: 4 | 6): number => (f === 4 ? AF_INET : AF_INET6)
+
 // linux/if.h: net_device flags
 export const IFF_UP = 0x1
 export const IFF_BROADCAST = 0x2

@@ -17,9 +17,8 @@ import {
   RTM_GETNEIGH,
   RTM_NEWNEIGH,
 } from './constants.js'
-import { linkLabel, type LinkRef } from './link.js'
+import { linkIndex, linkLabel, type LinkRef } from './link.js'
 import { formatMac, parseMac } from './mac.js'
-import { indexOf } from './resolve.js'
 import { neighborBody, type NeighborAttrs, type Rtnl } from './rtnl.js'
 
 export interface FdbSpec {
@@ -77,7 +76,7 @@ function label(spec: FdbSpec): string {
 }
 
 async function newFdb(rt: Rtnl, spec: FdbSpec, flags: number, op: string): Promise<void> {
-  const index = await indexOf(rt, spec.link)
+  const index = await linkIndex(rt, spec.link)
   await rt.request({
     type: RTM_NEWNEIGH,
     flags,
@@ -110,7 +109,7 @@ export function replaceFdb(rt: Rtnl, spec: FdbSpec): Promise<void> {
 
 /** FDB entries, optionally of one device. `bridge fdb show [dev LINK]` */
 export async function listFdb(rt: Rtnl, filter: { link?: LinkRef } = {}): Promise<FdbEntry[]> {
-  const index = filter.link === undefined ? undefined : await indexOf(rt, filter.link)
+  const index = filter.link === undefined ? undefined : await linkIndex(rt, filter.link)
   const msgs = await rt.request({
     type: RTM_GETNEIGH,
     flags: NLM_F_DUMP,
@@ -145,7 +144,7 @@ export async function listFdb(rt: Rtnl, filter: { link?: LinkRef } = {}): Promis
  * `bridge fdb del MAC dev LINK [dst IP] self`
  */
 export async function delFdb(rt: Rtnl, spec: FdbSpec): Promise<void> {
-  const index = await indexOf(rt, spec.link)
+  const index = await linkIndex(rt, spec.link)
   await rt.request({
     type: RTM_DELNEIGH,
     body: neighborBody({ family: AF_BRIDGE, index, flags: spec.master ? NTF_MASTER : NTF_SELF }, attrsOf(spec, false)),

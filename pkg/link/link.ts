@@ -131,7 +131,7 @@ async function getLinkMsg(rt: Rtnl, ref: LinkRef): Promise<Link | undefined> {
   }
 }
 
-/** The link called `name`, or undefined if there is none. `ip link show NAME` */
+/** The link called `name`, or undefined if there is none (a name over 15 bytes is ERANGE). `ip link show NAME` */
 export function linkByName(rt: Rtnl, name: string): Promise<Link | undefined> {
   return getLinkMsg(rt, name)
 }
@@ -146,6 +146,13 @@ export async function getLink(rt: Rtnl, ref: LinkRef): Promise<Link> {
   const l = await getLinkMsg(rt, ref)
   if (l === undefined) throw new NetlinkError('get link', ENODEV, linkLabel(ref))
   return l
+}
+
+/** The ifindex of `ref`; a name is looked up (NetlinkError "get link" ENODEV when missing). */
+export async function linkIndex(rt: Rtnl, ref: LinkRef): Promise<number> {
+  if (typeof ref === 'number') return ref
+  if (typeof ref === 'string') return (await getLink(rt, ref)).index
+  return ref.index
 }
 
 /** RTM_NEWLINK/RTM_SETLINK on an existing link: change attributes and/or flags. */
@@ -186,19 +193,23 @@ export function setLinkMac(rt: Rtnl, ref: LinkRef, mac: string): Promise<void> {
 
 /** `ip link set NAME name NEWNAME` (the link must be down). */
 export async function renameLink(rt: Rtnl, ref: LinkRef, newName: string): Promise<void> {
-  const index = typeof ref === 'string' ? (await getLink(rt, ref)).index : typeof ref === 'number' ? ref : ref.index
-  await rt.request({ type: RTM_SETLINK, body: linkBody({ index }, { ifname: newName }), op: `rename link to ${newName}`, target: linkLabel(ref) })
+  const index = await linkIndex(rt, ref)
+  await rt.request({ type: RTM_SETLINK, body: linkBody({ index }, { ifname: newName }), op: `set name ${newName} on`, target: linkLabel(ref) })
 }
 
 /**
  * Moves a link into the namespace `ns` (by fd), optionally renaming it on the way.
  * `ip link set NAME netns NS [name NEWNAME]`
+ *
+ * Not atomic when renaming: if NEWNAME is taken in `ns`, the kernel still moves the link (under its
+ * old name) and then fails with EEXIST. Callers that must not leave it there check the name first or
+ * clean up in `ns`.
  */
 export async function moveLinkToNetns(rt: Rtnl, ref: LinkRef, ns: NetnsHandle, newName?: string): Promise<void> {
-  const index = typeof ref === 'string' ? (await getLink(rt, ref)).index : typeof ref === 'number' ? ref : ref.index
+  const index = await linkIndex(rt, ref)
   const attrs: LinkAttrs = { netNsFd: ns.fd }
   if (newName !== undefined) attrs.ifname = newName
-  await rt.request({ type: RTM_SETLINK, body: linkBody({ index }, attrs), op: `move link to ${ns.path}`, target: linkLabel(ref) })
+  await rt.request({ type: RTM_SETLINK, body: linkBody({ index }, attrs), op: `set netns ${ns.path} on`, target: linkLabel(ref) })
 }
 
 /** `ip link set NAME master MASTER` */
@@ -228,7 +239,7 @@ export interface BridgePortOptions {
  * `bridge link set dev NAME hairpin on|off learning on|off flood on|off`
  */
 export async function setBridgePort(rt: Rtnl, ref: LinkRef, opts: BridgePortOptions): Promise<void> {
-  const index = typeof ref === 'string' ? (await getLink(rt, ref)).index : typeof ref === 'number' ? ref : ref.index
+  const index = await linkIndex(rt, ref)
   const port: BridgePort = {}
   if (opts.hairpin !== undefined) port.mode = opts.hairpin ? BRIDGE_MODE_HAIRPIN : BRIDGE_MODE_VEB
   if (opts.learning !== undefined) port.learning = opts.learning ? 1 : 0

@@ -17,11 +17,10 @@ import {
   RTM_DELNEIGH,
   RTM_GETNEIGH,
   RTM_NEWNEIGH,
+  familyToAf,
 } from './constants.js'
-import { familyToAf } from './addr.js'
-import { linkLabel, type LinkRef } from './link.js'
+import { linkIndex, linkLabel, type LinkRef } from './link.js'
 import { formatMac, parseMac } from './mac.js'
-import { indexOf } from './resolve.js'
 import { neighborBody, type Rtnl } from './rtnl.js'
 
 export const NeighborState = {
@@ -56,7 +55,7 @@ export interface Neighbor {
 
 async function newNeigh(rt: Rtnl, spec: NeighborSpec, flags: number, op: string): Promise<void> {
   const ip = parseIp(spec.ip)
-  const index = await indexOf(rt, spec.link)
+  const index = await linkIndex(rt, spec.link)
   await rt.request({
     type: RTM_NEWNEIGH,
     flags,
@@ -81,7 +80,7 @@ export function replaceNeighbor(rt: Rtnl, spec: NeighborSpec): Promise<void> {
 
 /** Neighbour entries, optionally of one link and/or family. `ip [-4|-6] neigh show [dev LINK]` */
 export async function listNeighbors(rt: Rtnl, filter: { link?: LinkRef; family?: IpFamily } = {}): Promise<Neighbor[]> {
-  const index = filter.link === undefined ? undefined : await indexOf(rt, filter.link)
+  const index = filter.link === undefined ? undefined : await linkIndex(rt, filter.link)
   const msgs = await rt.request({
     type: RTM_GETNEIGH,
     flags: NLM_F_DUMP,
@@ -111,7 +110,7 @@ export async function listNeighbors(rt: Rtnl, filter: { link?: LinkRef; family?:
 /** Deletes the entry for IP on LINK; ENOENT if there is none. `ip neigh del IP dev LINK` */
 export async function delNeighbor(rt: Rtnl, spec: { link: LinkRef; ip: string }): Promise<void> {
   const ip = parseIp(spec.ip)
-  const index = await indexOf(rt, spec.link)
+  const index = await linkIndex(rt, spec.link)
   await rt.request({
     type: RTM_DELNEIGH,
     body: neighborBody({ family: familyToAf(ip.family), index }, { dst: Buffer.from(ip.bytes) }),

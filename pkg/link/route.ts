@@ -18,10 +18,9 @@ import {
   RTN_UNICAST,
   RTNH_F_ONLINK,
   RTPROT_BOOT,
+  familyToAf,
 } from './constants.js'
-import { familyToAf } from './addr.js'
-import { linkLabel, type LinkRef } from './link.js'
-import { indexOf } from './resolve.js'
+import { linkIndex, linkLabel, type LinkRef } from './link.js'
 import { routeBody, type RouteAttrs, type Rtnl } from './rtnl.js'
 
 const RTM_F_CLONED = 0x200
@@ -107,7 +106,7 @@ async function encode(rt: Rtnl, spec: RouteSpec, forDelete: boolean): Promise<{ 
   const attrs: RouteAttrs = { table }
   if (dst !== undefined && dst.prefixLen > 0) attrs.dst = Buffer.from(dst.bytes)
   if (gw !== undefined) attrs.gateway = Buffer.from(gw.bytes)
-  if (spec.dev !== undefined) attrs.oif = await indexOf(rt, spec.dev)
+  if (spec.dev !== undefined) attrs.oif = await linkIndex(rt, spec.dev)
   if (spec.src !== undefined) attrs.prefsrc = Buffer.from(parseIp(spec.src).bytes)
   if (spec.metric !== undefined) attrs.priority = spec.metric
   if (spec.mtu !== undefined || spec.advmss !== undefined) {
@@ -173,7 +172,7 @@ export async function delRouteIfExists(rt: Rtnl, spec: RouteSpec): Promise<boole
  * `ip [-4|-6] route show [table T] [dev DEV]`
  */
 export async function listRoutes(rt: Rtnl, filter: { family: IpFamily; table?: number; dev?: LinkRef }): Promise<Route[]> {
-  const devIndex = filter.dev === undefined ? undefined : await indexOf(rt, filter.dev)
+  const devIndex = filter.dev === undefined ? undefined : await linkIndex(rt, filter.dev)
   const table = filter.table ?? RT_TABLE_MAIN
   const msgs = await rt.request({
     type: RTM_GETROUTE,

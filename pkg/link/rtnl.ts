@@ -10,8 +10,7 @@
 //
 // Errors: netlink's checkError() throws text-only Errors, so requests go out with {checkError: false}
 // and decodeReplies() turns NLMSG_ERROR's negative errno into NetlinkError(op, errno, target).
-// Message headers (ifinfomsg, ifaddrmsg, rtmsg, ndmsg) are encoded and decoded here by hand because
-// netlink's header parsers turn numbers into enum names and flag objects; attributes go through netlink's
+// Message headers are encoded and decoded by hand (headers.ts); attributes go through netlink's
 // formatters and parsers.
 import rtModule from 'netlink/dist/rt/rt.js'
 import genModule from 'netlink/dist/rt/gen_structs.js'
@@ -24,6 +23,20 @@ import type { NetlinkMessage, StreamData } from 'netlink/dist/structs.js'
 import { constants as osConstants } from 'node:os'
 import { NetlinkError } from '../errors/sys-error.js'
 import { withNetnsSync, type NetnsHandle } from '../ns/netns.js'
+import {
+  decodeIfAddrMsg,
+  decodeIfInfoMsg,
+  decodeNdMsg,
+  decodeRtMsg,
+  encodeIfAddrMsg,
+  encodeIfInfoMsg,
+  encodeNdMsg,
+  encodeRtMsg,
+  type IfAddrMsg,
+  type IfInfoMsg,
+  type NdMsg,
+  type RtMsg,
+} from './headers.js'
 import {
   NLA_F_NESTED,
   NLM_F_DUMP,
@@ -45,6 +58,7 @@ const { createRtNetlink } = rtModule
 const { AttrStream, formatAttribute, parseError } = structsModule
 
 export type { AddressAttrs, NeighborAttrs, RouteAttrs, Bridge, BridgePort, Info, LinkAttrs, Macvlan, Vxlan }
+export type { IfAddrMsg, IfInfoMsg, NdMsg, RtMsg }
 
 const { EBADF, EINTR, ETIMEDOUT } = osConstants.errno
 const DEFAULT_TIMEOUT_MS = 30_000
@@ -173,40 +187,7 @@ function toNetlinkError(e: unknown, req: RtnlRequest, closed: boolean): Error {
   return new Error(`${what}: netlink failure: ${e instanceof Error ? e.message : String(e)}`, { cause: e })
 }
 
-// ---- replies -------------------------------------------------------------------------------------
-
-export interface IfInfoMsg {
-  family: number
-  type: number
-  index: number
-  flags: number
-  change: number
-}
-export interface IfAddrMsg {
-  family: number
-  prefixLen: number
-  flags: number
-  scope: number
-  index: number
-}
-export interface RtMsg {
-  family: number
-  dstLen: number
-  srcLen: number
-  tos: number
-  table: number
-  protocol: number
-  scope: number
-  type: number
-  flags: number
-}
-export interface NdMsg {
-  family: number
-  index: number
-  state: number
-  flags: number
-  type: number
-}
+// ---- replies: NLMSG_ERROR → NetlinkError, the rest → RtMessage -----------------------------------
 
 /** A decoded rtnetlink message: numeric header plus attributes parsed by netlink. */
 export type RtMessage =
@@ -265,75 +246,7 @@ function decodeMessage(type: number, d: Buffer): RtMessage {
   }
 }
 
-function need(d: Buffer, n: number, what: string): void {
-  if (d.length < n) throw new Error(`short ${what} in rtnetlink reply (${d.length} < ${n} bytes)`)
-}
-
-function decodeIfInfoMsg(d: Buffer): IfInfoMsg {
-  need(d, 16, 'ifinfomsg')
-  return { family: d.readUInt8(0), type: d.readUInt16LE(2), index: d.readInt32LE(4), flags: d.readUInt32LE(8), change: d.readUInt32LE(12) }
-}
-function decodeIfAddrMsg(d: Buffer): IfAddrMsg {
-  need(d, 8, 'ifaddrmsg')
-  return { family: d.readUInt8(0), prefixLen: d.readUInt8(1), flags: d.readUInt8(2), scope: d.readUInt8(3), index: d.readUInt32LE(4) }
-}
-function decodeRtMsg(d: Buffer): RtMsg {
-  need(d, 12, 'rtmsg')
-  return {
-    family: d.readUInt8(0),
-    dstLen: d.readUInt8(1),
-    srcLen: d.readUInt8(2),
-    tos: d.readUInt8(3),
-    table: d.readUInt8(4),
-    protocol: d.readUInt8(5),
-    scope: d.readUInt8(6),
-    type: d.readUInt8(7),
-    flags: d.readUInt32LE(8),
-  }
-}
-function decodeNdMsg(d: Buffer): NdMsg {
-  need(d, 12, 'ndmsg')
-  return { family: d.readUInt8(0), index: d.readInt32LE(4), state: d.readUInt16LE(8), flags: d.readUInt8(10), type: d.readUInt8(11) }
-}
-
 // ---- requests ------------------------------------------------------------------------------------
-// Netlink structures use host byte order; every target of this project is little-endian (x86-64, arm64).
-
-export function encodeIfInfoMsg(h: Partial<IfInfoMsg>): Buffer {
-  const b = Buffer.alloc(16)
-  b.writeUInt8(h.family ?? 0, 0)
-  b.writeUInt16LE(h.type ?? 0, 2)
-  b.writeInt32LE(h.index ?? 0, 4)
-  b.writeUInt32LE((h.flags ?? 0) >>> 0, 8)
-  b.writeUInt32LE((h.change ?? 0) >>> 0, 12)
-  return b
-}
-export function encodeIfAddrMsg(h: Partial<IfAddrMsg>): Buffer {
-  const b = Buffer.alloc(8)
-  b.writeUInt8(h.family ?? 0, 0)
-  b.writeUInt8(h.prefixLen ?? 0, 1)
-  b.writeUInt8((h.flags ?? 0) & 0xff, 2)
-  b.writeUInt8(h.scope ?? 0, 3)
-  b.writeUInt32LE(h.index ?? 0, 4)
-  return b
-}
-export function encodeRtMsg(h: Partial<RtMsg>): Buffer {
-  const b = Buffer.alloc(12)
-  const bytes = [h.family, h.dstLen, h.srcLen, h.tos, h.table, h.protocol, h.scope, h.type]
-  bytes.forEach((v, i) => b.writeUInt8(v ?? 0, i))
-  b.writeUInt32LE((h.flags ?? 0) >>> 0, 8)
-  return b
-}
-export function encodeNdMsg(h: Partial<NdMsg>): Buffer {
-  const b = Buffer.alloc(12)
-  b.writeUInt8(h.family ?? 0, 0)
-  b.writeInt32LE(h.index ?? 0, 4)
-  b.writeUInt16LE(h.state ?? 0, 8)
-  b.writeUInt8(h.flags ?? 0, 10)
-  b.writeUInt8(h.type ?? 0, 11)
-  return b
-}
-
 /** Materialises a netlink StreamData (what netlink's format* helpers return) into bytes. */
 function streamBytes(data: StreamData): Buffer {
   const s = new AttrStream()

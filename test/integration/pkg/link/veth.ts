@@ -115,7 +115,7 @@ t.test('MTU, MAC, rename, move to another namespace', { skip: needsLinkKind('vet
   t.equal(await linkByName(a.rt, 'v0'), undefined)
 
   // A taken name is EEXIST, naming both names.
-  await t.rejects(renameLink(a.rt, 'renamed0', 'v1'), { name: 'NetlinkError', code: 'EEXIST', op: 'rename link to v1', target: 'renamed0' })
+  await t.rejects(renameLink(a.rt, 'renamed0', 'v1'), { name: 'NetlinkError', code: 'EEXIST', op: 'set name v1 on', target: 'renamed0' })
 
   await moveLinkToNetns(a.rt, 'renamed0', b.handle)
   t.equal(await linkByName(a.rt, 'renamed0'), undefined, 'gone from A')
@@ -124,6 +124,12 @@ t.test('MTU, MAC, rename, move to another namespace', { skip: needsLinkKind('vet
   await moveLinkToNetns(a.rt, 'v1', b.handle, 'eth1')
   t.ok(ipLinks(b.ns, 'eth1')[0], 'moved and renamed in one step')
   t.equal((await getLink(b.rt, 'eth1')).parentIndex, (await getLink(b.rt, 'renamed0')).index, 'peers again in one namespace')
+
+  // Move + rename onto a taken name: the kernel moves first, then fails the rename.
+  await createVethPair(a.rt, { name: 'w0', peerName: 'w1' })
+  await t.rejects(moveLinkToNetns(a.rt, 'w0', b.handle, 'eth1'), { name: 'NetlinkError', code: 'EEXIST', op: `set netns ${b.handle.path} on`, target: 'w0' })
+  t.equal(await linkByName(a.rt, 'w0'), undefined, 'not atomic: the link left A anyway')
+  t.ok(await linkByName(b.rt, 'w0'), 'and is in B under its old name')
 })
 
 t.test('errors name the operation and the object', { skip: needsLinkKind('veth') }, async (t) => {

@@ -2,7 +2,6 @@
 import t from 'tap'
 import {
   decodeReplies,
-  encodeIfInfoMsg,
   linkBody,
   nestedAttr,
   neighborBody,
@@ -11,6 +10,7 @@ import {
   type RawReply,
 } from '../../../../pkg/link/rtnl.js'
 import { toLink } from '../../../../pkg/link/link.js'
+import { decodeRtMsg, encodeIfInfoMsg, encodeRtMsg } from '../../../../pkg/link/headers.js'
 import { NetlinkError } from '../../../../pkg/errors/sys-error.js'
 import { IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE } from '../../../../pkg/link/constants.js'
 import { attrs } from '../../../helpers/nlattr.js'
@@ -70,6 +70,11 @@ t.test('ifinfomsg layout', async (t) => {
   t.equal(b.readInt32LE(4), 300)
   t.equal(b.readUInt32LE(8), 1)
   t.equal(b.readUInt32LE(12), 0xffffffff)
+})
+
+t.test('rtmsg round-trips', async (t) => {
+  const h = { family: 10, dstLen: 64, srcLen: 0, tos: 0, table: 100, protocol: 4, scope: 0, type: 1, flags: 4 }
+  t.same(decodeRtMsg(encodeRtMsg(h)), h)
 })
 
 t.test('nestedAttr sets NLA_F_NESTED, which netlink AttrStream cannot', async (t) => {
