@@ -14,7 +14,9 @@ const tap = createRequire(import.meta.url).resolve('tap/package.json')
 const tapBin = join(dirname(tap), JSON.parse(readFileSync(tap, 'utf8')).bin.tap)
 const r = spawnSync(process.execPath, [tapBin, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' })
 
-// A test point is a top-level "ok"/"not ok" line of a file's TAP (one per t.test or top-level assertion).
+// Counted are the leaf test points of every file's TAP at any depth: assertions, and subtests with no
+// assertions of their own (a skipped t.test). A subtest's own result line follows its child plan
+// ("1..N", indented deeper) and is not counted again.
 let passed = 0
 let failed = 0
 let skipped = 0
@@ -27,19 +29,19 @@ const walk = (d) => {
   }
 }
 walk(results)
+const indent = (l) => l.length - l.trimStart().length
 for (const f of files) {
-  let fileFailed = false
+  let prev = ''
   for (const line of readFileSync(f, 'utf8').split('\n')) {
-    const m = /^(not ok|ok) \d+/.exec(line)
-    if (!m) continue
-    if (/#\s*(SKIP|skip)/.test(line)) skipped++
+    if (line.trim() === '') continue
+    const m = /^\s*(not ok|ok) \d+/.exec(line)
+    const isParent = m && /^\s*1\.\.\d+/.test(prev) && indent(prev) > indent(line)
+    prev = line
+    if (!m || isParent) continue
+    if (/#\s*SKIP/i.test(line)) skipped++
     else if (m[1] === 'ok' || /#\s*TODO/i.test(line)) passed++
-    else {
-      failed++
-      fileFailed = true
-    }
+    else failed++
   }
-  void fileFailed
 }
 // A crashed or killed runner is a failure even if no file recorded one.
 if (r.status !== 0 && failed === 0) failed = 1

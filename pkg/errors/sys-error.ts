@@ -14,6 +14,8 @@ export class SysError extends Error {
   readonly code: string
   readonly errno: number
   readonly path: string | undefined
+  /** extra text from the library that failed (libnftables' error output, dlerror()) */
+  readonly detail: string | undefined
   constructor(syscall: string, errno: number, path?: string, detail?: string) {
     const code = errnoName(errno)
     super(`${syscall}${path === undefined ? '' : ' ' + path}: ${code}${detail ? ` (${detail})` : ''}`)
@@ -21,6 +23,7 @@ export class SysError extends Error {
     this.errno = Math.abs(errno)
     this.code = code
     this.path = path
+    this.detail = detail
   }
 }
 

@@ -132,11 +132,7 @@ function run(ns: NetnsHandle | undefined, input: string, json: boolean): string 
 
 /** libnftables' error output carried by the addon's SysError('nft', EINVAL, undefined, text). */
 export function nftErrorText(e: SysError): string {
-  const detail = (e as { detail?: unknown }).detail
-  if (typeof detail === 'string') return detail.trim()
-  // SysError renders the detail as "nft: EINVAL (<text>)"; it keeps no separate field.
-  const m = /^nft: [A-Z0-9]+ \(([\s\S]*)\)$/.exec(e.message)
-  return (m?.[1] ?? e.message).trim()
+  return (e.detail ?? e.message).trim()
 }
 
 /** "internal:0:0-0: Error: Could not process rule: File exists" → "Could not process rule: File exists". */

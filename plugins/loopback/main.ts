@@ -4,12 +4,12 @@ import { pluginMain } from '../../pkg/skel/main.js'
 
 pluginMain(
   {
-    add: async (a) => (await import('./add.js')).cmdAdd(a),
-    del: async (a) => (await import('./del.js')).cmdDel(a),
-    check: async (a) => (await import('./check.js')).cmdCheck(a),
+    add: async () => (await import('./add.js')).cmdAdd,
+    del: async () => (await import('./del.js')).cmdDel,
+    check: async () => (await import('./check.js')).cmdCheck,
     // Nothing to report or collect: the plugin keeps no state outside the container's namespace.
-    status: async () => {},
-    gc: async () => {},
+    status: async () => async () => {},
+    gc: async () => async () => {},
   },
   { name: 'loopback' },
 )
