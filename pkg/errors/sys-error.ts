@@ -1,7 +1,10 @@
 // System-call and netlink failures, shaped like Node's ErrnoException so callers match on `code`.
 import { constants } from 'node:os'
 
-const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]))
+// Where two names share a number, use the one the kernel's headers and iproute2 print.
+const PREFERRED = new Set(['EAGAIN', 'EDEADLK', 'EOPNOTSUPP'])
+const errnoNames = new Map<number, string>()
+for (const [k, v] of Object.entries(constants.errno)) if (!errnoNames.has(v) || PREFERRED.has(k)) errnoNames.set(v, k)
 
 export function errnoName(errno: number): string {
   return errnoNames.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`

@@ -3,7 +3,7 @@ import { CniCode, CniError } from './cni-error.js'
 import { describe } from './describe.js'
 import { errorCode } from './sys-error.js'
 
-const tryAgain = new Set(['EAGAIN', 'EBUSY', 'ETXTBSY', 'EINTR'])
+const tryAgain = new Set(['EAGAIN', 'EWOULDBLOCK', 'EBUSY', 'ETXTBSY', 'EINTR'])
 
 export function toCniError(e: unknown): CniError {
   if (e instanceof CniError) return e

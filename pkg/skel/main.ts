@@ -55,6 +55,8 @@ export function pluginMain(loaders: PluginLoaders, info: PluginInfo): void {
   }
   process.on('uncaughtException', fail)
   process.on('unhandledRejection', fail)
+  // A DEL cut short by a signal leaves state behind that nothing will clean: finish it (netavark does the same).
+  if (process.env['CNI_COMMAND'] === 'DEL') for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => {})
   const io = {
     env: process.env,
     readStdin: readAll,
