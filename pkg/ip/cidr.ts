@@ -100,3 +100,55 @@ function v6Bytes(a: InstanceType<typeof Address6>): Uint8Array {
   out.set(raw, 16 - raw.length)
   return out
 }
+
+// --- Address arithmetic (IPAM): addresses as unsigned integers of their family's width. ---
+
+/** The address as an unsigned integer (32 or 128 bits). */
+export function ipToBigInt(ip: IpAddr): bigint {
+  let n = 0n
+  for (const b of ip.bytes) n = (n << 8n) | BigInt(b)
+  return n
+}
+
+/** The address of `family` whose integer value is `n`; IpParseError when n does not fit the family. */
+export function ipFromBigInt(family: IpFamily, n: bigint): IpAddr {
+  const len = family === 4 ? 4 : 16
+  if (n < 0n || n >> BigInt(len * 8) !== 0n) throw new IpParseError(n.toString(), `IPv${family} address value`)
+  const bytes = new Uint8Array(len)
+  for (let i = len - 1; i >= 0; i--) {
+    bytes[i] = Number(n & 0xffn)
+    n >>= 8n
+  }
+  return { family, bytes }
+}
+
+/** Orders addresses: IPv4 before IPv6, then by value. */
+export function compareIp(a: IpAddr, b: IpAddr): number {
+  if (a.family !== b.family) return a.family - b.family
+  const x = ipToBigInt(a)
+  const y = ipToBigInt(b)
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
+export const ipEquals = (a: IpAddr, b: IpAddr): boolean => compareIp(a, b) === 0
+
+/** True when `ip` is of the prefix's family and inside it. */
+export function netContains(net: IpNet, ip: IpAddr): boolean {
+  if (net.family !== ip.family) return false
+  return ipEquals(networkOf({ ...ip, prefixLen: net.prefixLen }), networkOf(net))
+}
+
+/** The last address of a prefix (all host bits set), for either family; IPv4 /31 and /32 included. */
+export function lastAddressOf(net: IpNet): IpAddr {
+  const width = net.family === 4 ? 32n : 128n
+  const hostBits = width - BigInt(net.prefixLen)
+  return ipFromBigInt(net.family, ipToBigInt(networkOf(net)) | ((1n << hostBits) - 1n))
+}
+
+/** `ip` moved by `delta` (may be negative); undefined when that leaves the family's address space. */
+export function addToIp(ip: IpAddr, delta: bigint): IpAddr | undefined {
+  const n = ipToBigInt(ip) + delta
+  const width = ip.family === 4 ? 32n : 128n
+  if (n < 0n || n >> width !== 0n) return undefined
+  return ipFromBigInt(ip.family, n)
+}
