@@ -121,7 +121,8 @@ export function parseHostLocalConfig(conf: NetConf, cniArgs: ReadonlyMap<string,
 
 function parseRangeSet(key: string, set: RawRange[]): Range[] {
   if (set.length === 0) throw bad(key, 'empty range set')
-  const out = set.map((r, i) => parseRange(`${key}[${i}]`, r))
+  // The legacy shorthand's keys sit directly in ipam.
+  const out = set.map((r, i) => parseRange(key === 'ipam' ? key : `${key}[${i}]`, r))
   const fam = out[0]?.family
   out.forEach((r, i) => {
     if (r.family !== fam) throw bad(`${key}[${i}].subnet`, 'mixed address families in one range set')

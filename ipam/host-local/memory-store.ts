@@ -8,8 +8,9 @@ export class MemoryStore implements Store {
   readonly #last = new Map<number, string>()
   #queue: Promise<unknown> = Promise.resolve()
 
-  constructor(bootId: string | undefined = 'boot-0') {
-    this.bootId = bootId
+  /** null: the boot is unknown (as when /proc cannot be read) */
+  constructor(bootId: string | null = 'boot-0') {
+    this.bootId = bootId ?? undefined
   }
 
   async locked<T>(fn: () => T | Promise<T>): Promise<T> {
