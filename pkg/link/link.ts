@@ -232,11 +232,13 @@ export interface BridgePortOptions {
   readonly learning?: boolean
   /** Flood unknown unicast to this port. */
   readonly flood?: boolean
+  /** Isolated port: forwards only to non-isolated ports (IFLA_BRPORT_ISOLATED). */
+  readonly isolated?: boolean
 }
 
 /**
  * Sets bridge-port options on a link enslaved to a bridge.
- * `bridge link set dev NAME hairpin on|off learning on|off flood on|off`
+ * `bridge link set dev NAME hairpin on|off learning on|off flood on|off isolated on|off`
  */
 export async function setBridgePort(rt: Rtnl, ref: LinkRef, opts: BridgePortOptions): Promise<void> {
   const index = await linkIndex(rt, ref)
@@ -244,6 +246,7 @@ export async function setBridgePort(rt: Rtnl, ref: LinkRef, opts: BridgePortOpti
   if (opts.hairpin !== undefined) port.mode = opts.hairpin ? BRIDGE_MODE_HAIRPIN : BRIDGE_MODE_VEB
   if (opts.learning !== undefined) port.learning = opts.learning ? 1 : 0
   if (opts.flood !== undefined) port.unicastFlood = opts.flood ? 1 : 0
+  if (opts.isolated !== undefined) port.isolated = Buffer.of(opts.isolated ? 1 : 0)
   // AF_BRIDGE RTM_SETLINK goes to the master's ndo_bridge_setlink, which finds the port by ifindex only.
   await rt.request({
     type: RTM_SETLINK,

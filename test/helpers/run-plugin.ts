@@ -24,6 +24,11 @@ export interface PluginCall {
   env?: Record<string, string>
   /** run the plugin binary from this directory instead of bin/ */
   dir?: string
+  /**
+   * run the plugin inside this network namespace (a fake host: /proc/PID/ns/net), through
+   * `nsenter --net=PATH -- PLUGIN`, so bridges and host veths never touch the real host
+   */
+  hostNetns?: string
 }
 
 export function runPlugin(type: string, c: PluginCall): PluginRun {
@@ -35,7 +40,9 @@ export function runPlugin(type: string, c: PluginCall): PluginRun {
     CNI_PATH: c.path ?? BIN_DIR,
     ...(c.args !== undefined ? { CNI_ARGS: c.args } : {}),
   }
-  const r = spawnSync(join(c.dir ?? BIN_DIR, type), [], {
+  const exe = join(c.dir ?? BIN_DIR, type)
+  const [file, argv] = c.hostNetns === undefined ? [exe, []] : ['nsenter', [`--net=${c.hostNetns}`, '--', exe]]
+  const r = spawnSync(file, argv, {
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
     input: typeof c.stdin === 'string' ? c.stdin : JSON.stringify(c.stdin),
     encoding: 'utf8',

@@ -1,0 +1,122 @@
+// ADD: bridge, veth pair, IPAM, addresses and routes, gateway, NAT. Everything is validated before the
+// first change; every change registers its undo, so a failure leaves the host as it was.
+import type { CniDns, CniInterface, CniResult } from '../../pkg/cni/result.js'
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { delegateAdd, delegateDel } from '../../pkg/invoke/delegate.js'
+import { delLinkIfExists, getLink, linkByName, setBridgePort, setLinkMaster, setLinkUp } from '../../pkg/link/link.js'
+import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
+import { createLog } from '../../pkg/log/log.js'
+import { NetnsHandle } from '../../pkg/ns/netns.js'
+import { Rollback } from '../../pkg/rollback/rollback.js'
+import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge } from './bridge.js'
+import { parseBridgeConfig, type BridgeConfig } from './config.js'
+import { ipamTarget } from './ipam.js'
+import { configureIface, containerSysctls, createVeth, planGateways } from './iface.js'
+
+const log = createLog('bridge')
+/** Index of the container interface in result.interfaces: [bridge, host veth, container]. */
+const CONTAINER_INDEX = 2
+
+export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
+  const cfg = parseBridgeConfig(a.conf, a.args)
+  refuseUnsupported(cfg)
+  const cont = NetnsHandle.open(a.netns)
+  const host = NetnsHandle.current()
+  let rtCont: Rtnl | undefined
+  let rtHost: Rtnl | undefined
+  const rb = new Rollback()
+  try {
+    rtCont = openRtnl(cont)
+    rtHost = openRtnl()
+    const rc = rtCont
+    const rh = rtHost
+    if ((await linkByName(rc, a.ifName)) !== undefined) {
+      throw new CniError(CniCode.LinkConflict, `container interface "${a.ifName}" already exists in ${a.netns}`)
+    }
+
+    // 1. The bridge (created or reused).
+    const br = await setupBridge(rh, cfg, log)
+    if (br.created) rb.defer(`delete bridge ${cfg.bridge}`, () => removeBridgeIfUnused(rh, br.link))
+
+    // 2. The veth pair: container end created in the container, host end attached to the bridge.
+    const veth = await createVeth(rc, rh, host, { ifName: a.ifName, netns: a.netns, mtu: cfg.mtu, mac: cfg.mac })
+    rb.defer(`delete veth ${a.ifName}`, () => delLinkIfExists(rc, a.ifName))
+    await setLinkMaster(rh, veth.host.index, br.link.index)
+    await setBridgePort(rh, veth.host.index, { hairpin: cfg.hairpinMode, ...(cfg.portIsolation ? { isolated: true } : {}) })
+    await setLinkUp(rh, veth.host.index)
+
+    const result: CniResult = { cniVersion: a.conf.cniVersion, interfaces: [] }
+    if (cfg.layer3) {
+      // 3. IPAM.
+      const ipam = ipamTarget(a, cfg)
+      const lease = await delegateAdd(ipam)
+      rb.defer(`release IPAM (${ipam.type})`, () => delegateDel(ipam))
+      if (lease.ips === undefined || lease.ips.length === 0) {
+        throw new CniError(CniCode.DecodingFailure, `IPAM plugin ${ipam.type} returned no IP configuration`)
+      }
+      result.ips = lease.ips.map((ip) => ({ ...ip }))
+      if (lease.routes !== undefined) result.routes = lease.routes.map((r) => ({ ...r }))
+      if (lease.dns !== undefined) result.dns = lease.dns
+      const { gateways, families } = planGateways(result, cfg, CONTAINER_INDEX)
+
+      // 4. Addresses and routes in the container.
+      containerSysctls(cont, a.ifName, cfg.enabledad, log)
+      await configureIface(rc, veth.container, result, { index: CONTAINER_INDEX, enabledad: cfg.enabledad })
+
+      // 5. Gateway addresses on the bridge, forwarding on.
+      for (const gw of gateways) await ensureGatewayAddress(rh, await getLink(rh, br.link.index), gw, cfg.forceAddress)
+      for (const fam of families) enableForwarding(fam)
+
+    } else if (!cfg.disableContainerInterface) {
+      await setLinkUp(rc, veth.container.index)
+    }
+
+    // 7. Wait for the port to forward, then read back the MACs (they change as ports join).
+    const hostVeth = cfg.disableContainerInterface ? await getLink(rh, veth.host.index) : await waitPortUp(rh, veth.host.index, veth.host.name)
+    const brNow = await getLink(rh, br.link.index)
+    const contNow = await getLink(rc, veth.container.index)
+    const ifaces: CniInterface[] = [
+      { name: brNow.name, ...(brNow.mac ? { mac: brNow.mac } : {}) },
+      { name: hostVeth.name, ...(hostVeth.mac ? { mac: hostVeth.mac } : {}) },
+      { name: contNow.name, ...(contNow.mac ? { mac: contNow.mac } : {}), sandbox: a.netns },
+    ]
+    result.interfaces = ifaces
+    // The configuration's DNS settings win over IPAM's.
+    if (dnsSet(cfg.netConf.dns)) result.dns = cfg.netConf.dns
+    rb.commit()
+    return result
+  } finally {
+    await rb.settle(log)
+    rtCont?.close()
+    rtHost?.close()
+    cont.close()
+    host.close()
+  }
+}
+
+function refuseUnsupported(cfg: BridgeConfig): void {
+  const no = (key: string, why: string) => new CniError(CniCode.UnsupportedField, `unsupported configuration: ${key}: ${why}`)
+  if (cfg.vlan !== 0 || cfg.vlanTrunk.length > 0) throw no(cfg.vlan !== 0 ? 'vlan' : 'vlanTrunk', 'VLANs are not implemented by berth bridge yet')
+  if (!cfg.preserveDefaultVlan) throw no('preserveDefaultVlan', 'VLANs are not implemented by berth bridge yet')
+  if (cfg.macspoofchk) throw no('macspoofchk', 'MAC spoof checking is not implemented by berth bridge yet')
+  if (cfg.ipMasq) throw no('ipMasq', 'NAT is not implemented by berth bridge yet')
+  if (cfg.ipMasq && cfg.ipMasqBackend === 'iptables') throw no('ipMasqBackend', '"iptables" is not implemented by berth bridge yet; use "nftables"')
+}
+
+const PORT_UP_RETRIES_MS = [0, 50, 500, 1000, 1000]
+
+async function waitPortUp(rt: Rtnl, index: number, name: string) {
+  let state = 'unknown'
+  for (const ms of PORT_UP_RETRIES_MS) {
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms))
+    const l = await getLink(rt, index)
+    if (l.operstate === 'up') return l
+    state = l.operstate
+  }
+  throw new CniError(CniCode.KernelFailure, `bridge port ${name} did not come up (operstate ${state})`)
+}
+
+function dnsSet(d: CniDns | undefined): d is CniDns {
+  return d !== undefined && (d.nameservers !== undefined || d.search !== undefined || d.options !== undefined || (d.domain ?? '') !== '')
+}

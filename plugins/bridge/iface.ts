@@ -1,0 +1,172 @@
+// Container side of the bridge plugin: the veth pair, and the IPAM result applied to the container end
+// (the reference's ip.SetupVeth and ipam.ConfigureIface).
+import { randomBytes } from 'node:crypto'
+import type { CniIpConfig, CniResult, CniRoute } from '../../pkg/cni/result.js'
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { describe } from '../../pkg/errors/describe.js'
+import { NetlinkError } from '../../pkg/errors/sys-error.js'
+import { formatIp, networkOf, parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
+import { addAddress, listAddresses } from '../../pkg/link/addr.js'
+import { IFA_F_DADFAILED, IFA_F_TENTATIVE } from '../../pkg/link/constants.js'
+import { getLink, linkByName, setLinkUp, type Link } from '../../pkg/link/link.js'
+import { addRoute } from '../../pkg/link/route.js'
+import type { Rtnl } from '../../pkg/link/rtnl.js'
+import { createVethPair } from '../../pkg/link/veth.js'
+import type { Log } from '../../pkg/log/log.js'
+import type { NetnsHandle } from '../../pkg/ns/netns.js'
+import { writeSysctl } from '../../pkg/sysctl/sysctl.js'
+
+export interface VethPair {
+  container: Link
+  host: Link
+}
+
+const VETH_NAME_TRIES = 10
+
+/** "veth" + 8 random hex digits: NetworkManager ignores veth*, and the name fits IFNAMSIZ. */
+export function randomVethName(): string {
+  return `veth${randomBytes(4).toString('hex')}`
+}
+
+/**
+ * Creates the pair inside the container namespace as `ifName`, with the peer created directly in the
+ * host namespace as veth<8 hex> (retried on a name clash there). CniError 101 when `ifName` exists.
+ */
+export async function createVeth(
+  rtCont: Rtnl,
+  rtHost: Rtnl,
+  host: NetnsHandle,
+  spec: { ifName: string; netns: string; mtu: number | undefined; mac: string | undefined },
+): Promise<VethPair> {
+  for (let i = 0; ; i++) {
+    const hostName = randomVethName()
+    try {
+      await createVethPair(rtCont, {
+        name: spec.ifName,
+        peerName: hostName,
+        peerNetns: host,
+        ...(spec.mtu === undefined ? {} : { mtu: spec.mtu }),
+        ...(spec.mac === undefined ? {} : { mac: spec.mac }),
+      })
+    } catch (e) {
+      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e
+      if ((await linkByName(rtCont, spec.ifName)) !== undefined) {
+        throw new CniError(CniCode.LinkConflict, `container veth name "${spec.ifName}" already exists in ${spec.netns}`, undefined, { cause: e })
+      }
+      if (i + 1 >= VETH_NAME_TRIES) throw new CniError(CniCode.LinkConflict, `failed to find a free host veth name after ${VETH_NAME_TRIES} tries`, undefined, { cause: e })
+      continue
+    }
+    const container = await getLink(rtCont, spec.ifName)
+    const hostLink = await linkByName(rtHost, hostName)
+    if (hostLink === undefined) throw new CniError(CniCode.KernelFailure, `host end ${hostName} of ${spec.ifName} not found in the host namespace`)
+    return { container, host: hostLink }
+  }
+}
+
+/** The first address after the network address: the gateway the reference assumes when IPAM gives none. */
+export function defaultGatewayOf(cidr: string): string {
+  const net = networkOf(parseCidr(cidr))
+  const bytes = Uint8Array.from(net.bytes)
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    bytes[i] = ((bytes[i] ?? 0) + 1) & 0xff
+    if (bytes[i] !== 0) break
+  }
+  return formatIp(bytes)
+}
+
+export const familyOf = (cidrOrIp: string): IpFamily => parseCidr(cidrOrIp).family
+const DEFAULT_DST: Record<IpFamily, string> = { 4: '0.0.0.0/0', 6: '::/0' }
+
+/**
+ * The reference's calcGateways: every IP belongs to the container interface (index 2); with isGateway a
+ * missing gateway becomes the subnet's first address; with isDefaultGateway each family gets a default
+ * route through its gateway unless IPAM already gave one. Returns the gateway prefixes for the bridge.
+ */
+export function planGateways(result: CniResult, cfg: { isGateway: boolean; isDefaultGateway: boolean }, containerIndex: number): { gateways: string[]; families: Set<IpFamily> } {
+  const gateways: string[] = []
+  const families = new Set<IpFamily>()
+  const routes: CniRoute[] = result.routes ?? []
+  const hasDefault = new Set<IpFamily>()
+  for (const r of routes) if (r.gw !== undefined && r.dst === DEFAULT_DST[familyOf(r.dst)]) hasDefault.add(familyOf(r.dst))
+  for (const ip of result.ips ?? []) {
+    ip.interface = containerIndex
+    const fam = familyOf(ip.address)
+    if (ip.gateway === undefined && cfg.isGateway) ip.gateway = defaultGatewayOf(ip.address)
+    if (cfg.isDefaultGateway && !hasDefault.has(fam)) {
+      routes.push(ip.gateway === undefined ? { dst: DEFAULT_DST[fam] } : { dst: DEFAULT_DST[fam], gw: ip.gateway })
+      hasDefault.add(fam)
+    }
+    if (cfg.isGateway && ip.gateway !== undefined) {
+      gateways.push(`${ip.gateway}/${parseCidr(ip.address).prefixLen}`)
+      families.add(fam)
+    }
+  }
+  if (routes.length > 0) result.routes = routes
+  return { gateways, families }
+}
+
+/** Container-interface sysctls before addresses go on: DAD per `enabledad`, gratuitous ARP on. Best effort. */
+export function containerSysctls(cont: NetnsHandle, ifName: string, enabledad: boolean, log: Log): void {
+  const set = (key: string, value: string) => {
+    try {
+      writeSysctl(key, value, cont)
+    } catch (e) {
+      log.debug(`sysctl ${key}=${value} in ${cont.path} not set: ${describe(e)}`)
+    }
+  }
+  if (enabledad) {
+    set(`net/ipv6/conf/${ifName}/enhanced_dad`, '1')
+    set(`net/ipv6/conf/${ifName}/accept_dad`, '1')
+  } else {
+    set(`net/ipv6/conf/${ifName}/accept_dad`, '0')
+  }
+  set(`net/ipv4/conf/${ifName}/arp_notify`, '1')
+}
+
+/**
+ * ConfigureIface: link up, the result's addresses for this interface, then its routes (a route without
+ * gw goes through the family's gateway when there is one). With DAD on, waits until IPv6 addresses
+ * leave the tentative state (CniError 101 when DAD finds a duplicate).
+ */
+export async function configureIface(rt: Rtnl, link: Link, result: CniResult, opts: { index: number; enabledad: boolean }): Promise<void> {
+  await setLinkUp(rt, link.index)
+  const mine: CniIpConfig[] = (result.ips ?? []).filter((ip) => ip.interface === opts.index)
+  const gw: Partial<Record<IpFamily, string>> = {}
+  for (const ip of mine) {
+    await addAddress(rt, link.index, ip.address, { noDad: !opts.enabledad })
+    const fam = familyOf(ip.address)
+    if (ip.gateway !== undefined && gw[fam] === undefined) gw[fam] = ip.gateway
+  }
+  if (opts.enabledad && mine.some((ip) => familyOf(ip.address) === 6)) await settleAddresses(rt, link, 10_000)
+  for (const r of result.routes ?? []) {
+    const fam = familyOf(r.dst)
+    const via = r.gw ?? gw[fam]
+    try {
+      await addRoute(rt, {
+        dst: r.dst,
+        dev: link.index,
+        ...(via === undefined ? {} : { gw: via }),
+        ...(r.mtu ? { mtu: r.mtu } : {}),
+        ...(r.advmss ? { advmss: r.advmss } : {}),
+        ...(r.priority ? { metric: r.priority } : {}),
+        ...(r.table ? { table: r.table } : {}),
+        ...(r.scope !== undefined ? { scope: r.scope } : {}),
+      })
+    } catch (e) {
+      if (e instanceof NetlinkError && e.code === 'EEXIST') continue
+      throw new CniError(CniCode.KernelFailure, `failed to add route ${r.dst}${via ? ` via ${via}` : ''} on ${link.name}: ${describe(e)}`, undefined, { cause: e })
+    }
+  }
+}
+
+async function settleAddresses(rt: Rtnl, link: Link, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const addrs = (await listAddresses(rt, { link: link.index, family: 6 })).filter((a) => a.scope !== 253)
+    const failed = addrs.find((a) => (a.flags & IFA_F_DADFAILED) !== 0)
+    if (failed) throw new CniError(CniCode.LinkConflict, `duplicate address detection failed for ${failed.cidr} on ${link.name}`)
+    if (!addrs.some((a) => (a.flags & IFA_F_TENTATIVE) !== 0)) return
+    if (Date.now() > end) throw new CniError(CniCode.KernelFailure, `IPv6 addresses on ${link.name} still tentative after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

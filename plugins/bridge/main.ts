@@ -1,0 +1,12 @@
+// bin/bridge: containers on a Linux bridge through veth pairs (reference type "bridge").
+// Verbs load lazily so VERSION never pays for netlink.
+import { pluginMain } from '../../pkg/skel/main.js'
+
+pluginMain(
+  {
+    add: async () => (await import('./add.js')).cmdAdd,
+    del: async () => (await import('./del.js')).cmdDel,
+    check: async () => (await import('./check.js')).cmdCheck,
+  },
+  { name: 'bridge' },
+)
