@@ -309,6 +309,39 @@ t.test('a failure after the move (IPAM) puts the device back as it was', { skip 
   t.same(stateFiles(r), [], 'no state left behind')
 })
 
+t.test('a failure after IPAM (a route the kernel refuses) releases the lease and puts the device back', { skip: skipIpam }, async (t) => {
+  const r = await rig(t)
+  const dev = uniqueName('hd')
+  hostVeth(r, dev)
+  const conf = { device: dev, ipam: { ...ipam(r), routes: [{ dst: '10.99.0.0/16' }, { dst: '10.99.0.0/16' }] } }
+  const res = run(r, { command: 'ADD', conf })
+  t.not(res.status, 0)
+  t.match(String(res.json?.['msg']), /10\.99\.0\.0\/16.*EEXIST|EEXIST.*10\.99/)
+  expectRestored(t, r, dev, { mtu: 1400, addrs: ['192.0.2.5/24'], up: true })
+  t.same(stateFiles(r), [], 'no state left behind')
+  t.same(leases(r), [], 'lease released')
+})
+
+for (const kind of ['ipvlan', 'dummy']) {
+  t.test(`${kind}: ADD and DEL`, { skip: skip || needsLinkKind(kind) }, async (t) => {
+    const r = await rig(t)
+    const dev = uniqueName(kind.slice(0, 2))
+    if (kind === 'ipvlan') {
+      const parent = uniqueName('par')
+      r.host.exec('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', uniqueName('q')])
+      r.host.exec('ip', ['link', 'add', dev, 'link', parent, 'type', 'ipvlan', 'mode', 'l2'])
+    } else {
+      r.host.exec('ip', ['link', 'add', dev, 'type', kind])
+    }
+    r.host.exec('ip', ['link', 'set', dev, 'mtu', '1300'])
+    const add = run(r, { command: 'ADD', conf: { device: dev } })
+    t.equal(add.status, 0, add.stdout)
+    t.ok(link(r.cont, 'eth0'), 'in the container')
+    t.equal(run(r, { command: 'DEL', conf: { device: dev } }).status, 0)
+    expectRestored(t, r, dev, { mtu: 1300, addrs: [], up: false })
+  })
+}
+
 t.test('results in older spec versions', { skip }, async (t) => {
   for (const v of ['0.3.1', '0.4.0', '1.1.0']) {
     const r = await rig(t)
