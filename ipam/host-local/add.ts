@@ -17,7 +17,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const owner = { containerId: a.containerId, ifName: a.ifName }
   const store = DiskStore.create(cfg)
   const allocations = await store.locked(() => {
-    store.sweep()
     const done: Allocation[] = []
     try {
       cfg.rangeSets.forEach((set, index) => {

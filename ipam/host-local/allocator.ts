@@ -32,16 +32,21 @@ const describeOwner = (r: Reservation) => `container ${r.containerId}${r.ifName 
 export function allocate(store: Store, req: AllocateRequest): Allocation {
   const { set, owner } = req
   if (req.requested !== undefined) return allocateRequested(store, req, req.requested)
-  const mine = store.list().filter((r) => (ownedBy(r, owner) || legacyOf(r, owner)) && rangeSetContains(set, r.ip))
-  for (const r of mine) {
+  const all = store.list()
+  const released = new Set<string>()
+  for (const r of all) {
+    if (!(ownedBy(r, owner) || legacyOf(r, owner)) || !rangeSetContains(set, r.ip)) continue
     // Left over from before a reboot, the attachment it served is gone: free it for this ADD.
-    if (fromEarlierBoot(r, store.bootId)) store.release(r.ip)
-    else {
+    if (fromEarlierBoot(r, store.bootId)) {
+      store.release(r.ip)
+      released.add(formatIp(r.ip.bytes))
+    } else {
       // The spec forbids a second ADD for one attachment without a DEL; so does the reference.
       throw new CniError(CniCode.LinkConflict, `${formatIp(r.ip.bytes)} in network ${req.network} is already allocated to ${describeOwner(r)}; duplicate allocation is not allowed`)
     }
   }
-  const taken = new Set(store.list().map((r) => formatIp(r.ip.bytes)))
+  // Known from one listing; reserve() still refuses an address that is taken after all.
+  const taken = new Set(all.map((r) => formatIp(r.ip.bytes)).filter((ip) => !released.has(ip)))
   for (const c of candidates(set, store.lastReserved(req.index))) {
     if (taken.has(formatIp(c.ip.bytes))) continue
     if (store.reserve(c.ip, owner, req.index)) return { ip: c.ip, range: c.range, fresh: true }
@@ -56,7 +61,13 @@ function allocateRequested(store: Store, req: AllocateRequest, ip: IpAddr): Allo
     throw new CniError(CniCode.InvalidConfig, `requested IP ${text} is not in range set ${formatRangeSet(req.set)}`)
   }
   if (ipEquals(ip, range.gateway)) throw new CniError(CniCode.InvalidConfig, `requested IP ${text} is the gateway of subnet ${formatCidr(range.subnet)}`)
-  const holder = store.get(ip)
+  let holder = store.get(ip)
+  // An earlier boot's reservation serves nobody now; keeping it (even our own) would let a later GC or
+  // STATUS free an address in use.
+  if (holder !== undefined && fromEarlierBoot(holder, store.bootId)) {
+    store.release(ip)
+    holder = undefined
+  }
   if (holder !== undefined) {
     if (ownedBy(holder, req.owner)) return { ip, range, fresh: false }
     throw new CniError(CniCode.LinkConflict, `requested IP ${text} in network ${req.network} is already reserved by ${describeOwner(holder)}`)

@@ -70,6 +70,12 @@ t.test('an own reservation from an earlier boot is replaced, not refused', async
   store.put({ ip: parseIp('10.0.0.9'), containerId: 'a', ifName: 'eth0', bootId: 'boot-1' })
   t.equal(get(store, s, 'a'), '10.0.0.2')
   t.equal(store.get(parseIp('10.0.0.9')), undefined)
+  // A requested address held in an earlier boot (by anyone) is taken over, with this boot recorded.
+  store.put({ ip: parseIp('10.0.0.20'), containerId: 'a', ifName: 'eth0', bootId: 'boot-1' })
+  store.put({ ip: parseIp('10.0.0.21'), containerId: 'z', ifName: 'eth0', bootId: 'boot-1' })
+  t.equal(get(store, s, 'x', { requested: '10.0.0.20' }), '10.0.0.20')
+  t.equal(get(store, s, 'y', { requested: '10.0.0.21' }), '10.0.0.21')
+  t.same(store.get(parseIp('10.0.0.20')), { ip: parseIp('10.0.0.20'), containerId: 'x', ifName: 'eth0', bootId: 'boot-2' })
   // Unknown boot (the reference's files): kept, and still a duplicate.
   store.put({ ip: parseIp('10.0.0.10'), containerId: 'b', ifName: 'eth0', bootId: undefined })
   t.throws(() => get(store, s, 'b'), { code: 101 })
