@@ -12,6 +12,7 @@ import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge } from './bridge.js'
 import { parseBridgeConfig, type BridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
+import { masqOwner, setupMasquerade, teardownMasquerade } from './masq.js'
 import { configureIface, containerSysctls, createVeth, planGateways } from './iface.js'
 
 const log = createLog('bridge')
@@ -68,6 +69,13 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       for (const gw of gateways) await ensureGatewayAddress(rh, await getLink(rh, br.link.index), gw, cfg.forceAddress)
       for (const fam of families) enableForwarding(fam)
 
+      // 6. NAT for traffic leaving the network: this container's addresses join the network's maps.
+      if (cfg.ipMasq) {
+        const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
+        rb.defer('remove NAT elements', () => teardownMasquerade(undefined, owner))
+        setupMasquerade(undefined, owner, (result.ips ?? []).map((ip) => ip.address))
+      }
+
     } else if (!cfg.disableContainerInterface) {
       await setLinkUp(rc, veth.container.index)
     }
@@ -100,7 +108,6 @@ function refuseUnsupported(cfg: BridgeConfig): void {
   if (cfg.vlan !== 0 || cfg.vlanTrunk.length > 0) throw no(cfg.vlan !== 0 ? 'vlan' : 'vlanTrunk', 'VLANs are not implemented by berth bridge yet')
   if (!cfg.preserveDefaultVlan) throw no('preserveDefaultVlan', 'VLANs are not implemented by berth bridge yet')
   if (cfg.macspoofchk) throw no('macspoofchk', 'MAC spoof checking is not implemented by berth bridge yet')
-  if (cfg.ipMasq) throw no('ipMasq', 'NAT is not implemented by berth bridge yet')
   if (cfg.ipMasq && cfg.ipMasqBackend === 'iptables') throw no('ipMasqBackend', '"iptables" is not implemented by berth bridge yet; use "nftables"')
 }
 

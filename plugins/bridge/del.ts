@@ -10,6 +10,7 @@ import { NetnsHandle, NetnsNotFoundError } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { ipamTarget } from './ipam.js'
 import { parseBridgeConfig } from './config.js'
+import { masqOwner, teardownMasquerade } from './masq.js'
 
 const log = createLog('bridge')
 
@@ -48,6 +49,11 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
 
   // 2. The address lease.
   if (cfg.layer3) await errors.attempt(`release IPAM (${cfg.netConf.ipam?.type ?? ''})`, () => delegateDel(ipamTarget(a, cfg)))
+
+  // 3. NAT elements, found by the owner tag in their comment (no netns or prevResult needed).
+  if (cfg.layer3 && cfg.ipMasq) {
+    await errors.attempt('remove NAT elements', () => teardownMasquerade(undefined, masqOwner(cfg.netConf.name, a.containerId, a.ifName)))
+  }
 
   errors.throwIfAny(`failed to delete ${a.ifName} of container ${a.containerId}`)
 }

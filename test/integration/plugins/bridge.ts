@@ -292,3 +292,73 @@ t.test('DEL of an attachment that never existed succeeds', { skip }, async (t) =
   const c1 = await createTestNetns(t)
   ok(t, rg.run('DEL', c1, rg.conf('1.1.0'), { id: containerId() }), 'DEL')
 })
+
+/** The elements of berth's NAT map `name` in the fake host, as `nft -j` lists them. */
+function natElements(host: TestNetns, name: string): { val: string; comment?: string }[] {
+  let out: string
+  try {
+    out = host.exec('nft', ['-j', 'list', 'map', 'inet', 'berth_bridge', name])
+  } catch {
+    return []
+  }
+  const obj = (JSON.parse(out) as { nftables: { map?: { elem?: unknown[] } }[] }).nftables.find((o) => o.map)?.map
+  return (obj?.elem ?? []).map((e) => {
+    const k = (e as unknown[])[0] as { elem?: { val: string; comment?: string } } | string
+    return typeof k === 'string' ? { val: k } : { val: k.elem?.val ?? '', ...(k.elem?.comment ? { comment: k.elem.comment } : {}) }
+  })
+}
+
+t.test('ipMasq: containers reach a network that has no route back; DEL removes the elements by owner', { skip }, async (t) => {
+  const rg = await rig(t, { ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]] })
+  const c1 = await createTestNetns(t)
+  const c2 = await createTestNetns(t)
+  // "outside": a namespace on a link from the fake host, with no route to the containers' subnets.
+  const outside = await createTestNetns(t)
+  rg.host.exec('ip', ['link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', String(outside.pid)])
+  rg.host.exec('ip', ['addr', 'add', '192.168.200.1/24', 'dev', 'uplink0'])
+  rg.host.exec('ip', ['link', 'set', 'uplink0', 'up'])
+  outside.exec('ip', ['addr', 'add', '192.168.200.2/24', 'dev', 'wan0'])
+  outside.exec('ip', ['link', 'set', 'wan0', 'up'])
+
+  const conf = rg.conf('1.0.0', { isDefaultGateway: true, ipMasq: true })
+  const a1 = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, a1, 'ADD c1')
+  ok(t, rg.run('ADD', c2, conf, { id: 'c2' }), 'ADD c2')
+  c1.exec('ping', ['-c', '1', '-W', '3', '192.168.200.2'])
+  t.pass('c1 reaches the outside through NAT')
+  c1.exec('ping', ['-c', '1', '-W', '3', '10.77.0.3'])
+  t.pass('c1 still reaches c2 directly')
+
+  const v4 = natElements(rg.host, 'src4')
+  t.same(v4.map((e) => e.val).sort(), ['10.77.0.2', '10.77.0.3'], 'one element per container address')
+  t.match(v4.find((e) => e.val === '10.77.0.2')?.comment, /^[0-9a-f]{16} net:brtest id:c1 if:eth0$/)
+  t.same(natElements(rg.host, 'src6').map((e) => e.val).sort(), ['fd77::2', 'fd77::3'])
+  const chainsBefore = rg.host.exec('nft', ['list', 'table', 'inet', 'berth_bridge'])
+  t.equal(chainsBefore.match(/masquerade/g)?.length, 1, 'one masquerade rule for the network, however many containers')
+  t.equal(chainsBefore.match(/saddr vmap/g)?.length, 2, 'postrouting holds its two fixed rules')
+
+  // The container's namespace disappears before DEL: the elements still go.
+  const gone = c1.path
+  c1.destroy()
+  for (let i = 0; i < 100 && existsSync(gone); i++) await new Promise((r) => setTimeout(r, 20))
+  ok(t, rg.run('DEL', gone, conf, { id: 'c1' }), 'DEL c1 with its netns gone')
+  t.same(natElements(rg.host, 'src4').map((e) => e.val), ['10.77.0.3'], "c1's v4 element removed, c2's kept")
+  t.same(natElements(rg.host, 'src6').map((e) => e.val), ['fd77::3'])
+  ok(t, rg.run('DEL', '', conf, { id: 'c2' }), 'DEL c2 without CNI_NETNS')
+  t.same(natElements(rg.host, 'src4'), [], 'no element left')
+  t.same(natElements(rg.host, 'src6'), [])
+  ok(t, rg.run('DEL', '', conf, { id: 'c2' }), 'DEL c2 again')
+  t.same(rg.leases(), [])
+})
+
+t.test('ipMasq: an ADD failing after NAT setup removes its elements', { skip }, async (t) => {
+  const rg = await rig(t)
+  const c1 = await createTestNetns(t)
+  // Make the NAT step itself fail: a set where berth's map src4 should be.
+  rg.host.exec('nft', ['add', 'table', 'inet', 'berth_bridge'])
+  rg.host.exec('nft', ['add', 'set', 'inet', 'berth_bridge', 'src4', '{ type ipv4_addr; }'])
+  const a = rg.run('ADD', c1, rg.conf('1.0.0', { ipMasq: true }))
+  t.match(a.json, { code: 102 })
+  t.same(rg.hostVeths(), [], 'veth removed')
+  t.same(rg.leases(), [], 'lease released')
+})

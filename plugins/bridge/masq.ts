@@ -1,0 +1,121 @@
+// ipMasq with nftables: NAT for traffic leaving a bridge network, in berth's own table.
+//
+// Layout (family inet, table berth_bridge):
+//   chain postrouting   nat hook postrouting prio srcnat; exactly two rules, the same for everyone:
+//                         ip saddr vmap @src4      ip6 saddr vmap @src6
+//   map src4 / src6     container address : jump net_<h>   one element per container address,
+//                       commented "<owner hash> net:<network> id:<container> if:<ifname>"
+//   chain net_<h>       per network (h = hash of the network name); the same rules for every ADD:
+//                         ip daddr @dst4_<h> return; ip6 daddr @dst6_<h> return;
+//                         ip daddr 224.0.0.0/4 return; ip6 daddr ff00::/8 return; masquerade
+//   set dst4_<h>/dst6_<h>  the network's subnets (interval sets): traffic inside the network is not NATed
+//
+// Every ADD re-declares the table, chains and sets (idempotent "add") and rewrites the two fixed chains'
+// rules (flush + add, identical content), so concurrent ADDs need no lock and never duplicate a rule. A
+// container only adds map elements; DEL lists the maps and deletes the elements whose comment carries
+// the owner hash, so it needs neither the netns nor prevResult. Network-level objects (net_<h>, its
+// subnet sets) stay when the last container leaves: they hold no container state.
+import { createHash } from 'node:crypto'
+import { nftApply, nftList, elementsOf, type NftObject } from '../../pkg/firewall/nft.js'
+import { NFT_COMMENT_MAX, NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-batch.js'
+import { formatIp, networkOf, parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
+import type { NetnsHandle } from '../../pkg/ns/netns.js'
+
+export const NAT_TABLE = 'berth_bridge'
+const FAMILY = 'inet'
+const POSTROUTING = 'postrouting'
+const SRCNAT_PRIO = 100
+const SRC_MAP: Record<IpFamily, string> = { 4: 'src4', 6: 'src6' }
+
+export interface MasqOwner {
+  network: string
+  /** 16 hex of sha256(network, containerID, ifname): what DEL matches */
+  tag: string
+  comment: string
+  /** the per-network chain and subnet sets' suffix */
+  netHash: string
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+
+export function masqOwner(network: string, containerId: string, ifName: string): MasqOwner {
+  const tag = sha(`${network}\0${containerId}\0${ifName}`).slice(0, 16)
+  const tail = ` id:${containerId.slice(0, 12)} if:${ifName}`
+  const room = NFT_COMMENT_MAX - tag.length - tail.length - ' net:'.length
+  return { network, tag, comment: `${tag} net:${network.slice(0, Math.max(0, room))}${tail}`, netHash: sha(network).slice(0, 12) }
+}
+
+const netChain = (o: MasqOwner) => `net_${o.netHash}`
+const dstSet = (o: MasqOwner, f: IpFamily) => `dst${f}_${o.netHash}`
+const proto = (f: IpFamily) => (f === 4 ? 'ip' : 'ip6')
+const field = (f: IpFamily, which: 'saddr' | 'daddr'): NftJson => ({ payload: { protocol: proto(f), field: which } })
+const match = (left: NftJson, right: NftJson): NftJson => ({ match: { op: '==', left, right } })
+
+/** The declarations every ADD repeats: table, fixed chains with their fixed rules, maps and sets. */
+function declare(b: NftBatch, o: MasqOwner): void {
+  const t = { family: FAMILY, table: NAT_TABLE } as const
+  b.addTable(FAMILY, NAT_TABLE)
+  for (const f of [4, 6] as const) {
+    b.addMap({ ...t, name: SRC_MAP[f], type: f === 4 ? 'ipv4_addr' : 'ipv6_addr', map: 'verdict' })
+    b.addSet({ ...t, name: dstSet(o, f), type: f === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: ['interval'] })
+  }
+  b.addChain({ ...t, name: POSTROUTING, type: 'nat', hook: 'postrouting', prio: SRCNAT_PRIO, policy: 'accept' })
+  b.flushChain(FAMILY, NAT_TABLE, POSTROUTING)
+  for (const f of [4, 6] as const) b.addRule({ ...t, chain: POSTROUTING, expr: [{ vmap: { key: field(f, 'saddr'), data: `@${SRC_MAP[f]}` } }] })
+  const chain = netChain(o)
+  b.addChain({ ...t, name: chain })
+  b.flushChain(FAMILY, NAT_TABLE, chain)
+  for (const f of [4, 6] as const) b.addRule({ ...t, chain, expr: [match(field(f, 'daddr'), `@${dstSet(o, f)}`), { return: null }] })
+  b.addRule({ ...t, chain, expr: [match(field(4, 'daddr'), { prefix: { addr: '224.0.0.0', len: 4 } }), { return: null }] })
+  b.addRule({ ...t, chain, expr: [match(field(6, 'daddr'), { prefix: { addr: 'ff00::', len: 8 } }), { return: null }] })
+  b.addRule({ ...t, chain, expr: [{ masquerade: null }] })
+}
+
+/**
+ * The ADD transaction for `cidrs` (the container's addresses with prefix). `listing` is the table as it
+ * is now: an element already holding one of the addresses (a leftover of a container that was never
+ * deleted) is replaced.
+ */
+export function setupMasqBatch(o: MasqOwner, cidrs: readonly string[], listing: readonly NftObject[] | undefined): NftBatch {
+  const b = new NftBatch()
+  declare(b, o)
+  for (const f of [4, 6] as const) {
+    const mine = cidrs.map(parseCidr).filter((n) => n.family === f)
+    if (mine.length === 0) continue
+    const keys = mine.map((n) => formatIp(n.bytes))
+    const stale = (listing === undefined ? [] : (elementsOf(listing, SRC_MAP[f]) ?? [])).filter((e) => typeof e.key === 'string' && keys.includes(e.key))
+    if (stale.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], stale)
+    b.addElements(FAMILY, NAT_TABLE, SRC_MAP[f], keys.map((key): NftElement => ({ key, value: { jump: { target: netChain(o) } }, comment: o.comment })))
+    b.addElements(
+      FAMILY,
+      NAT_TABLE,
+      dstSet(o, f),
+      mine.map((n) => {
+        const net = networkOf(n)
+        return { key: { prefix: { addr: formatIp(net.bytes), len: net.prefixLen } } }
+      }),
+    )
+  }
+  return b
+}
+
+/** The DEL transaction: every element of src4/src6 whose comment starts with the owner's tag. */
+export function teardownMasqBatch(o: MasqOwner, listing: readonly NftObject[] | undefined): NftBatch {
+  const b = new NftBatch()
+  if (listing === undefined) return b
+  for (const f of [4, 6] as const) {
+    const mine = (elementsOf(listing, SRC_MAP[f]) ?? []).filter((e) => e.comment?.startsWith(`${o.tag} `))
+    if (mine.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], mine)
+  }
+  return b
+}
+
+/** Applies the ADD transaction in `ns` (undefined: this process's namespace, the host). */
+export function setupMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs: readonly string[]): void {
+  nftApply(ns, setupMasqBatch(o, cidrs, nftList(ns, FAMILY, NAT_TABLE)))
+}
+
+/** Removes the owner's elements; nothing to do when the table is not there. */
+export function teardownMasquerade(ns: NetnsHandle | undefined, o: MasqOwner): void {
+  nftApply(ns, teardownMasqBatch(o, nftList(ns, FAMILY, NAT_TABLE)))
+}

@@ -1,0 +1,67 @@
+import t from 'tap'
+import type { NftObject } from '../../../../pkg/firewall/nft.js'
+import { NFT_COMMENT_MAX, type NftJson } from '../../../../pkg/firewall/nft-batch.js'
+import { masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
+
+const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
+
+t.test('masqOwner: stable tag per (network, container, ifname); comment fits nftables', async (t) => {
+  const a = masqOwner('net1', 'c1', 'eth0')
+  t.equal(a.tag, masqOwner('net1', 'c1', 'eth0').tag)
+  t.not(a.tag, masqOwner('net1', 'c1', 'eth1').tag)
+  t.not(a.tag, masqOwner('net2', 'c1', 'eth0').tag)
+  t.match(a.comment, /^[0-9a-f]{16} net:net1 id:c1 if:eth0$/)
+  t.equal(a.netHash, masqOwner('net1', 'other', 'eth9').netHash, 'one chain per network')
+  const long = masqOwner('n'.repeat(300), 'f'.repeat(64), 'eth0')
+  t.ok(Buffer.byteLength(long.comment) <= NFT_COMMENT_MAX, 'long names are cut to fit')
+  t.ok(long.comment.startsWith(`${long.tag} `))
+})
+
+t.test('setupMasqBatch: declarations, fixed rules, one map element per address, subnets', async (t) => {
+  const o = masqOwner('net1', 'c1', 'eth0')
+  const c = cmds(setupMasqBatch(o, ['10.1.0.5/24', 'fd00::5/64'], undefined))
+  const verbs = c.map((x) => `${Object.keys(x)[0]} ${Object.keys(Object.values(x)[0] ?? {})[0]}`)
+  t.equal(verbs.filter((v) => v === 'add rule').length, 2 + 5, 'two postrouting rules and five network-chain rules')
+  t.equal(verbs.filter((v) => v === 'flush chain').length, 2, 'both fixed chains are rewritten, never appended to')
+  const elems = c.filter((x) => x['add']?.['element']).map((x) => x['add']?.['element'])
+  t.match(elems, [
+    { table: NAT_TABLE, name: 'src4', elem: [[{ elem: { val: '10.1.0.5', comment: o.comment } }, { jump: { target: `net_${o.netHash}` } }]] },
+    { name: `dst4_${o.netHash}`, elem: [{ prefix: { addr: '10.1.0.0', len: 24 } }] },
+    { name: 'src6', elem: [[{ elem: { val: 'fd00::5', comment: o.comment } }, { jump: { target: `net_${o.netHash}` } }]] },
+    { name: `dst6_${o.netHash}`, elem: [{ prefix: { addr: 'fd00::', len: 64 } }] },
+  ])
+  t.notOk(verbs.includes('delete element'), 'nothing to replace')
+})
+
+// As `nft -j list table` prints a verdict map (its value type under "map").
+const listing = (elems: { val: string; comment?: string }[]): NftObject[] => [
+  {
+    map: {
+      family: 'inet',
+      table: NAT_TABLE,
+      name: 'src4',
+      type: 'ipv4_addr',
+      map: 'verdict',
+      elem: elems.map((e) => [e.comment ? { elem: { val: e.val, comment: e.comment } } : e.val, { jump: { target: 'x' } }]) as NftJson,
+    },
+  },
+]
+
+t.test('setupMasqBatch replaces a leftover element holding the same address', async (t) => {
+  const o = masqOwner('net1', 'c1', 'eth0')
+  const c = cmds(setupMasqBatch(o, ['10.1.0.5/24'], listing([{ val: '10.1.0.5', comment: 'old' }, { val: '10.1.0.6' }])))
+  t.match(c.filter((x) => x['delete']).map((x) => x['delete']?.['element']), [{ name: 'src4', elem: ['10.1.0.5'] }])
+})
+
+t.test('teardownMasqBatch deletes exactly the owner-tagged elements', async (t) => {
+  const o = masqOwner('net1', 'c1', 'eth0')
+  const other = masqOwner('net1', 'c2', 'eth0')
+  const l = listing([
+    { val: '10.1.0.5', comment: o.comment },
+    { val: '10.1.0.6', comment: other.comment },
+    { val: '10.1.0.7' },
+  ])
+  t.match(cmds(teardownMasqBatch(o, l)), [{ delete: { element: { name: 'src4', elem: ['10.1.0.5'] } } }])
+  t.equal(teardownMasqBatch(o, undefined).length, 0, 'no table: nothing to do')
+  t.equal(teardownMasqBatch(masqOwner('net9', 'c1', 'eth0'), l).length, 0, 'another network owns nothing here')
+})
