@@ -19,21 +19,37 @@ t.test('plugin executables are built', async (t) => {
   t.ok(types.includes('loopback'), `bin/ holds ${types.join(', ') || 'nothing'}: run npm run build`)
 })
 
+// The smallest configuration each type accepts, so each case below fails only for the input it breaks.
+const MINIMAL: Record<string, Record<string, unknown>> = {
+  'host-local': { ipam: { type: 'host-local', subnet: '10.250.0.0/24', dataDir: '/run/berth-bad-input-never-written' } },
+  'host-device': { device: 'btnosuchdev0' },
+  bridge: { bridge: 'btbadinput0' },
+}
+// IPAM plugins never open the container's namespace (the reference host-local ignores CNI_NETNS).
+const IGNORES_NETNS = new Set(['host-local'])
+
 for (const type of types) {
   t.test(`${type}: bad input`, { skip: needsRoot() }, async (t) => {
+    // Plugins run inside a throw-away host namespace, so a plugin that wrongly acts before it
+    // validates cannot touch the real host.
+    const host = await createTestNetns(t)
     const ns = await createTestNetns(t)
-    const conf = { cniVersion: '1.1.0', name: 'badnet', type }
-    const good = { command: 'ADD', netns: ns.path, ifName: 'eth0', containerId: 'c1' }
+    const conf = { cniVersion: '1.1.0', name: 'badnet', type, ...MINIMAL[type] }
+    const good = { command: 'ADD', netns: ns.path, ifName: 'eth0', containerId: 'c1', hostNetns: host.path }
 
-    expectError(t, runPlugin(type, { env: {}, stdin: conf }), 4, /CNI_COMMAND/)
+    expectError(t, runPlugin(type, { env: {}, stdin: conf, hostNetns: host.path }), 4, /CNI_COMMAND/)
     expectError(t, runPlugin(type, { ...good, command: 'ATTACH', stdin: conf }), 4, /unknown CNI_COMMAND "ATTACH"/)
     expectError(t, runPlugin(type, { ...good, stdin: '{"cniVersion": "1.1.0", "name": ' }), 6, /decode|parse|JSON/i)
     expectError(t, runPlugin(type, { ...good, stdin: { cniVersion: '1.1.0', type } }), 7, /name/)
     expectError(t, runPlugin(type, { ...good, stdin: { ...conf, cniVersion: '9.9.9' } }), 1, /9\.9\.9/)
     expectError(t, runPlugin(type, { ...good, netns: '', stdin: conf }), 4, /CNI_NETNS/)
-    expectError(t, runPlugin(type, { ...good, netns: '/run/netns/berth-does-not-exist', stdin: conf }), 4, /berth-does-not-exist/)
+    if (!IGNORES_NETNS.has(type)) {
+      expectError(t, runPlugin(type, { ...good, netns: '/run/netns/berth-does-not-exist', stdin: conf }), 4, /berth-does-not-exist/)
+    }
     expectError(t, runPlugin(type, { ...good, ifName: 'a-very-long-interface-name', stdin: conf }), 4, /interface name|CNI_IFNAME/i)
     expectError(t, runPlugin(type, { ...good, ifName: 'eth/0', stdin: conf }), 4, /interface name|CNI_IFNAME/i)
     expectError(t, runPlugin(type, { ...good, containerId: '../../etc/passwd', stdin: conf }), 4, /container ?ID|CNI_CONTAINERID/i)
+    // Nothing was created in the host namespace by any of the failed calls.
+    t.same((host.ipJson(['link']) as { ifname: string }[]).map((l) => l.ifname), ['lo'], 'no links left in the host namespace')
   })
 }
