@@ -229,5 +229,6 @@ function checkDataDir(dir: string | undefined): string {
   if (dir.includes('\0')) throw fail('contains NUL')
   if (!isAbsolute(dir)) throw fail('must be an absolute path')
   if (dir.split('/').some((c) => c === '.' || c === '..')) throw fail('must not contain "." or ".." components')
-  return dir.length > 1 ? dir.replace(/\/+$/, '') : dir
+  const trimmed = dir.replace(/\/+$/, '')
+  return trimmed === '' ? '/' : trimmed
 }

@@ -3,7 +3,7 @@
 // The order is the reference's round robin: start just after the last reserved address, walk to the end
 // of that range, continue with the next range (wrapping to the first), stop when back at the start. So a
 // crash-looping container does not get the same address again until the whole set has been used.
-import { addToIp, compareIp, formatCidr, formatIp, ipEquals, ipToBigInt, netContains, type IpAddr, type IpFamily, type IpNet } from '../../pkg/ip/cidr.js'
+import { addToIp, compareIp, formatIp, ipEquals, ipToBigInt, netContains, type IpAddr, type IpFamily, type IpNet } from '../../pkg/ip/cidr.js'
 
 export interface Range {
   family: IpFamily
@@ -39,7 +39,6 @@ export function rangesOverlap(a: Range, b: Range): boolean {
 /** "10.1.0.2-10.1.0.254", as the reference prints a range. */
 export const formatRange = (r: Range): string => `${formatIp(r.rangeStart.bytes)}-${formatIp(r.rangeEnd.bytes)}`
 export const formatRangeSet = (set: RangeSet): string => set.map(formatRange).join(',')
-export const formatSubnet = (r: Range): string => formatCidr(r.subnet)
 
 /** How many addresses the set can hand out: every address of every range, less gateways inside them. */
 export function rangeSetSize(set: RangeSet): bigint {

@@ -135,6 +135,12 @@ t.test('reference reservations are honoured and released by berth', { skip: skip
   writeFileSync(join(dir, '10.77.0.99'), 'oldtimer')
   ok(t, berth({ command: 'DEL', id: 'oldtimer', stdin }), 'DEL of a legacy reservation')
   t.same(files(dir), ['10.77.0.3', 'fd00:77::3'])
+  // GC releases a reference reservation whose attachment is not listed, and keeps the listed one.
+  ok(t, ref({ command: 'ADD', id: 'ref3', stdin }), 'reference ADD')
+  t.equal(files(dir).length, 4)
+  const gc = runPlugin('host-local', { command: 'GC', stdin: conf(dataDir, DUAL, { 'cni.dev/valid-attachments': [{ containerID: 'b1', ifname: 'eth0' }] }, '1.1.0') })
+  ok(t, gc, 'berth GC')
+  t.same(files(dir), ['10.77.0.3', 'fd00:77::3'])
 })
 
 t.test('berth reservations are honoured and released by the reference', { skip: skipRef }, async (t) => {

@@ -122,5 +122,7 @@ t.test('every bad input is code 7 naming the key', async (t) => {
 
 t.test('parseStoreLocation reads only name and dataDir', async (t) => {
   t.same(parseStoreLocation(conf({ subnet: 'broken', dataDir: '/x/y' })), { name: 'net1', dataDir: '/x/y' })
+  t.equal(parseStoreLocation(conf({ dataDir: '//' })).dataDir, '/')
+  t.equal(parseStoreLocation(conf({ dataDir: '' })).dataDir, DEFAULT_DATA_DIR)
   t.throws(() => parseStoreLocation(conf({ dataDir: '/x/../y' })), { code: 7 })
 })
