@@ -118,13 +118,19 @@ export class DiskStore implements Store {
     } finally {
       rmSync(tmp, { force: true })
     }
-    if (this.bootId !== undefined) {
-      const rec: BootRecord = { bootId: this.bootId, containerId: owner.containerId.trim(), ifName: owner.ifName, ino: statSync(path).ino }
-      mkdirSync(join(this.dir, BOOT_DIR), { recursive: true, mode: 0o755 })
-      writeFileAtomicSync(join(this.dir, BOOT_DIR, name), JSON.stringify(rec), { syncDir: false })
+    try {
+      if (this.bootId !== undefined) {
+        const rec: BootRecord = { bootId: this.bootId, containerId: owner.containerId.trim(), ifName: owner.ifName, ino: statSync(path).ino }
+        mkdirSync(join(this.dir, BOOT_DIR), { recursive: true, mode: 0o755 })
+        writeFileAtomicSync(join(this.dir, BOOT_DIR, name), JSON.stringify(rec), { syncDir: false })
+      }
+      // Also makes the link above durable: it syncs the directory after its rename.
+      writeFileAtomicSync(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), name)
+    } catch (e) {
+      // Half a reservation is none: the caller sees the error and must not find the address taken.
+      this.#releaseName(name)
+      throw ioError(`failed to reserve ${name} in ${this.dir}`, e)
     }
-    // Also makes the link above durable: it syncs the directory after its rename.
-    writeFileAtomicSync(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), name)
     return true
   }
 

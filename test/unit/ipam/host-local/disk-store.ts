@@ -145,3 +145,15 @@ t.test('readBootId reads the kernel\'s boot ID, undefined when it cannot', async
   if (existsSync('/proc/sys/kernel/random/boot_id')) t.match(id, /^[0-9a-f-]{36}$/)
   t.equal(readBootId(join(t.testdir(), 'missing')), undefined)
 })
+
+t.test('a reservation whose bookkeeping cannot be written is undone', async (t) => {
+  // last_reserved_ip.0 as a directory: the rename over it fails after the address file was linked.
+  const dataDir = t.testdir({ net1: { 'last_reserved_ip.0': {} } })
+  const store = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-a' })
+  await t.rejects(
+    store.locked(() => store.reserve(parseIp('10.0.0.2'), owner('c1'), 0)),
+    { code: 5, message: /last_reserved_ip\.0/ },
+  )
+  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', 'last_reserved_ip.0', 'lock'])
+  t.same(readdirSync(join(dataDir, 'net1', BOOT_DIR)), [])
+})
