@@ -64,6 +64,8 @@ export interface Link {
   readonly infoData: Buffer | undefined
   /** Raw IFLA_INFO_SLAVE_DATA (IFLA_BRPORT_* for a bridge port). */
   readonly slaveData: Buffer | undefined
+  /** IFLA_IFALIAS (`ip link set NAME alias TEXT`); undefined when none is set. */
+  readonly alias?: string | undefined
 }
 
 /** A link named by its name, its ifindex, or a Link already looked up. */
@@ -104,6 +106,7 @@ export function toLink(m: RtMessage): Link {
     slaveKind: info?.slaveKind,
     infoData: info?.data,
     slaveData: info?.slaveData,
+    alias: a.ifalias || undefined,
   }
 }
 
@@ -189,6 +192,11 @@ export function setLinkMtu(rt: Rtnl, ref: LinkRef, mtu: number): Promise<void> {
 /** `ip link set NAME address MAC` */
 export function setLinkMac(rt: Rtnl, ref: LinkRef, mac: string): Promise<void> {
   return setLink(rt, ref, 'set link address', { address: parseMac(mac) })
+}
+
+/** `ip link set NAME alias TEXT`; an empty text removes the alias. */
+export function setLinkAlias(rt: Rtnl, ref: LinkRef, alias: string): Promise<void> {
+  return setLink(rt, ref, 'set link alias', { ifalias: alias })
 }
 
 /** `ip link set NAME name NEWNAME` (the link must be down). */

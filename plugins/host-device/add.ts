@@ -4,7 +4,7 @@
 import type { CniInterface, CniResult } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { delegateAdd, delegateDel } from '../../pkg/invoke/delegate.js'
-import { getLink, linkByName, moveLinkToNetns, setLinkDown, setLinkUp } from '../../pkg/link/link.js'
+import { getLink, linkByName, moveLinkToNetns, setLinkAlias, setLinkDown, setLinkUp } from '../../pkg/link/link.js'
 import { openRtnl } from '../../pkg/link/rtnl.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
@@ -62,6 +62,8 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
           if (link.up) await setLinkDown(rtHost, link.index)
           await moveLinkToNetns(rtHost, link.index, contNs, a.ifName)
           const moved = await getLink(rtCont, a.ifName)
+          // The reference keeps the host name in the alias; so does berth, so the reference's DEL still works.
+          await setLinkAlias(rtCont, moved.index, saved.name)
           await setLinkUp(rtCont, moved.index)
           contIndex = moved.index
           iface = { name: a.ifName, ...(moved.mac !== undefined ? { mac: moved.mac } : {}), sandbox: a.netns }

@@ -5,7 +5,9 @@
 //   - namespace gone (or CNI_NETNS empty)   → a physical device is already back in the host (the kernel
 //     returns it, keeping its container name or calling it dev<N>): find it by MAC, rename, restore;
 //     a virtual device (veth, macvlan, ipvlan, dummy) was deleted with the namespace: nothing to do
-//   - no state file                         → nothing of ours to restore (a second DEL); IPAM still released
+//   - no state file                         → nothing of ours to restore (a second DEL), unless the device
+//     in the container carries the reference plugin's alias (an ADD made by it): moved out under that name;
+//     IPAM is released in every case
 import { ErrorList } from '../../pkg/errors/error-list.js'
 import { delegateDel } from '../../pkg/invoke/delegate.js'
 import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
@@ -14,7 +16,7 @@ import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { describe } from '../../pkg/errors/describe.js'
 import { parseHostDeviceConfig } from './config.js'
-import { returnDevice } from './device.js'
+import { legacyDevice, returnDevice } from './device.js'
 import { readState, removeState, withStateLock, type StateKey } from './state.js'
 
 const log = createLog('host-device')
@@ -25,31 +27,32 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
   await withStateLock(cfg.stateDir, async () => {
     const errors = new ErrorList()
     const st = readState(key)
-    const device = st?.device
-    if (device) {
+    await errors.attempt(`return host device${st?.device ? ` ${st.device.name}` : ''}`, async () => {
       const handles: { close(): void }[] = []
       try {
-        const contNs = openIfExists(a.netns)
+        const contNs = st?.device === null ? undefined : openIfExists(a.netns)
         if (contNs !== undefined) handles.push(contNs)
-        const hostNs = NetnsHandle.current()
-        handles.push(hostNs)
-        const rtHost = openRtnl(hostNs)
-        handles.push(rtHost)
-        let rtCont: Rtnl | undefined
-        if (contNs !== undefined) {
-          rtCont = openRtnl(contNs)
-          handles.push(rtCont)
+        const rtCont = contNs === undefined ? undefined : openRtnl(contNs)
+        if (rtCont !== undefined) handles.push(rtCont)
+        // No state file: nothing of ours, unless the reference plugin made this attachment (its alias).
+        let device = st?.device ?? undefined
+        if (st === undefined && rtCont !== undefined) {
+          device = await legacyDevice(rtCont, a.ifName)
+          if (device !== undefined) log.info(`DEL: no state; ${a.ifName} carries the reference plugin's alias ${device.name}: returning it under that name`)
         }
-        await errors.attempt(`return host device ${device.name}`, async () => {
-          const what = await returnDevice({ rtHost, hostNs, rtCont, ifName: a.ifName, device }, log)
-          if (what === 'gone') log.info(`DEL: host device ${device.name} no longer exists (a virtual device is deleted with its namespace)`)
-        })
+        if (device !== undefined) {
+          const d = device
+          const hostNs = NetnsHandle.current()
+          handles.push(hostNs)
+          const rtHost = openRtnl(hostNs)
+          handles.push(rtHost)
+          const what = await returnDevice({ rtHost, hostNs, rtCont, ifName: a.ifName, device: d }, log)
+          if (what === 'gone') log.info(`DEL: host device ${d.name} no longer exists (a virtual device is deleted with its namespace)`)
+        }
       } finally {
         for (const h of handles.reverse()) h.close()
       }
-    } else if (st === undefined) {
-      log.info(`DEL: no state for ${a.containerId}/${a.ifName} in network ${a.conf.name}: no device to return`)
-    }
+    })
     const ipam = a.conf.ipam
     if (cfg.ipam && ipam !== undefined) {
       await errors.attempt(`release IPAM (${ipam.type})`, () => delegateDel({ type: ipam.type, path: a.path, env: a.env, stdin: a.stdin }))

@@ -3,7 +3,7 @@ import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { NetlinkError } from '../../pkg/errors/sys-error.js'
 import { addAddress, listAddresses } from '../../pkg/link/addr.js'
 import { IFF_LOOPBACK } from '../../pkg/link/constants.js'
-import { linkByName, listLinks, moveLinkToNetns, renameLink, setLinkDown, setLinkMtu, setLinkUp, type Link } from '../../pkg/link/link.js'
+import { linkByName, listLinks, moveLinkToNetns, renameLink, setLinkAlias, setLinkDown, setLinkMtu, setLinkUp, type Link } from '../../pkg/link/link.js'
 import type { Rtnl } from '../../pkg/link/rtnl.js'
 import type { Log } from '../../pkg/log/log.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
@@ -75,6 +75,7 @@ export async function snapshotDevice(rt: Rtnl, link: Link): Promise<SavedDevice>
     mtu: link.mtu,
     up: link.up,
     addresses: addrs.filter((a) => !(a.family === 6 && a.ip.toLowerCase().startsWith('fe80:'))).map((a) => a.cidr),
+    alias: link.alias ?? null,
   }
 }
 
@@ -121,6 +122,7 @@ export async function restoreInHost(rt: Rtnl, link: Link, d: SavedDevice): Promi
     await renameLink(rt, link.index, d.name)
   }
   if (link.mtu !== d.mtu) await setLinkMtu(rt, link.index, d.mtu)
+  if (d.alias !== undefined && (link.alias ?? null) !== d.alias) await setLinkAlias(rt, link.index, d.alias ?? '')
   if (d.up) await setLinkUp(rt, link.index)
   else await setLinkDown(rt, link.index)
   const have = new Set((await listAddresses(rt, { link: link.index })).map((a) => a.cidr))
@@ -167,4 +169,15 @@ export async function returnDevice(
   if (inHost === undefined) return 'gone'
   await restoreInHost(p.rtHost, inHost, d)
   return 'restored'
+}
+
+/**
+ * An attachment made by the reference plugin (no state file): it keeps the host name in the container
+ * link's alias. What DEL can restore from that: the name; the device comes back down, as the reference
+ * leaves it. undefined when the container has no such link.
+ */
+export async function legacyDevice(rt: Rtnl, ifName: string): Promise<SavedDevice | undefined> {
+  const l = await linkByName(rt, ifName)
+  if (l === undefined || l.alias === undefined || !/^[^\s/:]{1,15}$/.test(l.alias)) return undefined
+  return { name: l.alias, index: l.index, kind: l.kind ?? null, mac: l.mac ?? null, mtu: l.mtu, up: false, addresses: [] }
 }

@@ -23,6 +23,8 @@ export interface SavedDevice {
   up: boolean
   /** addresses it had in the host, "10.1.2.3/24" (moving a link to another namespace drops them) */
   addresses: string[]
+  /** its IFLA_IFALIAS before ADD (null: none); undefined: leave the alias alone on restore */
+  alias?: string | null
 }
 
 export interface AttachmentState {

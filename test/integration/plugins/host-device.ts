@@ -342,6 +342,40 @@ for (const kind of ['ipvlan', 'dummy']) {
   })
 }
 
+const skipRef = skip || (existsSync(join(REF, 'host-device')) ? false : `no reference host-device in ${REF}`)
+
+t.test('side by side with the reference host-device: same result, and each DELs what the other ADDed', { skip: skipRef }, async (t) => {
+  const r = await rig(t)
+  const dev = uniqueName('hd')
+  hostVeth(r, dev)
+  const stdin = { cniVersion: '1.0.0', name: 'hdnet', type: 'host-device', device: dev }
+  const ref = (command: string) =>
+    runPlugin('host-device', { command, containerId: r.id, netns: r.cont.path, ifName: 'eth0', path: REF, dir: REF, hostNetns: r.host.path, stdin })
+  const refAdd = ref('ADD')
+  t.equal(refAdd.status, 0, refAdd.stdout + refAdd.stderr)
+  // berth's DEL of the reference's ADD (no state file: the alias names the device)
+  const del = run(r, { command: 'DEL', conf: { device: dev } })
+  t.equal(del.status, 0, del.stdout + del.stderr)
+  // The reference records nothing else: the device comes back down, without its address.
+  expectRestored(t, r, dev, { mtu: 1400, addrs: [], up: false })
+  r.host.exec('ip', ['addr', 'add', '192.0.2.5/24', 'dev', dev])
+  r.host.exec('ip', ['link', 'set', dev, 'up'])
+
+  const add = run(r, { command: 'ADD', conf: { device: dev } })
+  t.equal(add.status, 0, add.stdout)
+  const { dns: _d1, ...ours } = add.json ?? {}
+  const { dns: _d2, ...theirs } = refAdd.json ?? {}
+  t.same(ours, theirs, 'the same result as the reference')
+  // the reference's DEL of berth's ADD
+  const refDel = ref('DEL')
+  t.equal(refDel.status, 0, refDel.stdout + refDel.stderr)
+  t.ok(link(r.host, dev), 'the reference moved it back under its name')
+  // berth's state for it is stale now; its DEL finds the device in the host and restores the rest
+  t.equal(run(r, { command: 'DEL', conf: { device: dev } }).status, 0)
+  expectRestored(t, r, dev, { mtu: 1400, addrs: ['192.0.2.5/24'], up: true })
+  t.same(stateFiles(r), [])
+})
+
 t.test('results in older spec versions', { skip }, async (t) => {
   for (const v of ['0.3.1', '0.4.0', '1.1.0']) {
     const r = await rig(t)
