@@ -3,7 +3,7 @@
 // Each executable is a single file (CommonJS inside: faster to start than ESM) with a node shebang; the addon
 // and netlink's prebuilt binding are copied beside them so `berth install` can copy bin/ anywhere.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -118,30 +118,40 @@ function launcher(name, version) {
 }
 
 const { spawnSync } = await import('node:child_process')
-const { rmSync } = await import('node:fs')
+const { renameSync } = await import('node:fs')
 const lib = join(bin, 'lib')
-rmSync(lib, { recursive: true, force: true })
 mkdirSync(lib, { recursive: true })
-// The addons must be beside the executables before the warm-up run loads them.
-copyFileSync(addon, join(bin, 'berth_native.node'))
+// Replace files by rename, so a plugin started while the build runs sees the old or the new file, whole.
+const writeAtomic = (path, data, mode = 0o644) => {
+  writeFileSync(`${path}.tmp`, data, { mode })
+  renameSync(`${path}.tmp`, path)
+}
+// The addons must be beside the executables before the warm-up run loads them. Copy then rename:
+// overwriting a shared object in place would corrupt it under any process that has it mapped.
+const copyAtomic = (from, to) => {
+  copyFileSync(from, `${to}.tmp`)
+  renameSync(`${to}.tmp`, to)
+}
+copyAtomic(addon, join(bin, 'berth_native.node'))
 const netlinkPrebuilt = join(dirname(require.resolve('netlink/package.json')), 'prebuilds', `linux-${process.arch}`, 'node.napi.node')
-if (existsSync(netlinkPrebuilt)) copyFileSync(netlinkPrebuilt, join(bin, 'netlink.node'))
+if (existsSync(netlinkPrebuilt)) copyAtomic(netlinkPrebuilt, join(bin, 'netlink.node'))
 else step(`warning: no netlink prebuilt binding for linux-${process.arch}`)
 for (const { name, code } of bundles) {
   const out = join(bin, name)
-  writeFileSync(join(lib, `${name}.js`), `(function (exports, require, module, __filename, __dirname) {${code}\n})`)
-  writeFileSync(out, launcher(name, undefined), { mode: 0o755 })
-  chmodSync(out, 0o755)
+  writeAtomic(join(lib, `${name}.js`), `(function (exports, require, module, __filename, __dirname) {${code}\n})`)
+  writeAtomic(out, launcher(name, undefined), 0o755)
   if (name === 'berth') continue
   const run = (env) => spawnSync(out, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000, encoding: 'utf8' })
   // The plugin's own VERSION answer, baked into the launcher.
   const v = run({ CNI_COMMAND: 'VERSION' })
   if (v.status !== 0) throw new Error(`${name}: VERSION failed during the build`)
   if (!args.has('--no-code-cache')) {
-    const w = run({ BERTH_WARMUP: '1', BERTH_CODE_CACHE_OUT: join(lib, `${name}.jscache`) })
-    if (w.status !== 0) step(`warning: warm-up of ${name} failed (exit ${w.status}); built without a code cache`)
+    const cache = join(lib, `${name}.jscache`)
+    const w = run({ BERTH_WARMUP: '1', BERTH_CODE_CACHE_OUT: `${cache}.tmp` })
+    if (w.status === 0) renameSync(`${cache}.tmp`, cache)
+    else step(`warning: warm-up of ${name} failed (exit ${w.status}); built without a code cache`)
   }
-  writeFileSync(out, launcher(name, v.stdout), { mode: 0o755 })
+  writeAtomic(out, launcher(name, v.stdout), 0o755)
 }
 
 // Benchmarks: bundled ESM scripts in dist/bench (Node 20 cannot run .ts directly); packages stay external.
