@@ -1,0 +1,560 @@
+// The bridge plugin with host-local IPAM and ipMasq, at scale, side by side with the reference plugins
+// (/usr/lib/cni/bridge + host-local) when they are installed:
+//   1. ADD and DEL latency (median wall time, mean CPU time) with N containers already on the bridge
+//      (BENCH_N, default 0,250,1000). Goal: berth's cost at the largest N <= 1.1x its cost at the smallest.
+//   2. BENCH_PARALLEL (default 100) ADDs started at once on one fresh bridge: all succeed, all addresses
+//      distinct; wall time against the reference.
+//   3. Data plane: iperf3 TCP throughput container -> container on the bridge and container -> an
+//      "outside" namespace through NAT, against a plain veth pair between two namespaces (goal >= 0.95x).
+//
+// Nothing touches the machine's own namespace: everything happens inside one throw-away "host" network
+// namespace (the plugins run under `nsenter --net=HOST`), so bridges, nft tables, the reference's CNI-*
+// iptables chains and forwarding sysctls all live and die with it. Every namespace (host, containers,
+// outside) is held by an `unshare --net sleep` process; the bench kills them all on exit, Ctrl-C or error
+// (and the sleeps end by themselves after BENCH_HOLD_SECONDS in case the bench itself is SIGKILLed). The
+// host-local data directories are temporary directories, removed at the end.
+//
+// A Linux bridge takes at most 1024 ports: N above ~1000 fails in the kernel (for both sides).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const ROOT = process.cwd()
+const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
+const N_LIST = [...new Set((process.env['BENCH_N'] ?? '0,250,1000').split(',').map((s) => Number(s.trim())))].sort((a, b) => a - b)
+const PROBES = Number(process.env['BENCH_PROBES'] ?? 15)
+const PARALLEL = Number(process.env['BENCH_PARALLEL'] ?? 100)
+const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
+const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 3)
+const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 2)
+const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
+const PATH_ENV = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${process.env['PATH'] ? `:${process.env['PATH']}` : ''}`
+
+// ---------------------------------------------------------------------------------------------------
+// Clean-up: every child we start, every temporary directory.
+
+const children = new Set<ChildProcess>()
+const tmpDirs: string[] = []
+let cleanedUp = false
+
+function cleanup(): void {
+  if (cleanedUp) return
+  cleanedUp = true
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  children.clear()
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
+}
+
+process.on('exit', cleanup)
+for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`bench/bridge: ${sig}, cleaning up\n`)
+    cleanup()
+    process.exit(128 + n)
+  })
+}
+
+function track(c: ChildProcess): ChildProcess {
+  children.add(c)
+  c.once('exit', () => children.delete(c))
+  return c
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Namespaces held by a sleep process.
+
+interface Ns {
+  pid: number
+  path: string
+  proc: ChildProcess
+}
+
+const ownNet = readlinkSync('/proc/self/ns/net')
+
+async function newNamespaces(count: number): Promise<Ns[]> {
+  const out: Ns[] = []
+  for (let i = 0; i < count; i++) {
+    // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
+    const proc = track(spawn('unshare', ['--net', 'sleep', String(HOLD_SECONDS)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+    if (proc.pid === undefined) throw new Error('failed to start unshare')
+    out.push({ pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc })
+  }
+  const deadline = Date.now() + 30_000 + count * 20
+  for (const ns of out) {
+    for (;;) {
+      let link = ''
+      try {
+        link = readlinkSync(ns.path)
+      } catch {
+        // not started yet
+      }
+      if (link !== '' && link !== ownNet) break
+      if (ns.proc.exitCode !== null) throw new Error(`unshare --net exited with ${ns.proc.exitCode}`)
+      if (Date.now() > deadline) throw new Error('timed out waiting for a namespace')
+      await sleep(5)
+    }
+  }
+  return out
+}
+
+function killNs(ns: Ns): void {
+  if (ns.proc.exitCode === null && ns.proc.signalCode === null) ns.proc.kill('SIGKILL')
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Runs a command inside a namespace; throws with its output on failure. */
+function nsExec(ns: Ns, cmd: string, args: string[], timeout = 20_000): string {
+  const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', cmd, ...args], { encoding: 'utf8', timeout, env: { PATH: PATH_ENV } })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns.path} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
+  return r.stdout
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The two sides.
+
+interface Side {
+  name: 'berth' | 'reference'
+  dir: string
+  bridge: string
+  network: string
+  subnet: string
+  dataDir: string
+}
+
+function netConf(s: Side, over: Partial<Pick<Side, 'bridge' | 'network' | 'subnet'>> = {}): string {
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: over.network ?? s.network,
+    type: 'bridge',
+    bridge: over.bridge ?? s.bridge,
+    isGateway: true,
+    ipMasq: true,
+    // The default route through the bridge's gateway address, for the NAT path.
+    ipam: { type: 'host-local', subnet: over.subnet ?? s.subnet, dataDir: s.dataDir, routes: [{ dst: '0.0.0.0/0' }] },
+  })
+}
+
+function pluginEnv(s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns): Record<string, string> {
+  return { PATH: PATH_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns.path, CNI_IFNAME: 'eth0', CNI_PATH: s.dir }
+}
+
+// CPU time of waited-for children (cutime + cstime in /proc/self/stat, clock ticks of 10 ms); the
+// plugin's own IPAM child is included (the plugin waits for it).
+function childCpuMs(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[13]) + Number(fields[14])) * 10
+}
+
+interface Timed {
+  ms: number
+  cpuMs: number
+  stdout: string
+}
+
+/** One plugin call, synchronous, inside the host namespace. */
+function callSync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns, conf = netConf(s)): Timed {
+  const cpu0 = childCpuMs()
+  const t0 = process.hrtime.bigint()
+  const r = spawnSync('nsenter', [`--net=${host.path}`, '--', join(s.dir, 'bridge')], {
+    env: pluginEnv(s, command, id, netns),
+    input: conf,
+    encoding: 'utf8',
+    timeout: 120_000,
+  })
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6
+  const cpuMs = childCpuMs() - cpu0
+  if (r.status !== 0) throw new Error(`${s.name} ${command} ${id} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
+  return { ms, cpuMs, stdout: r.stdout }
+}
+
+/** One plugin call, asynchronous (for populating and the parallel test). */
+function callAsync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns, conf = netConf(s)): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = track(spawn('nsenter', [`--net=${host.path}`, '--', join(s.dir, 'bridge')], { env: pluginEnv(s, command, id, netns), stdio: ['pipe', 'pipe', 'pipe'] }))
+    let stdout = ''
+    let stderr = ''
+    p.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    p.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    p.on('error', (e) => resolve({ status: -1, stdout, stderr: `${stderr}${e.message}` }))
+    p.on('close', (status) => resolve({ status, stdout, stderr }))
+    p.stdin?.end(conf)
+  })
+}
+
+async function pool<T>(items: readonly T[], jobs: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const x = items[next++] as T
+      await fn(x)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker))
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0)
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-')
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-')
+const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n').slice(0, 4).join(' | ').slice(0, 600)
+
+// ---------------------------------------------------------------------------------------------------
+// 1. Latency against N.
+
+interface LatencyRow {
+  n: number
+  addMs: number
+  delMs: number
+  /** mean CPU time of one ADD and one DEL */
+  addCpu: number
+  delCpu: number
+  /** wall time to populate from the previous N to this one */
+  populateS: number
+}
+
+async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[]>> {
+  const rows = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
+  const probeNs = new Map<string, Ns>()
+  for (const s of sides) probeNs.set(s.name, (await newNamespaces(1))[0] as Ns)
+  const count = new Map<string, number>(sides.map((s) => [s.name, 0]))
+  let probeId = 0
+  const probe = (s: Side) => {
+    const id = `bench-${s.name}-probe-${probeId++}`
+    const ns = probeNs.get(s.name) as Ns
+    const add = callSync(host, s, 'ADD', id, ns)
+    const del = callSync(host, s, 'DEL', id, ns)
+    return { add, del }
+  }
+  // Warm-up: page cache, and the bridge exists before N=0 is measured (as with any later N).
+  for (const s of sides) probe(s)
+
+  for (const n of N_LIST) {
+    for (const s of sides) {
+      const have = count.get(s.name) ?? 0
+      if (n <= have) continue
+      const t0 = Date.now()
+      const nss = await newNamespaces(n - have)
+      const ids = nss.map((ns, i) => ({ ns, id: `bench-${s.name}-${have + i}` }))
+      let failed: string | undefined
+      await pool(ids, POPULATE_JOBS, async ({ ns, id }) => {
+        if (failed !== undefined) return
+        const r = await callAsync(host, s, 'ADD', id, ns)
+        if (r.status !== 0) failed = `${s.name} ADD ${id} failed (${r.status}): ${r.stdout}${r.stderr}`
+      })
+      if (failed !== undefined) throw new Error(`populating ${s.name} to N=${n}: ${failed}`)
+      count.set(s.name, n)
+      const row: LatencyRow = { n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: (Date.now() - t0) / 1000 }
+      rows.get(s.name)?.push(row)
+      process.stderr.write(`bench/bridge: ${s.name}: ${n} containers (${row.populateS.toFixed(1)} s)\n`)
+    }
+    for (const s of sides) if (!rows.get(s.name)?.some((r) => r.n === n)) rows.get(s.name)?.push({ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: 0 })
+    // Probes interleaved between the sides so drift hits both alike.
+    const samples = new Map<string, { add: Timed[]; del: Timed[] }>(sides.map((s) => [s.name, { add: [], del: [] }]))
+    for (let k = 0; k < PROBES; k++) {
+      for (const s of sides) {
+        const r = probe(s)
+        samples.get(s.name)?.add.push(r.add)
+        samples.get(s.name)?.del.push(r.del)
+      }
+    }
+    for (const s of sides) {
+      const sm = samples.get(s.name) as { add: Timed[]; del: Timed[] }
+      const row = rows.get(s.name)?.find((r) => r.n === n) as LatencyRow
+      row.addMs = median(sm.add.map((t) => t.ms))
+      row.delMs = median(sm.del.map((t) => t.ms))
+      row.addCpu = sum(sm.add.map((t) => t.cpuMs)) / sm.add.length
+      row.delCpu = sum(sm.del.map((t) => t.cpuMs)) / sm.del.length
+    }
+    process.stderr.write(`bench/bridge: N=${n} measured\n`)
+  }
+  return rows
+}
+
+function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
+  const hasRef = sides.some((s) => s.name === 'reference')
+  console.log(`\n1. ADD / DEL latency with N containers already on the bridge (ipMasq on): median wall ms of ${PROBES} probes, mean CPU ms`)
+  let head = 'N'.padStart(6) + ' | berth ADD   DEL  cpuADD cpuDEL'
+  if (hasRef) head += ' | ref ADD   DEL  cpuADD cpuDEL | berth/ref ADD   DEL   cpu'
+  head += ' | populate s (berth' + (hasRef ? ', ref)' : ')')
+  console.log(head)
+  const b = rows.get('berth') ?? []
+  const r = rows.get('reference') ?? []
+  for (const br of b) {
+    const rr = r.find((x) => x.n === br.n)
+    let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
+    if (hasRef && rr) {
+      line += ' | ' + f1(rr.addMs).padStart(7) + f1(rr.delMs).padStart(6) + f1(rr.addCpu).padStart(8) + f1(rr.delCpu).padStart(7)
+      line += ' | ' + ratio(br.addMs, rr.addMs).padStart(13) + ratio(br.delMs, rr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, rr.addCpu + rr.delCpu).padStart(6)
+    }
+    line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
+    console.log(line)
+  }
+  const lo = b[0]
+  const hi = b[b.length - 1]
+  if (lo && hi && hi.n > lo.n) {
+    const add = hi.addMs / lo.addMs
+    const del = hi.delMs / lo.delMs
+    const cpu = (hi.addCpu + hi.delCpu) / (lo.addCpu + lo.delCpu)
+    const ok = (x: number) => (x <= 1.1 ? 'met' : 'NOT met')
+    console.log(`goal berth cost at N=${hi.n} <= 1.1x at N=${lo.n}: ADD wall ${add.toFixed(2)}x (${ok(add)}), DEL wall ${del.toFixed(2)}x (${ok(del)}), ADD+DEL CPU ${cpu.toFixed(2)}x (${ok(cpu)})`)
+    const rlo = r[0]
+    const rhi = r[r.length - 1]
+    if (rlo && rhi && rhi.n > rlo.n) {
+      console.log(
+        `reference for comparison, N=${rhi.n} vs N=${rlo.n}: ADD wall ${(rhi.addMs / rlo.addMs).toFixed(2)}x, DEL wall ${(rhi.delMs / rlo.delMs).toFixed(2)}x, ADD+DEL CPU ${((rhi.addCpu + rhi.delCpu) / (rlo.addCpu + rlo.delCpu)).toFixed(2)}x`,
+      )
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 2. Parallel ADDs on one fresh bridge.
+
+interface ParallelResult {
+  ok: number
+  distinct: number
+  wallMs: number
+  cpuMs: number
+  firstError?: string
+}
+
+async function parallel(host: Ns, s: Side, bridge: string, network: string, subnet: string): Promise<ParallelResult> {
+  const nss = await newNamespaces(PARALLEL)
+  const conf = netConf(s, { bridge, network, subnet })
+  const cpu0 = childCpuMs()
+  const t0 = process.hrtime.bigint()
+  const results = await Promise.all(nss.map((ns, i) => callAsync(host, s, 'ADD', `bench-par-${s.name}-${i}`, ns, conf)))
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6
+  const cpuMs = childCpuMs() - cpu0
+  const addrs = new Set<string>()
+  let ok = 0
+  let firstError: string | undefined
+  for (const r of results) {
+    if (r.status === 0) {
+      ok++
+      try {
+        const res = JSON.parse(r.stdout) as { ips?: { address?: string }[] }
+        for (const ip of res.ips ?? []) if (ip.address) addrs.add(ip.address)
+      } catch {
+        firstError ??= `unparsable result: ${r.stdout.slice(0, 200)}`
+      }
+    } else firstError ??= `exit ${r.status}: ${(r.stdout + r.stderr).slice(0, 400)}`
+  }
+  for (const ns of nss) killNs(ns)
+  return { ok, distinct: addrs.size, wallMs, cpuMs, ...(firstError !== undefined ? { firstError } : {}) }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 3. Data plane.
+
+interface Path {
+  label: string
+  client: Ns
+  server: Ns
+  addr: string
+  gbps: number[]
+}
+
+function listening(server: ChildProcess, port: number): boolean {
+  // The server's own view of its namespace's sockets: LISTEN (0A) on the port.
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  for (const f of ['tcp', 'tcp6']) {
+    try {
+      const lines = readFileSync(`/proc/${server.pid}/net/${f}`, 'utf8').split('\n')
+      if (lines.some((l) => l.split(/\s+/)[2]?.endsWith(hex) && l.split(/\s+/)[4] === '0A')) return true
+    } catch {
+      // gone or not yet
+    }
+  }
+  return false
+}
+
+async function iperf(p: Path): Promise<number> {
+  const port = 5201
+  const server = track(spawn('nsenter', [`--net=${p.server.path}`, '--', 'iperf3', '-s', '-1', '-B', p.addr, '-p', String(port)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+  try {
+    const deadline = Date.now() + 10_000
+    while (!listening(server, port)) {
+      if (server.exitCode !== null) throw new Error(`iperf3 server on ${p.addr} exited with ${server.exitCode}`)
+      if (Date.now() > deadline) throw new Error(`iperf3 server on ${p.addr} did not start`)
+      await sleep(20)
+    }
+    const r = spawnSync('nsenter', [`--net=${p.client.path}`, '--', 'iperf3', '-c', p.addr, '-p', String(port), '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '5000'], {
+      encoding: 'utf8',
+      timeout: (IPERF_SECONDS + 20) * 1000,
+      env: { PATH: PATH_ENV },
+    })
+    const out = r.stdout.trim() === '' ? JSON.stringify({ error: `exit ${r.status ?? r.signal}: ${r.stderr}` }) : r.stdout
+    const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second?: number } } }
+    const bps = j.end?.sum_received?.bits_per_second
+    if (bps === undefined) throw new Error(`iperf3 ${p.label} (${p.addr}): ${j.error ?? 'no result'}`)
+    return bps / 1e9
+  } finally {
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
+  }
+}
+
+function ipOf(addResult: string): string {
+  const r = JSON.parse(addResult) as { ips?: { address?: string }[] }
+  const a = r.ips?.[0]?.address
+  if (a === undefined) throw new Error(`ADD returned no address: ${addResult}`)
+  return a.split('/')[0] as string
+}
+
+async function dataPlane(host: Ns, sides: Side[]): Promise<Path[]> {
+  // Plain veth pair between two namespaces: the baseline.
+  const [va, vb, outside] = (await newNamespaces(3)) as [Ns, Ns, Ns]
+  nsExec(va, 'ip', ['link', 'add', 'bbva', 'type', 'veth', 'peer', 'name', 'bbvb', 'netns', String(vb.pid)])
+  nsExec(va, 'ip', ['addr', 'add', '10.250.0.1/24', 'dev', 'bbva'])
+  nsExec(vb, 'ip', ['addr', 'add', '10.250.0.2/24', 'dev', 'bbvb'])
+  nsExec(va, 'ip', ['link', 'set', 'bbva', 'up'])
+  nsExec(vb, 'ip', ['link', 'set', 'bbvb', 'up'])
+  // The "outside": a namespace linked to the host by a veth, with no route back to any container
+  // subnet, so only NAT (masquerade to 192.0.2.1) lets replies come back.
+  nsExec(host, 'ip', ['link', 'add', 'bbout0', 'type', 'veth', 'peer', 'name', 'bbout1', 'netns', String(outside.pid)])
+  nsExec(host, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'bbout0'])
+  nsExec(host, 'ip', ['link', 'set', 'bbout0', 'up'])
+  nsExec(outside, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'bbout1'])
+  nsExec(outside, 'ip', ['link', 'set', 'bbout1', 'up'])
+  nsExec(outside, 'ip', ['link', 'set', 'lo', 'up'])
+
+  const paths: Path[] = [{ label: 'plain veth pair', client: va, server: vb, addr: '10.250.0.2', gbps: [] }]
+  const made: { s: Side; id: string; ns: Ns }[] = []
+  try {
+    for (const s of sides) {
+      const [c1, c2] = (await newNamespaces(2)) as [Ns, Ns]
+      const a1 = callSync(host, s, 'ADD', `bench-dp-${s.name}-1`, c1)
+      made.push({ s, id: `bench-dp-${s.name}-1`, ns: c1 })
+      const a2 = callSync(host, s, 'ADD', `bench-dp-${s.name}-2`, c2)
+      made.push({ s, id: `bench-dp-${s.name}-2`, ns: c2 })
+      paths.push({ label: `${s.name} container -> container`, client: c1, server: c2, addr: ipOf(a2.stdout), gbps: [] })
+      paths.push({ label: `${s.name} container -> outside (NAT)`, client: c1, server: outside, addr: '192.0.2.2', gbps: [] })
+      void a1
+    }
+    for (let round = 0; round < IPERF_ROUNDS; round++) {
+      for (const p of paths) p.gbps.push(await iperf(p))
+      process.stderr.write(`bench/bridge: iperf3 round ${round + 1}/${IPERF_ROUNDS} done\n`)
+    }
+  } finally {
+    // The latency phase counts containers on these bridges: remove the data-plane ones.
+    for (const m of made) {
+      try {
+        callSync(host, m.s, 'DEL', m.id, m.ns)
+      } catch (e) {
+        process.stderr.write(`bench/bridge: DEL of ${m.id} failed: ${errMsg(e)}\n`)
+      }
+      killNs(m.ns)
+    }
+  }
+  return paths
+}
+
+function printDataPlane(paths: Path[]): void {
+  console.log(`\n3. Data plane: iperf3 TCP, ${IPERF_SECONDS} s per run, median of ${IPERF_ROUNDS} interleaved rounds (Gbit/s)`)
+  const base = median(paths[0]?.gbps ?? [])
+  console.log('path'.padEnd(36) + 'Gbit/s'.padStart(9) + '  vs veth' + '  runs')
+  for (const p of paths) {
+    const g = median(p.gbps)
+    console.log(p.label.padEnd(36) + g.toFixed(2).padStart(9) + ratio(g, base).padStart(9) + '  ' + p.gbps.map((x) => x.toFixed(2)).join(' '))
+  }
+  for (const p of paths.filter((x) => x.label.startsWith('berth'))) {
+    const r = median(p.gbps) / base
+    console.log(`goal berth ${p.label.slice('berth '.length)} >= 0.95x plain veth: ${r >= 0.95 ? 'met' : 'NOT met'} (${r.toFixed(2)}x)`)
+  }
+  for (const kind of ['container -> container', 'container -> outside (NAT)']) {
+    const b = paths.find((p) => p.label === `berth ${kind}`)
+    const r = paths.find((p) => p.label === `reference ${kind}`)
+    if (b && r) console.log(`berth/reference ${kind}: ${ratio(median(b.gbps), median(r.gbps))}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const built = join(ROOT, 'bin')
+  if (!existsSync(join(built, 'bridge')) || !existsSync(join(built, 'host-local'))) throw new Error('bin/bridge or bin/host-local missing: run npm run build first')
+  const mkData = (tag: string) => {
+    const d = mkdtempSync(join(tmpdir(), `berth-bench-${tag}-`))
+    tmpDirs.push(d)
+    return d
+  }
+  // A private copy of bin/: a rebuild during the run must not swap executables under the benchmark.
+  const berthDir = mkData('bin')
+  cpSync(built, berthDir, { recursive: true })
+  const sides: Side[] = [{ name: 'berth', dir: berthDir, bridge: 'bbberth0', network: 'bench-berth', subnet: '10.201.0.0/16', dataDir: mkData('berth') }]
+  if (existsSync(join(REF_DIR, 'bridge')) && existsSync(join(REF_DIR, 'host-local'))) {
+    sides.push({ name: 'reference', dir: REF_DIR, bridge: 'bbref0', network: 'bench-ref', subnet: '10.202.0.0/16', dataDir: mkData('ref') })
+  } else {
+    process.stderr.write(`bench/bridge: no reference plugins in ${REF_DIR}: berth only\n`)
+  }
+  const [host] = (await newNamespaces(1)) as [Ns]
+  nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
+  console.log(
+    `bench/bridge: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}` : '(no reference)'}; N = ${N_LIST.join(', ')}; ` +
+      `all inside a throw-away host namespace (${host.path}); ${PROBES} probes per N`,
+  )
+  const started = Date.now()
+  const failures: string[] = []
+
+  // 3 first (cheap, and a broken data path should show up early); its containers are deleted afterwards.
+  let paths: Path[] | undefined
+  try {
+    paths = await dataPlane(host, sides)
+  } catch (e) {
+    failures.push(`data plane: ${errMsg(e)}`)
+  }
+
+  let lat: Map<string, LatencyRow[]> | undefined
+  try {
+    lat = await latency(host, sides)
+  } catch (e) {
+    failures.push(`latency: ${errMsg(e)}`)
+  }
+
+  const par = new Map<string, ParallelResult>()
+  for (const [i, s] of sides.entries()) {
+    try {
+      par.set(s.name, await parallel(host, s, `bbpar${i}`, `bench-par-${s.name}`, `10.${210 + i}.0.0/16`))
+    } catch (e) {
+      failures.push(`parallel ${s.name}: ${errMsg(e)}`)
+    }
+  }
+
+  if (lat) printLatency(lat, sides)
+  if (par.size > 0) {
+    console.log(`\n2. ${PARALLEL} ADDs started at once on one new bridge`)
+    console.log('side'.padEnd(12) + 'ok'.padStart(6) + 'distinct'.padStart(10) + 'wall ms'.padStart(10) + 'CPU ms'.padStart(9))
+    for (const [name, r] of par) {
+      console.log(name.padEnd(12) + `${r.ok}/${PARALLEL}`.padStart(6) + String(r.distinct).padStart(10) + f1(r.wallMs).padStart(10) + f1(r.cpuMs).padStart(9))
+      if (r.firstError) console.log(`  first error (${name}): ${r.firstError}`)
+    }
+    const b = par.get('berth')
+    const r = par.get('reference')
+    if (b) console.log(`goal all ${PARALLEL} succeed with distinct addresses: ${b.ok === PARALLEL && b.distinct === PARALLEL ? 'met' : 'NOT met'}`)
+    if (b && r) console.log(`berth/reference wall: ${ratio(b.wallMs, r.wallMs)}, CPU: ${ratio(b.cpuMs, r.cpuMs)}`)
+  }
+  if (paths) printDataPlane(paths)
+  console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  if (failures.length > 0) {
+    for (const f of failures) console.log(`FAILED ${f}`)
+    process.exitCode = 1
+  }
+  // Sanity: nothing leaked into this (the machine's) namespace.
+  for (const dev of ['bbberth0', 'bbref0', 'bbpar0', 'bbpar1', 'bbout0']) {
+    if (existsSync(`/sys/class/net/${dev}`)) console.log(`WARNING: ${dev} exists in the bench's own namespace`)
+  }
+}
+
+main()
+  .catch((e: unknown) => {
+    console.error(`bench/bridge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+    process.exitCode = 1
+  })
+  .finally(cleanup)
