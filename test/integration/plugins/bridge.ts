@@ -362,3 +362,38 @@ t.test('ipMasq: an ADD failing after NAT setup removes its elements', { skip }, 
   t.same(rg.hostVeths(), [], 'veth removed')
   t.same(rg.leases(), [], 'lease released')
 })
+
+t.test('IPv6 with enabledad: ADD waits for DAD, the address is usable', { skip }, async (t) => {
+  const rg = await rig(t, { ranges: [[{ subnet: 'fd78::/64' }]] })
+  const c1 = await createTestNetns(t)
+  const a = rg.run('ADD', c1, rg.conf('1.0.0', { enabledad: true }))
+  ok(t, a, 'ADD')
+  const info = (c1.ipJson(['-6', 'addr', 'show', 'eth0']) as { addr_info: { local: string; tentative?: boolean }[] }[])[0]?.addr_info ?? []
+  const mine = info.find((x) => x.local === 'fd78::2')
+  t.ok(mine, 'address present')
+  t.notOk(mine?.tentative, 'no longer tentative')
+  c1.exec('ping', ['-6', '-c', '1', '-W', '3', 'fd78::1'])
+  t.equal(c1.exec('cat', ['/proc/sys/net/ipv6/conf/eth0/accept_dad']).trim(), '1', 'accept_dad on')
+})
+
+t.test('drop-in: berth DEL removes what the reference bridge ADDed, and the reference DEL what berth ADDed', { skip: skip || (existsSync(join(REF, 'bridge')) ? false : 'no reference bridge') }, async (t) => {
+  const rg = await rig(t)
+  const c1 = await createTestNetns(t)
+  const c2 = await createTestNetns(t)
+  const conf = rg.conf('1.0.0', { isDefaultGateway: true })
+  const ref = runPlugin('bridge', { command: 'ADD', netns: c1.path, ifName: 'eth0', containerId: 'c1', path: REF, stdin: conf, hostNetns: rg.host.path, dir: REF })
+  ok(t, ref, 'reference ADD')
+  const ours = rg.run('ADD', c2, conf, { id: 'c2' })
+  ok(t, ours, 'berth ADD on the same bridge')
+  const shape = (r: PluginRun) => {
+    const j = r.json as { interfaces: { name: string }[]; ips: unknown[]; routes: unknown[] }
+    return { names: j.interfaces.map((i) => i.name.replace(/^veth[0-9a-f]{8}$/, 'veth*')), ips: j.ips.length, routes: j.routes }
+  }
+  t.same(shape(ours), shape(ref), 'same result shape as the reference')
+  c2.exec('ping', ['-c', '1', '-W', '3', '10.77.0.2'])
+  ok(t, rg.run('CHECK', c1, { ...conf, prevResult: ref.json }, { id: 'c1' }), "berth CHECK of the reference's attachment")
+  ok(t, rg.run('DEL', c1, conf, { id: 'c1' }), "berth DEL of the reference's attachment")
+  ok(t, runPlugin('bridge', { command: 'DEL', netns: c2.path, ifName: 'eth0', containerId: 'c2', path: REF, stdin: conf, hostNetns: rg.host.path, dir: REF }), "reference DEL of berth's attachment")
+  t.same(rg.hostVeths(), [])
+  t.same(rg.leases(), [])
+})
