@@ -1,4 +1,5 @@
 // Finding the host device, and giving it back: the kernel-facing half of host-device.
+import { existsSync } from 'node:fs'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { NetlinkError } from '../../pkg/errors/sys-error.js'
 import { addAddress, listAddresses } from '../../pkg/link/addr.js'
@@ -43,8 +44,12 @@ export async function findHostDevice(rt: Rtnl, s: Selector, o: { stateDir: strin
       break
   }
   if (link === undefined) {
+    // A record whose namespace is gone is stale (its virtual device died with it): not an owner.
     const owner = listStates(o.stateDir).find(
-      (st) => st.device !== null && ((s.by === 'device' && st.device.name === s.value) || (s.by === 'hwaddr' && st.device.mac === normalizeMac(s.value))),
+      (st) =>
+        st.device !== null &&
+        ((s.by === 'device' && st.device.name === s.value) || (s.by === 'hwaddr' && st.device.mac === normalizeMac(s.value))) &&
+        existsSync(st.netns),
     )
     if (owner !== undefined) {
       throw new CniError(

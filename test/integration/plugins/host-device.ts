@@ -376,6 +376,25 @@ t.test('side by side with the reference host-device: same result, and each DELs 
   t.same(stateFiles(r), [])
 })
 
+t.test('GC returns the devices of attachments the runtime no longer lists; STATUS succeeds', { skip }, async (t) => {
+  const r = await rig(t)
+  const keep = uniqueName('hd')
+  const drop = uniqueName('hd')
+  hostVeth(r, keep)
+  hostVeth(r, drop)
+  t.equal(run(r, { command: 'ADD', ifName: 'net1', conf: { device: keep } }).status, 0)
+  t.equal(run(r, { command: 'ADD', ifName: 'net2', conf: { device: drop } }).status, 0)
+  const env = { CNI_COMMAND: 'GC', CNI_PATH: REF }
+  const conf = { cniVersion: '1.1.0', name: 'hdnet', type: 'host-device', stateDir: r.stateDir, 'cni.dev/valid-attachments': [{ containerID: r.id, ifname: 'net1' }] }
+  const gc = runPlugin('host-device', { env, hostNetns: r.host.path, stdin: conf })
+  t.equal(gc.status, 0, gc.stdout + gc.stderr)
+  expectRestored(t, r, drop, { mtu: 1400, addrs: ['192.0.2.5/24'], up: true })
+  t.ok(link(r.cont, 'net1'), 'the valid attachment is untouched')
+  t.same(stateFiles(r), [`${r.id}-net1.json`])
+  const status = runPlugin('host-device', { env: { ...env, CNI_COMMAND: 'STATUS' }, hostNetns: r.host.path, stdin: conf })
+  t.equal(status.status, 0, status.stdout)
+})
+
 t.test('results in older spec versions', { skip }, async (t) => {
   for (const v of ['0.3.1', '0.4.0', '1.1.0']) {
     const r = await rig(t)
