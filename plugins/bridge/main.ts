@@ -7,6 +7,8 @@ pluginMain(
     add: async () => (await import('./add.js')).cmdAdd,
     del: async () => (await import('./del.js')).cmdDel,
     check: async () => (await import('./check.js')).cmdCheck,
+    status: async () => (await import('./status-gc.js')).cmdStatus,
+    gc: async () => (await import('./status-gc.js')).cmdGc,
   },
   { name: 'bridge' },
 )

@@ -119,3 +119,27 @@ export function setupMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs
 export function teardownMasquerade(ns: NetnsHandle | undefined, o: MasqOwner): void {
   nftApply(ns, teardownMasqBatch(o, nftList(ns, FAMILY, NAT_TABLE)))
 }
+
+/**
+ * The GC transaction for one network: elements of src4/src6 that jump to the network's chain and whose
+ * owner tag belongs to none of the valid attachments.
+ */
+export function gcMasqBatch(network: string, valid: readonly { containerID: string; ifname: string }[], listing: readonly NftObject[] | undefined): NftBatch {
+  const b = new NftBatch()
+  if (listing === undefined) return b
+  const chain = netChain(masqOwner(network, '', ''))
+  const keep = new Set(valid.map((v) => masqOwner(network, v.containerID, v.ifname).tag))
+  for (const f of [4, 6] as const) {
+    const stale = (elementsOf(listing, SRC_MAP[f]) ?? []).filter((e) => {
+      const target = (e.value as { jump?: { target?: unknown } } | undefined)?.jump?.target
+      return target === chain && !keep.has((e.comment ?? '').split(' ')[0] ?? '')
+    })
+    if (stale.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], stale)
+  }
+  return b
+}
+
+/** Removes this network's elements that belong to no valid attachment. */
+export function gcMasquerade(ns: NetnsHandle | undefined, network: string, valid: readonly { containerID: string; ifname: string }[]): void {
+  nftApply(ns, gcMasqBatch(network, valid, nftList(ns, FAMILY, NAT_TABLE)))
+}

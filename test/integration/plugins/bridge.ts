@@ -17,10 +17,12 @@ const NET = 'brtest'
 
 // The installed reference host-local speaks CNI up to 1.0.0. For 1.1.0 configurations the tests call it
 // through this shim, which hands it the configuration as 1.0.0 and labels its result 1.1.0 (the two
-// result formats are the same). Dynamic import() works whether node reads the file as CJS or ESM.
+// result formats are the same). It answers STATUS and GC (1.1.0 verbs that plugin lacks) with success.
+// Dynamic import() works whether node reads the file as CJS or ESM.
 const SHIM = 'host-local-v110'
 const SHIM_SOURCE = `#!/usr/bin/env node
 Promise.all([import('node:child_process'), import('node:fs')]).then(([cp, fs]) => {
+  if (process.env.CNI_COMMAND === 'GC' || process.env.CNI_COMMAND === 'STATUS') return
   const conf = JSON.parse(fs.readFileSync(0, 'utf8'))
   const asked = conf.cniVersion
   if (asked === '1.1.0') conf.cniVersion = '1.0.0'
@@ -396,4 +398,20 @@ t.test('drop-in: berth DEL removes what the reference bridge ADDed, and the refe
   ok(t, runPlugin('bridge', { command: 'DEL', netns: c2.path, ifName: 'eth0', containerId: 'c2', path: REF, stdin: conf, hostNetns: rg.host.path, dir: REF }), "reference DEL of berth's attachment")
   t.same(rg.hostVeths(), [])
   t.same(rg.leases(), [])
+})
+
+t.test('GC removes NAT elements of attachments that are no longer valid; STATUS succeeds', { skip }, async (t) => {
+  const rg = await rig(t)
+  const c1 = await createTestNetns(t)
+  const c2 = await createTestNetns(t)
+  const conf = rg.conf('1.0.0', { ipMasq: true })
+  ok(t, rg.run('ADD', c1, conf, { id: 'c1' }), 'ADD c1')
+  ok(t, rg.run('ADD', c2, conf, { id: 'c2' }), 'ADD c2')
+  const env = { CNI_COMMAND: 'GC', CNI_PATH: `${SHIM_DIR}:${REF}` }
+  const gcConf = (valid: unknown) => ({ ...rg.conf('1.1.0', { ipMasq: true }), 'cni.dev/valid-attachments': valid })
+  ok(t, runPlugin('bridge', { env, stdin: rg.conf('1.1.0', { ipMasq: true }), hostNetns: rg.host.path }), 'GC without a list')
+  t.equal(natElements(rg.host, 'src4').length, 2, 'no list: nothing collected')
+  ok(t, runPlugin('bridge', { env, stdin: gcConf([{ containerID: 'c2', ifname: 'eth0' }]), hostNetns: rg.host.path }), 'GC')
+  t.same(natElements(rg.host, 'src4').map((e) => e.val), ['10.77.0.3'], "only c2's element is left")
+  ok(t, runPlugin('bridge', { env: { ...env, CNI_COMMAND: 'STATUS' }, stdin: rg.conf('1.1.0'), hostNetns: rg.host.path }), 'STATUS')
 })

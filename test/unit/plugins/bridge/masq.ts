@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NftObject } from '../../../../pkg/firewall/nft.js'
 import { NFT_COMMENT_MAX, type NftJson } from '../../../../pkg/firewall/nft-batch.js'
-import { masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
+import { gcMasqBatch, masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
 
 const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
 
@@ -64,4 +64,29 @@ t.test('teardownMasqBatch deletes exactly the owner-tagged elements', async (t) 
   t.match(cmds(teardownMasqBatch(o, l)), [{ delete: { element: { name: 'src4', elem: ['10.1.0.5'] } } }])
   t.equal(teardownMasqBatch(o, undefined).length, 0, 'no table: nothing to do')
   t.equal(teardownMasqBatch(masqOwner('net9', 'c1', 'eth0'), l).length, 0, 'another network owns nothing here')
+})
+
+t.test('gcMasqBatch keeps valid attachments and other networks', async (t) => {
+  const mine = masqOwner('net1', 'c1', 'eth0')
+  const gone = masqOwner('net1', 'c2', 'eth0')
+  const otherNet = masqOwner('net2', 'c3', 'eth0')
+  const l: NftObject[] = [
+    {
+      map: {
+        family: 'inet',
+        table: NAT_TABLE,
+        name: 'src4',
+        type: 'ipv4_addr',
+        map: 'verdict',
+        elem: [
+          [{ elem: { val: '10.1.0.5', comment: mine.comment } }, { jump: { target: `net_${mine.netHash}` } }],
+          [{ elem: { val: '10.1.0.6', comment: gone.comment } }, { jump: { target: `net_${gone.netHash}` } }],
+          [{ elem: { val: '10.2.0.7', comment: otherNet.comment } }, { jump: { target: `net_${otherNet.netHash}` } }],
+        ],
+      },
+    },
+  ]
+  t.match(cmds(gcMasqBatch('net1', [{ containerID: 'c1', ifname: 'eth0' }], l)), [{ delete: { element: { name: 'src4', elem: ['10.1.0.6'] } } }])
+  t.equal(gcMasqBatch('net1', [{ containerID: 'c1', ifname: 'eth0' }, { containerID: 'c2', ifname: 'eth0' }], l).length, 0)
+  t.equal(gcMasqBatch('net1', [], undefined).length, 0)
 })

@@ -1,0 +1,32 @@
+// STATUS and GC (spec 1.1.0). STATUS asks the IPAM plugin; GC asks the IPAM plugin to collect, then
+// removes this network's NAT elements whose owner is not among the valid attachments.
+import { validAttachments } from '../../pkg/cni/schema.js'
+import { ErrorList } from '../../pkg/errors/error-list.js'
+import { execPlugin } from '../../pkg/invoke/exec-plugin.js'
+import { findInPath } from '../../pkg/invoke/find-in-path.js'
+import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { parseBridgeConfig } from './config.js'
+import { ipamTarget } from './ipam.js'
+import { gcMasquerade } from './masq.js'
+
+async function delegate(a: CmdArgs, command: 'STATUS' | 'GC'): Promise<void> {
+  const cfg = parseBridgeConfig(a.conf, a.args, { strict: false })
+  if (!cfg.layer3) return
+  const t = ipamTarget(a, cfg)
+  await execPlugin(findInPath(t.type, t.path), { env: { ...t.env, CNI_COMMAND: command }, stdin: t.stdin })
+}
+
+export async function cmdStatus(a: CmdArgs): Promise<void> {
+  await delegate(a, 'STATUS')
+}
+
+export async function cmdGc(a: CmdArgs): Promise<void> {
+  const cfg = parseBridgeConfig(a.conf, a.args, { strict: false })
+  const valid = validAttachments(cfg.netConf)
+  // No list: the runtime asked for nothing to be collected.
+  if (valid === undefined) return
+  const errors = new ErrorList()
+  await errors.attempt(`IPAM GC (${cfg.netConf.ipam?.type ?? ''})`, () => delegate(a, 'GC'))
+  if (cfg.ipMasq) await errors.attempt('NAT GC', () => gcMasquerade(undefined, cfg.netConf.name, valid))
+  errors.throwIfAny(`GC of network ${cfg.netConf.name} failed`)
+}
