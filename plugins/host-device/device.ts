@@ -88,12 +88,14 @@ const sameKind = (l: Link, d: SavedDevice) => (l.kind ?? null) === d.kind
 
 /**
  * The device in the container: the link called ifName (or still under its host name, after a move whose
- * rename failed) of the recorded kind. undefined when it is not there.
+ * rename failed) of the recorded kind, with the recorded MAC or carrying the host name in its alias (ADD
+ * sets it), so that another plugin's link that took the name after ours vanished is never taken.
+ * undefined when it is not there.
  */
 export async function findInContainer(rt: Rtnl, d: SavedDevice, ifName: string): Promise<Link | undefined> {
   for (const name of [ifName, d.name]) {
     const l = await linkByName(rt, name)
-    if (l !== undefined && sameKind(l, d) && (name === ifName || l.mac === d.mac)) return l
+    if (l !== undefined && sameKind(l, d) && ((d.mac !== null && l.mac === d.mac) || l.alias === d.name)) return l
   }
   return undefined
 }

@@ -395,6 +395,25 @@ t.test('GC returns the devices of attachments the runtime no longer lists; STATU
   t.equal(status.status, 0, status.stdout)
 })
 
+t.test('DEL finds the device by MAC or alias, and never takes a stranger that took its name', { skip }, async (t) => {
+  const r = await rig(t)
+  const dev = uniqueName('hd')
+  hostVeth(r, dev)
+  t.equal(run(r, { command: 'ADD', conf: { device: dev } }).status, 0)
+  r.cont.exec('ip', ['link', 'set', 'eth0', 'address', '02:00:00:12:34:56'])
+  t.equal(run(r, { command: 'DEL', conf: { device: dev } }).status, 0, 'MAC changed in the container: found by alias')
+  t.ok(link(r.host, dev), 'back in the host')
+
+  t.equal(run(r, { command: 'ADD', conf: { device: dev } }).status, 0)
+  r.cont.exec('ip', ['link', 'del', 'eth0'])
+  r.cont.exec('ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'stranger0'])
+  const del = run(r, { command: 'DEL', conf: { device: dev } })
+  t.equal(del.status, 0, del.stdout + del.stderr)
+  t.ok(link(r.cont, 'eth0'), "the container's other eth0 stays")
+  t.notOk(link(r.host, dev), 'nothing moved to the host')
+  t.same(stateFiles(r), [])
+})
+
 t.test('results in older spec versions', { skip }, async (t) => {
   for (const v of ['0.3.1', '0.4.0', '1.1.0']) {
     const r = await rig(t)
