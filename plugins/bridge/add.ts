@@ -13,6 +13,7 @@ import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBrid
 import { parseBridgeConfig, type BridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
 import { masqOwner, setupMasquerade, teardownMasquerade } from './masq.js'
+import { setupSpoofCheck, teardownSpoofCheck } from './spoofchk.js'
 import { configureIface, containerSysctls, createVeth, planGateways } from './iface.js'
 
 const log = createLog('bridge')
@@ -46,6 +47,14 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     await setLinkMaster(rh, veth.host.index, br.link.index)
     await setBridgePort(rh, veth.host.index, { hairpin: cfg.hairpinMode, ...(cfg.portIsolation ? { isolated: true } : {}) })
     await setLinkUp(rh, veth.host.index)
+
+    // 2b. Only the container's MAC may send from its port.
+    if (cfg.macspoofchk) {
+      if (veth.container.mac === undefined) throw new CniError(CniCode.KernelFailure, `container interface ${a.ifName} has no MAC address`)
+      const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
+      rb.defer('remove MAC spoof check', () => teardownSpoofCheck(undefined, owner))
+      setupSpoofCheck(undefined, owner, veth.host.name, veth.container.mac)
+    }
 
     const result: CniResult = { cniVersion: a.conf.cniVersion, interfaces: [] }
     if (cfg.layer3) {
@@ -107,7 +116,6 @@ function refuseUnsupported(cfg: BridgeConfig): void {
   const no = (key: string, why: string) => new CniError(CniCode.UnsupportedField, `unsupported configuration: ${key}: ${why}`)
   if (cfg.vlan !== 0 || cfg.vlanTrunk.length > 0) throw no(cfg.vlan !== 0 ? 'vlan' : 'vlanTrunk', 'VLANs are not implemented by berth bridge yet')
   if (!cfg.preserveDefaultVlan) throw no('preserveDefaultVlan', 'VLANs are not implemented by berth bridge yet')
-  if (cfg.macspoofchk) throw no('macspoofchk', 'MAC spoof checking is not implemented by berth bridge yet')
   if (cfg.ipMasq && cfg.ipMasqBackend === 'iptables') throw no('ipMasqBackend', '"iptables" is not implemented by berth bridge yet; use "nftables"')
 }
 

@@ -70,7 +70,8 @@ export async function ensureGatewayAddress(rt: Rtnl, bridge: Link, gw: string, f
     }
   }
   try {
-    await addAddress(rt, bridge.index, gw)
+    // No DAD for the gateway: the plugin owns the subnet, and containers must reach it as soon as ADD returns.
+    await addAddress(rt, bridge.index, gw, { noDad: want.family === 6 })
   } catch (e) {
     if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e
   }

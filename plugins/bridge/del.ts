@@ -11,6 +11,7 @@ import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { ipamTarget } from './ipam.js'
 import { parseBridgeConfig } from './config.js'
 import { masqOwner, teardownMasquerade } from './masq.js'
+import { teardownSpoofCheck } from './spoofchk.js'
 
 const log = createLog('bridge')
 
@@ -53,6 +54,11 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
   // 3. NAT elements, found by the owner tag in their comment (no netns or prevResult needed).
   if (cfg.layer3 && cfg.ipMasq) {
     await errors.attempt('remove NAT elements', () => teardownMasquerade(undefined, masqOwner(cfg.netConf.name, a.containerId, a.ifName)))
+  }
+
+  // 4. MAC spoof check elements, by owner as well.
+  if (cfg.macspoofchk) {
+    await errors.attempt('remove MAC spoof check', () => teardownSpoofCheck(undefined, masqOwner(cfg.netConf.name, a.containerId, a.ifName)))
   }
 
   errors.throwIfAny(`failed to delete ${a.ifName} of container ${a.containerId}`)

@@ -90,3 +90,19 @@ t.test('gcMasqBatch keeps valid attachments and other networks', async (t) => {
   t.equal(gcMasqBatch('net1', [{ containerID: 'c1', ifname: 'eth0' }, { containerID: 'c2', ifname: 'eth0' }], l).length, 0)
   t.equal(gcMasqBatch('net1', [], undefined).length, 0)
 })
+
+t.test('spoof check batches: one fixed rule, elements by owner', async (t) => {
+  const { setupSpoofBatch, teardownSpoofBatch, SPOOF_TABLE } = await import('../../../../plugins/bridge/spoofchk.js')
+  const o = masqOwner('net1', 'c1', 'eth0')
+  const c = cmds(setupSpoofBatch(o, 'veth01234567', '02:AA:00:00:00:01'))
+  t.equal(c.filter((x) => x['add']?.['rule']).length, 1)
+  t.equal(c.filter((x) => x['flush']?.['chain']).length, 1, 'the rule is rewritten, never appended')
+  t.match(c.filter((x) => x['add']?.['element']).map((x) => x['add']?.['element']), [
+    { table: SPOOF_TABLE, name: 'ports', elem: [{ elem: { val: 'veth01234567', comment: o.comment } }] },
+    { name: 'allowed', elem: [{ elem: { val: { concat: ['veth01234567', '02:aa:00:00:00:01'] }, comment: o.comment } }] },
+  ])
+  const listing: NftObject[] = [
+    { set: { family: 'bridge', table: SPOOF_TABLE, name: 'ports', type: 'ifname', elem: [{ elem: { val: 'veth01234567', comment: o.comment } }, { elem: { val: 'vethffffffff', comment: 'x' } }] } },
+  ]
+  t.match(cmds(teardownSpoofBatch(o, listing)), [{ delete: { element: { name: 'ports', elem: ['veth01234567'] } } }])
+})
