@@ -84,7 +84,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
         rb.defer('remove NAT elements', () => teardownMasquerade(undefined, owner))
         setupMasquerade(undefined, owner, (result.ips ?? []).map((ip) => ip.address))
       }
-
     } else if (!cfg.disableContainerInterface) {
       await setLinkUp(rc, veth.container.index)
     }
