@@ -14,7 +14,7 @@ import { parseBridgeConfig, type BridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
 import { masqOwner, setupMasquerade, teardownMasquerade } from './masq.js'
 import { setupSpoofCheck, teardownSpoofCheck } from './spoofchk.js'
-import { configureIface, containerSysctls, createVeth, planGateways } from './iface.js'
+import { configureIface, containerSysctls, createVeth, planGateways, tagHostVeth } from './iface.js'
 
 const log = createLog('bridge')
 /** Index of the container interface in result.interfaces: [bridge, host veth, container]. */
@@ -44,6 +44,9 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     // 2. The veth pair: container end created in the container, host end attached to the bridge.
     const veth = await createVeth(rc, rh, host, { ifName: a.ifName, netns: a.netns, mtu: cfg.mtu, mac: cfg.mac })
     rb.defer(`delete veth ${a.ifName}`, () => delLinkIfExists(rc, a.ifName))
+    const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
+    // The owner tag on the host end: DEL finds it there when CNI_NETNS no longer leads to the container.
+    await tagHostVeth(rh, veth.host, owner)
     await setLinkMaster(rh, veth.host.index, br.link.index)
     await setBridgePort(rh, veth.host.index, { hairpin: cfg.hairpinMode, ...(cfg.portIsolation ? { isolated: true } : {}) })
     await setLinkUp(rh, veth.host.index)
@@ -51,7 +54,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     // 2b. Only the container's MAC may send from its port.
     if (cfg.macspoofchk) {
       if (veth.container.mac === undefined) throw new CniError(CniCode.KernelFailure, `container interface ${a.ifName} has no MAC address`)
-      const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
       rb.defer('remove MAC spoof check', () => teardownSpoofCheck(undefined, owner))
       setupSpoofCheck(undefined, owner, veth.host.name, veth.container.mac)
     }
@@ -80,7 +82,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
 
       // 6. NAT for traffic leaving the network: this container's addresses join the network's maps.
       if (cfg.ipMasq) {
-        const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
         rb.defer('remove NAT elements', () => teardownMasquerade(undefined, owner))
         setupMasquerade(undefined, owner, (result.ips ?? []).map((ip) => ip.address))
       }

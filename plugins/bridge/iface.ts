@@ -8,13 +8,14 @@ import { NetlinkError } from '../../pkg/errors/sys-error.js'
 import { formatIp, networkOf, parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
 import { addAddress, listAddresses } from '../../pkg/link/addr.js'
 import { IFA_F_DADFAILED, IFA_F_TENTATIVE } from '../../pkg/link/constants.js'
-import { getLink, linkByName, setLinkUp, type Link } from '../../pkg/link/link.js'
+import { delLinkIfExists, getLink, linkByName, listLinks, setLinkAlias, setLinkUp, type Link } from '../../pkg/link/link.js'
 import { addRoute } from '../../pkg/link/route.js'
 import type { Rtnl } from '../../pkg/link/rtnl.js'
 import { createVethPair } from '../../pkg/link/veth.js'
 import type { Log } from '../../pkg/log/log.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
 import { writeSysctl } from '../../pkg/sysctl/sysctl.js'
+import type { MasqOwner } from './masq.js'
 
 export interface VethPair {
   container: Link
@@ -61,6 +62,34 @@ export async function createVeth(
     if (hostLink === undefined) throw new CniError(CniCode.KernelFailure, `host end ${hostName} of ${spec.ifName} not found in the host namespace`)
     return { container, host: hostLink }
   }
+}
+
+/** Prefix of the IFLA_IFALIAS berth puts on a host veth: "berth-bridge <owner hash> net:<network> id:<container> if:<ifname>". */
+export const HOST_VETH_ALIAS_PREFIX = 'berth-bridge '
+
+/** The owner tag ADD puts on the host veth, so DEL finds it from the host even when the netns path is gone. */
+export function hostVethAlias(o: MasqOwner): string {
+  return `${HOST_VETH_ALIAS_PREFIX}${o.comment}`
+}
+
+/** Tags the host veth with its owner (IFLA_IFALIAS). */
+export async function tagHostVeth(rtHost: Rtnl, hostVeth: Link, o: MasqOwner): Promise<void> {
+  await setLinkAlias(rtHost, hostVeth.index, hostVethAlias(o))
+}
+
+/**
+ * Deletes the host veths tagged with this owner (the kernel deletes the container end with each). For
+ * DEL when the container's interface could not be reached through CNI_NETNS: the path is gone or empty
+ * but the namespace may still be alive, held by some other process. Returns the names deleted.
+ */
+export async function removeHostVethsByOwner(rtHost: Rtnl, o: MasqOwner): Promise<string[]> {
+  const want = `${HOST_VETH_ALIAS_PREFIX}${o.tag} `
+  const deleted: string[] = []
+  for (const l of await listLinks(rtHost)) {
+    if (l.kind !== 'veth' || l.alias === undefined || !l.alias.startsWith(want)) continue
+    if (await delLinkIfExists(rtHost, l.index)) deleted.push(l.name)
+  }
+  return deleted
 }
 
 /** The first address after the network address: the gateway the reference assumes when IPAM gives none. */

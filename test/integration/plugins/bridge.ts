@@ -2,7 +2,8 @@
 // inside it (nsenter), so bridges, host veths and sysctls never touch the real host. IPAM is berth's own
 // host-local from bin/ with a per-test dataDir; one interop test mixes in the reference plugins.
 import t, { type Test } from 'tap'
-import { existsSync, readdirSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { runPlugin, type PluginRun } from '../../helpers/run-plugin.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
@@ -188,8 +189,40 @@ t.test('DEL after the container namespace is gone still releases IPAM; DEL witho
   t.same(rg.leases(), ['10.77.0.3'], 'c1 lease released')
   ok(t, rg.run('DEL', '', conf, { id: 'c2' }), 'DEL with no CNI_NETNS')
   t.same(rg.leases(), [], 'c2 lease released')
-  for (let i = 0; i < 100 && rg.hostVeths().length > 1; i++) await new Promise((r) => setTimeout(r, 20))
-  t.equal(rg.hostVeths().length, 1, "only c2's veth is left (its namespace still exists)")
+  t.same(rg.hostVeths(), [], "c2's host veth removed by its owner tag although CNI_NETNS was empty")
+  t.notOk(links(c2).includes('eth0'), "and c2's container end with it")
+})
+
+t.test('DEL finds the host veth by its owner tag when the netns path is gone but the namespace lives on', { skip }, async (t) => {
+  const rg = await rig(t)
+  const c1 = await createTestNetns(t)
+  const c2 = await createTestNetns(t)
+  const conf = rg.conf('1.1.0')
+  const a1 = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, a1, 'ADD c1')
+  ok(t, rg.run('ADD', c2, conf, { id: 'c2' }), 'ADD c2')
+  const veth1 = (a1.json?.['interfaces'] as { name: string }[])[1]?.name ?? ''
+  const alias = (rg.host.ipJson(['link', 'show', veth1]) as { ifalias?: string }[])[0]?.ifalias
+  t.match(alias, /^berth-bridge [0-9a-f]{16} net:brtest id:c1 if:eth0$/, 'host veth tagged with its owner')
+  // A second process holds c1's namespace; then the path the runtime knew disappears.
+  const holder = spawn('nsenter', [`--net=${c1.path}`, '--', 'sleep', 'infinity'], { stdio: 'ignore' })
+  t.teardown(() => holder.kill('SIGKILL'))
+  const held = `/proc/${holder.pid}/ns/net`
+  for (let i = 0; i < 250 && !(existsSync(held) && readlinkSync(held) === readlinkSync(c1.path)); i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(readlinkSync(held), readlinkSync(c1.path), 'namespace held by a second process')
+  const gonePath = c1.path
+  c1.destroy()
+  for (let i = 0; i < 100 && existsSync(gonePath); i++) await new Promise((r) => setTimeout(r, 20))
+  t.notOk(existsSync(gonePath), 'netns path gone')
+  t.ok(rg.hostVeths().includes(veth1), 'host veth still there (the namespace is alive)')
+  ok(t, rg.run('DEL', gonePath, conf, { id: 'c1' }), 'DEL with the path gone')
+  t.notOk(rg.hostVeths().includes(veth1), 'host veth deleted by its tag')
+  t.equal(rg.hostVeths().length, 1, "c2's veth kept")
+  t.same(rg.leases(), ['10.77.0.3'], 'c1 lease released')
+  const inHeld = execFileSync('nsenter', [`--net=${held}`, '--', 'ip', '-j', 'link', 'show'], { encoding: 'utf8' })
+  t.notOk((JSON.parse(inHeld) as { ifname: string }[]).some((l) => l.ifname === 'eth0'), 'container end gone from the live namespace')
+  ok(t, rg.run('DEL', '', conf, { id: 'c1' }), 'DEL again, without CNI_NETNS')
+  t.equal(rg.hostVeths().length, 1, "c2's veth still kept")
 })
 
 t.test('ADD failing halfway leaves nothing behind', { skip }, async (t) => {
