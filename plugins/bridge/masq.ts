@@ -45,6 +45,22 @@ export function masqOwner(network: string, containerId: string, ifName: string):
   return { network, tag, comment: `${tag} net:${network.slice(0, Math.max(0, room))}${tail}`, netHash: sha(network).slice(0, 12) }
 }
 
+/**
+ * Whether an owner comment (as masqOwner writes it) was made for `network`. The network name in a comment
+ * may have been cut to fit; a cut name (the comment is then exactly NFT_COMMENT_MAX long) matches every
+ * network it is a prefix of.
+ */
+export function ownerCommentOfNetwork(comment: string | undefined, network: string): boolean {
+  const m = /^[0-9a-f]{16} net:(.*) id:\S* if:\S*$/s.exec(comment ?? '')
+  if (m === null) return false
+  const stored = m[1] ?? ''
+  if (stored === network) return true
+  return Buffer.byteLength(comment ?? '') >= NFT_COMMENT_MAX && network.startsWith(stored)
+}
+
+/** The owner tag (16 hex) a comment starts with, or '' when none. */
+export const ownerTagOf = (comment: string | undefined): string => /^([0-9a-f]{16}) /.exec(comment ?? '')?.[1] ?? ''
+
 const netChain = (o: MasqOwner) => `net_${o.netHash}`
 const dstSet = (o: MasqOwner, f: IpFamily) => `dst${f}_${o.netHash}`
 const proto = (f: IpFamily) => (f === 4 ? 'ip' : 'ip6')

@@ -7,11 +7,12 @@
 //   chain prerouting  filter hook prerouting prio -300 (before anything else on the bridge); one fixed rule:
 //                       iifname @ports iifname . ether saddr != @allowed drop
 // Elements carry the owner comment of masq.ts (hash of network, container ID, ifname), so DEL removes
-// them by listing, without the netns or prevResult.
+// them by listing, without the netns or prevResult. GC removes the elements of the network (named in
+// the comment) whose owner tag belongs to none of the valid attachments.
 import { elementsOf, nftApply, nftList, type NftObject } from '../../pkg/firewall/nft.js'
 import { NftBatch, type NftJson } from '../../pkg/firewall/nft-batch.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
-import type { MasqOwner } from './masq.js'
+import { masqOwner, ownerCommentOfNetwork, ownerTagOf, type MasqOwner } from './masq.js'
 
 export const SPOOF_TABLE = 'berth_bridge_spoof'
 const FAMILY = 'bridge'
@@ -52,4 +53,21 @@ export function setupSpoofCheck(ns: NetnsHandle | undefined, o: MasqOwner, hostV
 
 export function teardownSpoofCheck(ns: NetnsHandle | undefined, o: MasqOwner): void {
   nftApply(ns, teardownSpoofBatch(o, nftList(ns, FAMILY, SPOOF_TABLE)))
+}
+
+/** The GC transaction: elements of `network` in ports/allowed whose owner is not among `valid`. */
+export function gcSpoofBatch(network: string, valid: readonly { containerID: string; ifname: string }[], listing: readonly NftObject[] | undefined): NftBatch {
+  const b = new NftBatch()
+  if (listing === undefined) return b
+  const keep = new Set(valid.map((v) => masqOwner(network, v.containerID, v.ifname).tag))
+  for (const set of ['ports', 'allowed']) {
+    const stale = (elementsOf(listing, set) ?? []).filter((e) => ownerCommentOfNetwork(e.comment, network) && !keep.has(ownerTagOf(e.comment)))
+    if (stale.length > 0) b.deleteElements(FAMILY, SPOOF_TABLE, set, stale)
+  }
+  return b
+}
+
+/** Removes this network's spoof-check elements that belong to no valid attachment. */
+export function gcSpoofCheck(ns: NetnsHandle | undefined, network: string, valid: readonly { containerID: string; ifname: string }[]): void {
+  nftApply(ns, gcSpoofBatch(network, valid, nftList(ns, FAMILY, SPOOF_TABLE)))
 }

@@ -1,5 +1,5 @@
 // STATUS and GC (spec 1.1.0). STATUS asks the IPAM plugin; GC asks the IPAM plugin to collect, then
-// removes this network's NAT elements whose owner is not among the valid attachments.
+// removes this network's NAT and MAC spoof-check elements whose owner is not among the valid attachments.
 import { validAttachments } from '../../pkg/cni/schema.js'
 import { ErrorList } from '../../pkg/errors/error-list.js'
 import { execPlugin } from '../../pkg/invoke/exec-plugin.js'
@@ -8,6 +8,7 @@ import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseBridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
 import { gcMasquerade } from './masq.js'
+import { gcSpoofCheck } from './spoofchk.js'
 
 async function delegate(a: CmdArgs, command: 'STATUS' | 'GC'): Promise<void> {
   const cfg = parseBridgeConfig(a.conf, a.args, { strict: false })
@@ -28,5 +29,6 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
   const errors = new ErrorList()
   await errors.attempt(`IPAM GC (${cfg.netConf.ipam?.type ?? ''})`, () => delegate(a, 'GC'))
   if (cfg.ipMasq) await errors.attempt('NAT GC', () => gcMasquerade(undefined, cfg.netConf.name, valid))
+  if (cfg.macspoofchk) await errors.attempt('MAC spoof check GC', () => gcSpoofCheck(undefined, cfg.netConf.name, valid))
   errors.throwIfAny(`GC of network ${cfg.netConf.name} failed`)
 }

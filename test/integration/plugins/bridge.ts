@@ -414,19 +414,26 @@ t.test('interop: reference bridge with berth host-local, berth bridge with refer
   t.same(rg.leases(), [])
 })
 
-t.test('GC removes NAT elements of attachments that are no longer valid; STATUS succeeds', { skip }, async (t) => {
+t.test('GC removes NAT and spoof-check elements of attachments that are no longer valid; STATUS succeeds', { skip }, async (t) => {
   const rg = await rig(t)
   const c1 = await createTestNetns(t)
   const c2 = await createTestNetns(t)
-  const conf = rg.conf('1.0.0', { ipMasq: true })
-  ok(t, rg.run('ADD', c1, conf, { id: 'c1' }), 'ADD c1')
-  ok(t, rg.run('ADD', c2, conf, { id: 'c2' }), 'ADD c2')
+  const conf = rg.conf('1.0.0', { ipMasq: true, macspoofchk: true })
+  const a1 = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, a1, 'ADD c1')
+  const a2 = rg.run('ADD', c2, conf, { id: 'c2' })
+  ok(t, a2, 'ADD c2')
+  const mac = (r: PluginRun) => (r.json?.['interfaces'] as { mac: string }[])[2]?.mac ?? 'none'
+  const spoof = () => rg.host.exec('nft', ['list', 'table', 'bridge', 'berth_bridge_spoof'])
   const env = { CNI_COMMAND: 'GC', CNI_PATH: BIN_DIR }
-  const gcConf = (valid: unknown) => ({ ...rg.conf('1.1.0', { ipMasq: true }), 'cni.dev/valid-attachments': valid })
+  const gcConf = (valid: unknown) => ({ ...rg.conf('1.1.0', { ipMasq: true }), 'cni.dev/valid-attachments': valid, macspoofchk: true })
   ok(t, runPlugin('bridge', { env, stdin: rg.conf('1.1.0', { ipMasq: true }), hostNetns: rg.host.path }), 'GC without a list')
   t.equal(natElements(rg.host, 'src4').length, 2, 'no list: nothing collected')
+  t.match(spoof(), mac(a1), 'no list: spoof-check elements kept')
   ok(t, runPlugin('bridge', { env, stdin: gcConf([{ containerID: 'c2', ifname: 'eth0' }]), hostNetns: rg.host.path }), 'GC')
   t.same(natElements(rg.host, 'src4').map((e) => e.val), ['10.77.0.3'], "only c2's element is left")
+  t.notMatch(spoof(), mac(a1), "c1's spoof-check elements collected")
+  t.match(spoof(), mac(a2), "c2's spoof-check elements kept")
   ok(t, runPlugin('bridge', { env: { ...env, CNI_COMMAND: 'STATUS' }, stdin: rg.conf('1.1.0'), hostNetns: rg.host.path }), 'STATUS')
 })
 
