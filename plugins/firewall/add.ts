@@ -1,0 +1,50 @@
+// ADD: let the container's addresses (from prevResult) through the host's forward path, and under
+// ingressPolicy same-bridge isolate its bridge from the other same-bridge bridges. Returns prevResult.
+import type { CniResult } from '../../pkg/cni/result.js'
+import type { IpFamily } from '../../pkg/cni/ip-text.js'
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { iptablesRestore } from '../../pkg/firewall/iptables.js'
+import { NetnsHandle } from '../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { parseFirewallConfig, type FirewallConfig } from './config.js'
+import { ensureHookRule, filterTable, setupIptBatch, withIptablesLock } from './iptables.js'
+import { apply, listTable, setupBatch } from './nft.js'
+import { bridgeOf, containerAddresses, ownerOf } from './owner.js'
+
+export function prevResultOf(a: CmdArgs): CniResult {
+  const prev = a.conf.prevResult
+  if (prev === undefined) throw new CniError(CniCode.InvalidConfig, 'required prevResult missing: firewall is a chained plugin (list it after an interface plugin)')
+  return prev
+}
+
+/** The bridge to isolate under same-bridge (CniError 7 when prevResult names none), else undefined. */
+export function isolatedBridge(cfg: FirewallConfig, prev: CniResult): string | undefined {
+  if (cfg.ingressPolicy !== 'same-bridge') return undefined
+  const b = bridgeOf(prev)
+  if (b === undefined) throw new CniError(CniCode.InvalidConfig, 'ingressPolicy "same-bridge" needs an interface in prevResult: chain firewall after bridge')
+  if (!/^[^\s/:\0"]{1,15}$/.test(b)) throw new CniError(CniCode.InvalidConfig, `ingressPolicy "same-bridge": prevResult interface "${b}" is not a usable interface name`)
+  return b
+}
+
+export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
+  const cfg = parseFirewallConfig(a.conf)
+  // The rules are the host's, but a container whose namespace is gone gets none (and CNI_NETNS is checked as everywhere).
+  NetnsHandle.open(a.netns).close()
+  const prev = prevResultOf(a)
+  const bridge = isolatedBridge(cfg, prev)
+  const addrs = containerAddresses(prev)
+  const o = ownerOf(cfg.netConf.name, a.containerId, a.ifName)
+  const families = [...new Set(addrs.map((x) => x.family))] as IpFamily[]
+  if (cfg.backend === 'nftables') {
+    apply(undefined, setupBatch(o, cfg.forwardMark, addrs, bridge, listTable(undefined)))
+    for (const f of families) await ensureHookRule(f, cfg.forwardMark)
+  } else {
+    // The reference sets up the isolation chains for both families whatever the addresses.
+    const fams: IpFamily[] = bridge !== undefined ? [4, 6] : families
+    for (const f of fams) {
+      const ips = addrs.filter((x) => x.family === f).map((x) => x.ip)
+      await withIptablesLock(async () => iptablesRestore(undefined, setupIptBatch(f, o, cfg.adminChain, ips, bridge, await filterTable(f))))
+    }
+  }
+  return structuredClone(prev)
+}

@@ -1,0 +1,41 @@
+// CHECK: every address of prevResult is let through for this attachment (element with its owner, or
+// its two rules), and the fixed parts are in place (chain, hook rule, isolation for same-bridge).
+import type { IpFamily } from '../../pkg/cni/ip-text.js'
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { NetnsHandle } from '../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { isolatedBridge, prevResultOf } from './add.js'
+import { parseFirewallConfig } from './config.js'
+import { checkIpt, existingFilterTable, filterTable, hasTools, hookArgs, HOOK_COMMENT } from './iptables.js'
+import { checkListing, listTable } from './nft.js'
+import { containerAddresses, ownerOf } from './owner.js'
+
+export async function cmdCheck(a: CmdArgs): Promise<void> {
+  const cfg = parseFirewallConfig(a.conf)
+  // The rules are the host's, but a container whose namespace is gone gets none (and CNI_NETNS is checked as everywhere).
+  NetnsHandle.open(a.netns).close()
+  const prev = prevResultOf(a)
+  const bridge = isolatedBridge(cfg, prev)
+  const addrs = containerAddresses(prev)
+  const o = ownerOf(cfg.netConf.name, a.containerId, a.ifName)
+  const families = [...new Set(addrs.map((x) => x.family))] as IpFamily[]
+  const problems: string[] = []
+  if (cfg.backend === 'nftables') {
+    problems.push(...checkListing(o, addrs, bridge, listTable(undefined)))
+    for (const f of families) {
+      if (!hasTools(f)) continue
+      const tbl = await existingFilterTable(f)
+      if (tbl === undefined || !tbl.chains.has('FORWARD')) continue
+      const args = hookArgs(cfg.forwardMark)
+      if (!tbl.rules.some((r) => r.chain === 'FORWARD' && r.comment === HOOK_COMMENT && r.args.join(' ') === args.join(' '))) {
+        problems.push(`${f === 4 ? 'iptables' : 'ip6tables'}: FORWARD lacks the rule accepting mark ${args[3]}`)
+      }
+    }
+  } else {
+    for (const f of families) {
+      const ips = addrs.filter((x) => x.family === f).map((x) => x.ip)
+      problems.push(...checkIpt(f, o, cfg.adminChain, ips, bridge, await filterTable(f)))
+    }
+  }
+  if (problems.length > 0) throw new CniError(CniCode.FirewallFailed, `firewall check failed for container ${a.containerId}: ${problems[0]}`, problems.join('\n'))
+}
