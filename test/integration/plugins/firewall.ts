@@ -160,6 +160,17 @@ t.test('nftables: FORWARD policy DROP blocks containers until ADD; CHECK; DEL wi
   )
 
   ok(t, rg.fw('CHECK', rg.a, c1.ns, 'c1'), 'CHECK c1')
+  // The accept in berth's own table is not enough on its own: without the mark rule in FORWARD the
+  // host's DROP policy wins again. CHECK notices, and the next ADD puts the rule back.
+  const hook = iptRules(rg.host, 'FORWARD')[1]!.replace(/^-A FORWARD /, '')
+  rg.host.exec('iptables', ['-D', 'FORWARD', ...(hook.match(/"[^"]*"|\S+/g) ?? []).map((x) => x.replace(/^"|"$/g, ''))])
+  t.equal(iptRules(rg.host, 'FORWARD').length, 1, 'mark rule removed by hand')
+  t.notOk(reachable(c1.ns, OUTSIDE), 'c1 → outside blocked again without the mark rule')
+  t.match(rg.fw('CHECK', rg.a, c1.ns, 'c1').json, { code: 102, msg: /FORWARD lacks the rule accepting mark/ })
+  ok(t, rg.fw('ADD', rg.a, c1.ns, 'c1'), 'ADD c1 again')
+  t.ok(reachable(c1.ns, OUTSIDE), 'c1 → outside flows again')
+  t.equal(iptRules(rg.host, 'FORWARD').length, 2, 'one mark rule')
+  t.same([...rg.elements().keys()].sort(), [c1.ip, c2.ip, c3.ip].sort(), 'repeated ADD adds no element')
   t.match(rg.fw('CHECK', rg.a, c1.ns, 'c2').json, { code: 102, msg: /not in set|belongs to/ }, 'CHECK with the wrong owner fails')
 
   // DEL c1 after its namespace is gone, with no prevResult: only c1's element goes.
