@@ -1,0 +1,32 @@
+// CHECK: every element the capability and prevResult call for is in the table, owned by this attachment,
+// with the same target; the fixed rules are there. CniError 103 naming what is missing.
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { rulesOf } from '../../pkg/firewall/nft.js'
+import { NetnsHandle } from '../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { containerAddresses, parsePortmapConfig, refuseUnsupported } from './config.js'
+import { listedEntries, listTable, ownerTagOf, TABLE } from './nft.js'
+import { describeEntry, elementEntries, planEntries, portmapOwner } from './plan.js'
+
+export async function cmdCheck(a: CmdArgs): Promise<void> {
+  const cfg = parsePortmapConfig(a.conf)
+  refuseUnsupported(cfg)
+  NetnsHandle.open(a.netns).close()
+  const prev = a.conf.prevResult
+  if (prev === undefined) throw new CniError(CniCode.InvalidConfig, 'portmap CHECK needs prevResult')
+  const entries = elementEntries(planEntries(cfg.mappings, containerAddresses(prev)))
+  if (entries.length === 0) return
+  const listing = listTable(undefined)
+  const fail = (what: string) => new CniError(CniCode.KernelFailure, `port mapping check failed: ${what}`)
+  if (listing === undefined) throw fail(`nftables table inet ${TABLE} does not exist`)
+  for (const chain of ['prerouting', 'output', 'hostports']) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
+  const tag = portmapOwner(cfg.netConf.name, a.containerId, a.ifName).tag
+  const mine = listedEntries(listing).filter((l) => ownerTagOf(l.element) === tag)
+  for (const e of entries) {
+    const found = mine.find((l) => l.family === e.family && l.hostIP === e.hostIP && l.protocol === e.protocol && l.hostPort === e.hostPort && l.hostPortEnd === e.hostPortEnd)
+    if (found === undefined) throw fail(`${describeEntry(e)} is not mapped to this container`)
+    if (found.containerIP !== e.containerIP || found.containerPort !== e.containerPort) {
+      throw fail(`${describeEntry(e)} goes to ${found.containerIP}:${String(found.containerPort)}, not ${e.containerIP}:${e.containerPort}`)
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// Policy: which forwarding entries a container's mappings become (per family, coalesced into port ranges),
+// who owns them, and whether they collide with entries already in place. Pure; nft.ts turns entries into
+// map elements and back.
+import { createHash } from 'node:crypto'
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { NFT_COMMENT_MAX } from '../../pkg/firewall/nft-batch.js'
+import type { IpFamily } from '../../pkg/ip/cidr.js'
+import { familyOf, type ContainerAddr, type PortMapping, type Protocol } from './config.js'
+
+/** One forwarding entry: host (address, protocol, port range) → container address and first port. */
+export interface Entry {
+  family: IpFamily
+  /** undefined: every local address of the family */
+  hostIP: string | undefined
+  protocol: Protocol
+  hostPort: number
+  /** last host port of the range (== hostPort for one port) */
+  hostPortEnd: number
+  containerIP: string
+  containerPort: number
+}
+
+/** The owner of a container's elements: tag (what DEL matches), network tag (what GC matches), comment. */
+export interface Owner {
+  tag: string
+  netTag: string
+  comment: string
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+
+export function portmapOwner(network: string, containerId: string, ifName: string): Owner {
+  const tag = sha(`${network}\0${containerId}\0${ifName}`).slice(0, 16)
+  const netTag = sha(network).slice(0, 8)
+  const head = `${tag} ${netTag} net:`
+  const tail = ` id:${containerId.slice(0, 12)} if:${ifName}`
+  const room = NFT_COMMENT_MAX - head.length - tail.length
+  return { tag, netTag, comment: `${head}${network.slice(0, Math.max(0, room))}${tail}` }
+}
+
+/** "net:x id:y if:z" out of an element comment, for messages. */
+export const ownerText = (comment: string | undefined): string => (comment ?? '').split(' ').slice(2).join(' ') || 'an unknown owner'
+
+/**
+ * The entries for `mappings` and the container's addresses. A mapping with a hostIP goes to that family
+ * only (CniError 7 when the container has no address of it); one without goes to every family the
+ * container has. Consecutive mappings (host and container ports both +1, same address and protocol) are
+ * coalesced into one range entry. Two mappings of the same host address, protocol and port to different
+ * targets are CniError 7.
+ */
+export function planEntries(mappings: readonly PortMapping[], addrs: Partial<Record<IpFamily, ContainerAddr>>): Entry[] {
+  const single: Entry[] = []
+  for (const m of mappings) {
+    const families: IpFamily[] = m.hostIP === undefined ? ([4, 6] as const).filter((f) => addrs[f] !== undefined) : [familyOf(m.hostIP)]
+    for (const f of families) {
+      const c = addrs[f]
+      if (c === undefined) {
+        throw new CniError(CniCode.InvalidConfig, `invalid port mapping ${describeMapping(m)}: hostIP is IPv${f} but the container has no IPv${f} address in prevResult`)
+      }
+      const any = m.hostIP === undefined || m.hostIP === '0.0.0.0' || m.hostIP === '::'
+      single.push({ family: f, hostIP: any ? undefined : m.hostIP, protocol: m.protocol, hostPort: m.hostPort, hostPortEnd: m.hostPort, containerIP: c.ip, containerPort: m.containerPort })
+    }
+  }
+  for (let i = 0; i < single.length; i++) {
+    for (let j = i + 1; j < single.length; j++) {
+      const a = single[i]!
+      const b = single[j]!
+      if (overlaps(a, b)) {
+        throw new CniError(CniCode.InvalidConfig, `invalid port mappings: ${describeEntry(a)} and ${describeEntry(b)} claim the same host port`)
+      }
+    }
+  }
+  return coalesce(single)
+}
+
+/** Joins runs of consecutive ports with the same offset into one range entry. */
+export function coalesce(entries: readonly Entry[]): Entry[] {
+  const key = (e: Entry) => `${e.family}|${e.hostIP ?? '*'}|${e.protocol}|${e.containerIP}|${e.containerPort - e.hostPort}`
+  const groups = new Map<string, Entry[]>()
+  for (const e of entries) {
+    const k = key(e)
+    groups.set(k, [...(groups.get(k) ?? []), e])
+  }
+  const out: Entry[] = []
+  for (const g of groups.values()) {
+    g.sort((a, b) => a.hostPort - b.hostPort)
+    let cur: Entry | undefined
+    for (const e of g) {
+      if (cur !== undefined && e.hostPort === cur.hostPortEnd + 1) {
+        cur.hostPortEnd = e.hostPortEnd
+        continue
+      }
+      if (cur !== undefined) out.push(cur)
+      cur = { ...e }
+    }
+    if (cur !== undefined) out.push(cur)
+  }
+  return out
+}
+
+/**
+ * Whether an entry can be one interval element: the kernel's DNAT keeps the destination port when the map
+ * gives only an address, so ranges whose host and container ports are equal are one element; a range with
+ * an offset (8000-8010 → 80-90) becomes one element per port (nftables 1.0.6 has no shifted port ranges).
+ */
+export const isSamePortRange = (e: Entry): boolean => e.hostPortEnd > e.hostPort && e.containerPort === e.hostPort
+
+/** Splits entries that cannot be one element into single ports. */
+export function elementEntries(entries: readonly Entry[]): Entry[] {
+  const out: Entry[] = []
+  for (const e of entries) {
+    if (e.hostPortEnd === e.hostPort || isSamePortRange(e)) {
+      out.push(e)
+      continue
+    }
+    for (let p = e.hostPort; p <= e.hostPortEnd; p++) {
+      out.push({ ...e, hostPort: p, hostPortEnd: p, containerPort: e.containerPort + (p - e.hostPort) })
+    }
+  }
+  return out
+}
+
+/** Same family and protocol, host addresses that meet (either is "any", or equal) and port ranges that meet. */
+export function overlaps(
+  a: Pick<Entry, 'family' | 'hostIP' | 'protocol' | 'hostPort' | 'hostPortEnd'>,
+  b: Pick<Entry, 'family' | 'hostIP' | 'protocol' | 'hostPort' | 'hostPortEnd'>,
+): boolean {
+  if (a.family !== b.family || a.protocol !== b.protocol) return false
+  if (a.hostIP !== undefined && b.hostIP !== undefined && a.hostIP !== b.hostIP) return false
+  return a.hostPort <= b.hostPortEnd && b.hostPort <= a.hostPortEnd
+}
+
+const hostText = (family: IpFamily, ip: string | undefined) => (ip === undefined ? (family === 4 ? '*' : '[*]') : family === 6 ? `[${ip}]` : ip)
+const portText = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`)
+
+export function describeEntry(e: Pick<Entry, 'family' | 'hostIP' | 'protocol' | 'hostPort' | 'hostPortEnd'>): string {
+  return `${hostText(e.family, e.hostIP)}:${portText(e.hostPort, e.hostPortEnd)}/${e.protocol}`
+}
+
+function describeMapping(m: PortMapping): string {
+  return `${m.hostIP ?? ''}:${m.hostPort}:${m.containerPort}/${m.protocol}`
+}
