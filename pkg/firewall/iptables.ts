@@ -64,6 +64,25 @@ export async function iptablesListChain(
   return saved.rules.filter((r) => r.chain === chain)
 }
 
+/**
+ * Creates a user chain unless it exists (`iptables -w N -t TABLE -N CHAIN`, an argv, never a shell).
+ * Unlike declaring it in an iptables-restore batch, this never flushes a chain another process filled.
+ * Resolves true when this call created the chain, false when it already existed.
+ */
+export async function iptablesEnsureChain(ns: NetnsHandle | undefined, family: IpFamily, table: IptTable, chain: string, opts: IptablesOptions = {}): Promise<boolean> {
+  checkTable(table)
+  checkChain(chain)
+  const name = family === 6 ? 'ip6tables' : 'iptables'
+  const tool = findExecutable(name)
+  if (tool === undefined) throw new CniError(CniCode.NotAvailable, `${name} not found: install iptables or use the nftables backend`)
+  const wait = opts.waitSeconds ?? 10
+  if (!Number.isInteger(wait) || wait < 0) throw new CniError(CniCode.InvalidConfig, `invalid iptables lock wait "${wait}": must be whole seconds`)
+  const r = await execInNetns(ns, tool, ['-w', String(wait), '-t', table, '-N', chain], { ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }) })
+  if (r.status === 0) return true
+  if (r.status === 1 && /chain already exists/i.test(r.stderr)) return false
+  throw new CniError(CniCode.FirewallFailed, `failed to create iptables chain ${chain} in table ${table}: ${firstLine(r.stderr, r.status)}`, r.stderr.trim())
+}
+
 function requireTool(family: IpFamily, which: 'restore' | 'save'): string {
   const tools = iptablesTools(family)
   const path = tools[which]

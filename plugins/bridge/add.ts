@@ -13,6 +13,7 @@ import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBrid
 import { parseBridgeConfig, type BridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
 import { masqOwner, setupMasquerade, teardownMasquerade } from './masq.js'
+import { setupIptMasquerade, teardownIptMasquerade } from './masq-iptables.js'
 import { setupSpoofCheck, teardownSpoofCheck } from './spoofchk.js'
 import { configureIface, containerSysctls, createVeth, planGateways, tagHostVeth } from './iface.js'
 
@@ -82,8 +83,14 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
 
       // 6. NAT for traffic leaving the network: this container's addresses join the network's maps.
       if (cfg.ipMasq) {
-        rb.defer('remove NAT elements', () => teardownMasquerade(undefined, owner))
-        setupMasquerade(undefined, owner, (result.ips ?? []).map((ip) => ip.address))
+        const cidrs = (result.ips ?? []).map((ip) => ip.address)
+        if (cfg.ipMasqBackend === 'iptables') {
+          rb.defer('remove NAT rules', () => teardownIptMasquerade(undefined, owner))
+          await setupIptMasquerade(undefined, owner, cidrs)
+        } else {
+          rb.defer('remove NAT elements', () => teardownMasquerade(undefined, owner))
+          setupMasquerade(undefined, owner, cidrs)
+        }
       }
     } else if (!cfg.disableContainerInterface) {
       await setLinkUp(rc, veth.container.index)
@@ -116,7 +123,6 @@ function refuseUnsupported(cfg: BridgeConfig): void {
   const no = (key: string, why: string) => new CniError(CniCode.UnsupportedField, `unsupported configuration: ${key}: ${why}`)
   if (cfg.vlan !== 0 || cfg.vlanTrunk.length > 0) throw no(cfg.vlan !== 0 ? 'vlan' : 'vlanTrunk', 'VLANs are not implemented by berth bridge yet')
   if (!cfg.preserveDefaultVlan) throw no('preserveDefaultVlan', 'VLANs are not implemented by berth bridge yet')
-  if (cfg.ipMasq && cfg.ipMasqBackend === 'iptables') throw no('ipMasqBackend', '"iptables" is not implemented by berth bridge yet; use "nftables"')
 }
 
 const PORT_UP_RETRIES_MS = [0, 50, 500, 1000, 1000]

@@ -14,6 +14,7 @@ import { removeHostVethsByOwner } from './iface.js'
 import { ipamTarget } from './ipam.js'
 import { parseBridgeConfig } from './config.js'
 import { masqOwner, teardownMasquerade } from './masq.js'
+import { teardownIptMasquerade } from './masq-iptables.js'
 import { teardownSpoofCheck } from './spoofchk.js'
 
 const log = createLog('bridge')
@@ -72,7 +73,8 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
 
   // 3. NAT elements, found by the owner tag in their comment (no netns or prevResult needed).
   if (cfg.layer3 && cfg.ipMasq) {
-    await errors.attempt('remove NAT elements', () => teardownMasquerade(undefined, owner))
+    if (cfg.ipMasqBackend === 'iptables') await errors.attempt('remove NAT rules', () => teardownIptMasquerade(undefined, owner))
+    else await errors.attempt('remove NAT elements', () => teardownMasquerade(undefined, owner))
   }
 
   // 4. MAC spoof check elements, by owner as well.

@@ -8,6 +8,7 @@ import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseBridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
 import { gcMasquerade } from './masq.js'
+import { gcIptMasquerade } from './masq-iptables.js'
 import { gcSpoofCheck } from './spoofchk.js'
 
 async function delegate(a: CmdArgs, command: 'STATUS' | 'GC'): Promise<void> {
@@ -28,7 +29,8 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
   if (valid === undefined) return
   const errors = new ErrorList()
   await errors.attempt(`IPAM GC (${cfg.netConf.ipam?.type ?? ''})`, () => delegate(a, 'GC'))
-  if (cfg.ipMasq) await errors.attempt('NAT GC', () => gcMasquerade(undefined, cfg.netConf.name, valid))
+  if (cfg.ipMasq && cfg.ipMasqBackend === 'iptables') await errors.attempt('NAT GC', () => gcIptMasquerade(undefined, cfg.netConf.name, valid))
+  else if (cfg.ipMasq) await errors.attempt('NAT GC', () => gcMasquerade(undefined, cfg.netConf.name, valid))
   if (cfg.macspoofchk) await errors.attempt('MAC spoof check GC', () => gcSpoofCheck(undefined, cfg.netConf.name, valid))
   errors.throwIfAny(`GC of network ${cfg.netConf.name} failed`)
 }

@@ -359,6 +359,112 @@ t.test('ipMasq: containers reach a network that has no route back; DEL removes t
   t.same(rg.leases(), [])
 })
 
+/** The nat table as `iptables-save -t nat` (or ip6tables-save) prints it in the fake host, parsed. */
+function natRules(host: TestNetns, family: 4 | 6): { chains: string[]; rules: { chain: string; line: string; comment?: string }[] } {
+  const out = host.exec(family === 4 ? 'iptables-save' : 'ip6tables-save', ['-t', 'nat'])
+  const chains: string[] = []
+  const rules: { chain: string; line: string; comment?: string }[] = []
+  for (const line of out.split('\n')) {
+    const c = /^:(\S+)/.exec(line)
+    if (c) chains.push(c[1] ?? '')
+    const r = /^-A (\S+) (.*)$/.exec(line)
+    if (r) {
+      const comment = /--comment "([^"]*)"/.exec(line)?.[1] ?? /--comment (\S+)/.exec(line)?.[1]
+      rules.push({ chain: r[1] ?? '', line: r[2] ?? '', ...(comment === undefined ? {} : { comment }) })
+    }
+  }
+  return { chains, rules }
+}
+
+/** Runs bin/bridge in the fake host without blocking the event loop, so several run at once. */
+function runAsync(rg: Rig, command: string, netns: string, conf: object, id: string): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const env = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR }
+    const child = spawn('nsenter', [`--net=${rg.host.path}`, '--', join(BIN_DIR, 'bridge')], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()))
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()))
+    child.on('close', (status) => resolve({ status, out }))
+    child.stdin.end(JSON.stringify(conf))
+  })
+}
+
+const hasIptables = existsSync('/usr/sbin/iptables-restore') && existsSync('/usr/sbin/ip6tables-restore') ? false : 'iptables-restore / ip6tables-restore not installed'
+
+t.test('ipMasq with ipMasqBackend iptables: NAT to a network with no route back, one POSTROUTING jump, DEL removes exactly its rules', { skip: skip || hasIptables }, async (t) => {
+  const rg = await rig(t, { ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]] })
+  const c1 = await createTestNetns(t)
+  const c2 = await createTestNetns(t)
+  const outside = await createTestNetns(t)
+  rg.host.exec('ip', ['link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', String(outside.pid)])
+  rg.host.exec('ip', ['addr', 'add', '192.168.200.1/24', 'dev', 'uplink0'])
+  rg.host.exec('ip', ['addr', 'add', 'fd99::1/64', 'dev', 'uplink0', 'nodad'])
+  rg.host.exec('ip', ['link', 'set', 'uplink0', 'up'])
+  outside.exec('ip', ['addr', 'add', '192.168.200.2/24', 'dev', 'wan0'])
+  outside.exec('ip', ['addr', 'add', 'fd99::2/64', 'dev', 'wan0', 'nodad'])
+  outside.exec('ip', ['link', 'set', 'wan0', 'up'])
+
+  const conf = rg.conf('1.0.0', { isDefaultGateway: true, ipMasq: true, ipMasqBackend: 'iptables' })
+  ok(t, rg.run('ADD', c1, conf, { id: 'c1' }), 'ADD c1')
+  ok(t, rg.run('ADD', c2, conf, { id: 'c2' }), 'ADD c2')
+  c1.exec('ping', ['-c', '1', '-W', '3', '192.168.200.2'])
+  t.pass('c1 reaches the outside over IPv4 through NAT')
+  c1.exec('ping', ['-6', '-c', '1', '-W', '3', 'fd99::2'])
+  t.pass('c1 reaches the outside over IPv6 through NAT')
+  c1.exec('ping', ['-c', '1', '-W', '3', '10.77.0.3'])
+  t.pass('c1 still reaches c2 directly')
+  t.throws(() => c1.exec('ping', ['-c', '1', '-W', '1', '224.0.0.1']), 'multicast is not masqueraded out (no route: fails)')
+
+  for (const f of [4, 6] as const) {
+    const nat = natRules(rg.host, f)
+    const chain = nat.chains.find((c) => c.startsWith('BERTH-BR-')) ?? ''
+    t.match(chain, /^BERTH-BR-[0-9a-f]{12}$/, `IPv${f}: one network chain`)
+    const jumps = nat.rules.filter((r) => r.chain === 'POSTROUTING')
+    t.equal(jumps.length, 1, `IPv${f}: one POSTROUTING rule for the network, however many containers`)
+    t.match(jumps[0]?.line, new RegExp(`-j ${chain}$`))
+    const mine = nat.rules.filter((r) => r.chain === chain)
+    t.equal(mine.length, 4, `IPv${f}: two rules per container`)
+    t.ok(mine.every((r) => /^[0-9a-f]{16} net:brtest id:c[12] if:eth0$/.test(r.comment ?? '')), `IPv${f}: every rule carries its owner`)
+  }
+
+  // c1's namespace disappears before DEL: its rules still go, and only its.
+  const gone = c1.path
+  c1.destroy()
+  for (let i = 0; i < 100 && existsSync(gone); i++) await new Promise((r) => setTimeout(r, 20))
+  ok(t, rg.run('DEL', gone, conf, { id: 'c1' }), 'DEL c1 with its netns gone')
+  for (const f of [4, 6] as const) {
+    const rules = natRules(rg.host, f).rules.filter((r) => r.chain.startsWith('BERTH-BR-'))
+    t.equal(rules.length, 2, `IPv${f}: c2's two rules left`)
+    t.ok(rules.every((r) => / id:c2 /.test(r.comment ?? '')), `IPv${f}: none of c1's`)
+  }
+  c2.exec('ping', ['-c', '1', '-W', '3', '192.168.200.2'])
+  t.pass('c2 still reaches the outside')
+  ok(t, rg.run('DEL', '', conf, { id: 'c2' }), 'DEL c2 without CNI_NETNS')
+  for (const f of [4, 6] as const) t.same(natRules(rg.host, f).rules.filter((r) => r.chain.startsWith('BERTH-BR-')), [], `IPv${f}: no container rule left`)
+  ok(t, rg.run('DEL', '', conf, { id: 'c2' }), 'DEL c2 again')
+  t.same(rg.leases(), [])
+})
+
+t.test('ipMasq iptables: concurrent ADDs and DELs leave one jump and exactly the right rules; GC collects by owner', { skip: skip || hasIptables }, async (t) => {
+  const rg = await rig(t)
+  const conf = rg.conf('1.1.0', { ipMasq: true, ipMasqBackend: 'iptables' })
+  const ns = await Promise.all([0, 1, 2, 3, 4].map(() => createTestNetns(t)))
+  const adds = await Promise.all(ns.map((n, i) => runAsync(rg, 'ADD', n.path, conf, `p${i}`)))
+  adds.forEach((r, i) => t.equal(r.status, 0, `ADD p${i}: ${r.out}`))
+  const nat = natRules(rg.host, 4)
+  t.equal(nat.rules.filter((r) => r.chain === 'POSTROUTING').length, 1, 'one POSTROUTING jump after racing first ADDs')
+  t.equal(nat.rules.filter((r) => r.chain.startsWith('BERTH-BR-')).length, 10, 'two rules per container')
+  const gc = runPlugin('bridge', { env: { CNI_COMMAND: 'GC', CNI_PATH: BIN_DIR }, stdin: { ...conf, 'cni.dev/valid-attachments': [0, 1, 2, 3].map((i) => ({ containerID: `p${i}`, ifname: 'eth0' })) }, hostNetns: rg.host.path })
+  ok(t, gc, 'GC')
+  t.notOk(natRules(rg.host, 4).rules.some((r) => / id:p4 /.test(r.comment ?? '')), "p4's rules collected")
+  const dels = await Promise.all(ns.map((n, i) => runAsync(rg, 'DEL', n.path, conf, `p${i}`)))
+  dels.forEach((r, i) => t.equal(r.status, 0, `DEL p${i}: ${r.out}`))
+  const after = natRules(rg.host, 4)
+  t.same(after.rules.filter((r) => r.chain.startsWith('BERTH-BR-')), [], 'no container rule left')
+  t.equal(after.rules.filter((r) => r.chain === 'POSTROUTING').length, 1, 'the network jump stays (it holds no container state)')
+  t.same(rg.leases(), [], `every lease released (${dels.map((r) => r.out).join(' ')})`)
+})
+
 t.test('ipMasq: an ADD failing after NAT setup removes its elements', { skip }, async (t) => {
   const rg = await rig(t)
   const c1 = await createTestNetns(t)
