@@ -9,12 +9,14 @@ import { withLock } from '../../pkg/lock/lock.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
-import { containerAddresses, parsePortmapConfig, refuseUnsupported, type PortmapConfig } from './config.js'
+import { containerAddresses, parsePortmapConfig, refuseUnsupported, type ContainerAddr, type PortmapConfig } from './config.js'
 import { flushConntrack, MAX_PORTS_PER_RANGE, type FlushSpec } from './conntrack.js'
 import { hostListeners, listenerCovers } from './listeners.js'
 import { enableRouteLocalnet } from './localnet.js'
-import { addBatch, apply, declareFixed, hairpinElements, listedEntries, listTable, ownerTagOf } from './nft.js'
-import { describeEntry, elementEntries, overlaps, ownerText, planEntries, portmapOwner, type Entry } from './plan.js'
+import type { IpFamily } from '../../pkg/ip/cidr.js'
+import { addIptBatch, delIptBatch, iptablesPresent, masqArgs, restore, savedEntries, saveTables } from './ipt.js'
+import { addBatch, apply, declareFixed, hairpinElements, listedEntries, listTable, ownerTagOf, type ListedEntry } from './nft.js'
+import { describeEntry, elementEntries, overlaps, ownerText, planEntries, portmapOwner, type Entry, type Owner } from './plan.js'
 
 const log = createLog('portmap')
 /** Serialises check-then-apply between concurrent ADDs on one host (the kernel would refuse exact duplicates only). */
@@ -41,7 +43,12 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   mkdirSync(dirname(LOCK_PATH), { recursive: true, mode: 0o755 })
   await withLock(LOCK_PATH, async () => {
     const listing = listTable(undefined)
-    refuseConflicts(entries, owner.tag, listing === undefined ? [] : listedEntries(listing))
+    const listed: ListedEntry[] = listing === undefined ? [] : listedEntries(listing)
+    if (cfg.backend === 'iptables') {
+      await addIptables(cfg, owner, entries, addrs, localhost, listed, prev)
+      return
+    }
+    refuseConflicts(entries, owner.tag, listed)
     refuseListeners(entries)
     if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
     declareFixed(undefined, localhost)
@@ -51,7 +58,41 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   return result
 }
 
-function refuseConflicts(entries: readonly Entry[], myTag: string, listed: ReturnType<typeof listedEntries>): void {
+/** The iptables backend: the same checks, then one iptables-restore per family (undone if a later one fails). */
+async function addIptables(cfg: PortmapConfig, owner: Owner, entries: readonly Entry[], addrs: Partial<Record<IpFamily, ContainerAddr>>, localhost: boolean, listed: ListedEntry[], prev: CniResult): Promise<void> {
+  const families = ([4, 6] as const).filter((f) => entries.some((e) => e.family === f))
+  const saved = new Map<IpFamily, Awaited<ReturnType<typeof saveTables>>>()
+  for (const f of families) {
+    if (!iptablesPresent(f)) throw new CniError(CniCode.NotAvailable, `${f === 6 ? 'ip6tables' : 'iptables'}-restore/-save not found: install iptables or use the nftables backend`)
+    const t = await saveTables(f)
+    saved.set(f, t)
+    listed.push(...savedEntries(f, t.nat))
+  }
+  refuseConflicts(entries, owner.tag, listed)
+  refuseListeners(entries)
+  if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
+  const done: IpFamily[] = []
+  try {
+    for (const f of families) {
+      const c = addrs[f]
+      const masq = cfg.snat && c !== undefined ? masqArgs(c, localhost) : []
+      const conditions = f === 4 ? cfg.conditionsV4 : cfg.conditionsV6
+      await restore(addIptBatch(f, owner, entries.filter((e) => e.family === f), masq, localhost, saved.get(f)!, conditions))
+      done.push(f)
+    }
+  } catch (e) {
+    for (const f of done) {
+      try {
+        await restore(delIptBatch(f, owner, (await saveTables(f)).nat).batch)
+      } catch (u) {
+        log.warn(`rollback of IPv${f} iptables rules failed: ${u instanceof Error ? u.message : String(u)}`)
+      }
+    }
+    throw e
+  }
+}
+
+function refuseConflicts(entries: readonly Entry[], myTag: string, listed: readonly ListedEntry[]): void {
   for (const e of entries) {
     const other = listed.find((l) => ownerTagOf(l.element) !== myTag && overlaps(e, l))
     if (other !== undefined) {

@@ -5,8 +5,9 @@ import { rulesOf } from '../../pkg/firewall/nft.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { containerAddresses, parsePortmapConfig, refuseUnsupported } from './config.js'
-import { listedEntries, listTable, ownerTagOf, TABLE } from './nft.js'
-import { describeEntry, elementEntries, planEntries, portmapOwner } from './plan.js'
+import { DNAT_CHAIN, savedEntries, saveTables } from './ipt.js'
+import { listedEntries, listTable, ownerTagOf, TABLE, type ListedEntry } from './nft.js'
+import { describeEntry, elementEntries, planEntries, portmapOwner, type Entry } from './plan.js'
 
 export async function cmdCheck(a: CmdArgs): Promise<void> {
   const cfg = parsePortmapConfig(a.conf)
@@ -14,14 +15,29 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
   NetnsHandle.open(a.netns).close()
   const prev = a.conf.prevResult
   if (prev === undefined) throw new CniError(CniCode.InvalidConfig, 'portmap CHECK needs prevResult')
-  const entries = elementEntries(planEntries(cfg.mappings, containerAddresses(prev)))
-  if (entries.length === 0) return
-  const listing = listTable(undefined)
+  const planned = planEntries(cfg.mappings, containerAddresses(prev))
+  if (planned.length === 0) return
   const fail = (what: string) => new CniError(CniCode.KernelFailure, `port mapping check failed: ${what}`)
-  if (listing === undefined) throw fail(`nftables table inet ${TABLE} does not exist`)
-  for (const chain of ['prerouting', 'output', 'hostports']) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
   const tag = portmapOwner(cfg.netConf.name, a.containerId, a.ifName).tag
-  const mine = listedEntries(listing).filter((l) => ownerTagOf(l.element) === tag)
+  let entries: Entry[]
+  let mine: ListedEntry[]
+  if (cfg.backend === 'iptables') {
+    // One rule per coalesced entry (shifted ranges included).
+    entries = planned
+    mine = []
+    for (const f of [4, 6] as const) {
+      if (!planned.some((e) => e.family === f)) continue
+      const { nat } = await saveTables(f)
+      if (nat === undefined || !nat.chains.has(DNAT_CHAIN)) throw fail(`chain ${DNAT_CHAIN} does not exist (IPv${f})`)
+      mine.push(...savedEntries(f, nat).filter((l) => ownerTagOf(l.element) === tag))
+    }
+  } else {
+    entries = elementEntries(planned)
+    const listing = listTable(undefined)
+    if (listing === undefined) throw fail(`nftables table inet ${TABLE} does not exist`)
+    for (const chain of ['prerouting', 'output', 'hostports']) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
+    mine = listedEntries(listing).filter((l) => ownerTagOf(l.element) === tag)
+  }
   for (const e of entries) {
     const found = mine.find((l) => l.family === e.family && l.hostIP === e.hostIP && l.protocol === e.protocol && l.hostPort === e.hostPort && l.hostPortEnd === e.hostPortEnd)
     if (found === undefined) throw fail(`${describeEntry(e)} is not mapped to this container`)

@@ -67,10 +67,10 @@ export function parsePortmapConfig(conf: NetConf): PortmapConfig {
 /** Refuses what this implementation does not do (CniError 2), after validation. */
 export function refuseUnsupported(cfg: PortmapConfig): void {
   const no = (key: string, why: string) => new CniError(CniCode.UnsupportedField, `unsupported configuration: ${key}: ${why}`)
-  if (cfg.backend === 'iptables') throw no('backend', '"iptables" is not implemented by berth portmap yet; use "nftables" (the default)')
-  if (cfg.conditionsV4.length > 0) throw no('conditionsV4', 'iptables match conditions are not supported by the nftables backend')
-  if (cfg.conditionsV6.length > 0) throw no('conditionsV6', 'iptables match conditions are not supported by the nftables backend')
-  if (cfg.externalSetMarkChain !== undefined) throw no('externalSetMarkChain', 'an iptables chain; the nftables backend masquerades without a mark')
+  const nft = cfg.backend === 'nftables'
+  if (nft && cfg.conditionsV4.length > 0) throw no('conditionsV4', 'iptables match conditions need "backend": "iptables"')
+  if (nft && cfg.conditionsV6.length > 0) throw no('conditionsV6', 'iptables match conditions need "backend": "iptables"')
+  if (cfg.externalSetMarkChain !== undefined) throw no('externalSetMarkChain', 'berth portmap masquerades by connection state, without a mark chain')
 }
 
 /** The capability's entries, each checked; CniError 7 naming the entry. Exact duplicates are dropped. */

@@ -5,7 +5,8 @@ import { createLog } from '../../pkg/log/log.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parsePortmapConfig } from './config.js'
 import { flushConntrack, type FlushSpec } from './conntrack.js'
-import { apply, delBatch, listTable } from './nft.js'
+import { delIptBatch, iptablesPresent, restore, saveTables } from './ipt.js'
+import { apply, delBatch, listTable, type ListedEntry } from './nft.js'
 import { portmapOwner } from './plan.js'
 
 const log = createLog('portmap')
@@ -13,8 +14,21 @@ const log = createLog('portmap')
 export async function cmdDel(a: CmdArgs): Promise<void> {
   // Mappings are not needed (and not validated strictly): DEL works from what is in the table.
   const cfg = parsePortmapConfig({ ...a.conf, runtimeConfig: { ...a.conf.runtimeConfig, portMappings: [] } })
-  const { batch, removed } = delBatch(portmapOwner(cfg.netConf.name, a.containerId, a.ifName), listTable(undefined))
-  apply(undefined, batch)
+  const owner = portmapOwner(cfg.netConf.name, a.containerId, a.ifName)
+  const removed: ListedEntry[] = []
+  if (cfg.backend === 'iptables') {
+    for (const f of [4, 6] as const) {
+      // No iptables on the host: nothing of ours can be there.
+      if (!iptablesPresent(f)) continue
+      const r = delIptBatch(f, owner, (await saveTables(f)).nat)
+      await restore(r.batch)
+      removed.push(...r.removed)
+    }
+  } else {
+    const r = delBatch(owner, listTable(undefined))
+    apply(undefined, r.batch)
+    removed.push(...r.removed)
+  }
   const flushes = new Map<string, FlushSpec>()
   for (const e of removed) {
     if (e.protocol === 'tcp') continue

@@ -3,6 +3,7 @@
 import { validAttachments } from '../../pkg/cni/schema.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parsePortmapConfig } from './config.js'
+import { gcIptBatch, iptablesPresent, restore, saveTables } from './ipt.js'
 import { apply, gcBatch, listTable } from './nft.js'
 import { portmapOwner } from './plan.js'
 
@@ -14,5 +15,10 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
   if (valid === undefined) return
   const name = cfg.netConf.name
   const keep = new Set(valid.map((v) => portmapOwner(name, v.containerID, v.ifname).tag))
-  apply(undefined, gcBatch(portmapOwner(name, '', '').netTag, keep, listTable(undefined)))
+  const netTag = portmapOwner(name, '', '').netTag
+  if (cfg.backend === 'iptables') {
+    for (const f of [4, 6] as const) if (iptablesPresent(f)) await restore(gcIptBatch(f, netTag, keep, (await saveTables(f)).nat))
+    return
+  }
+  apply(undefined, gcBatch(netTag, keep, listTable(undefined)))
 }

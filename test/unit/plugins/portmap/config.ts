@@ -6,6 +6,8 @@ import { coalesce, describeEntry, elementEntries, overlaps, planEntries, portmap
 import { parseProcNet, listenerCovers } from '../../../../plugins/portmap/listeners.js'
 import { conntrackArgs } from '../../../../plugins/portmap/conntrack.js'
 import { addFlushes } from '../../../../plugins/portmap/add.js'
+import { addIptBatch, dnatArgs, masqArgs, savedEntries } from '../../../../plugins/portmap/ipt.js'
+import { parseIptablesSave } from '../../../../pkg/firewall/iptables-format.js'
 
 const conf = (extra: Record<string, unknown> = {}) => parseNetConf(JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'portmap', ...extra }))
 const code = (fn: () => unknown): number | undefined => {
@@ -25,8 +27,10 @@ t.test('defaults and keys of the reference', async (t) => {
   t.equal(code(() => parsePortmapConfig(conf({ markMasqBit: 32 }))), 7)
   t.equal(code(() => parsePortmapConfig(conf({ backend: 'pf' }))), 7)
   t.equal(code(() => parsePortmapConfig(conf({ markMasqBit: 1, externalSetMarkChain: 'X' }))), 7, 'mutually exclusive')
-  t.equal(code(() => refuseUnsupported(parsePortmapConfig(conf({ backend: 'iptables' })))), 2)
-  t.equal(code(() => refuseUnsupported(parsePortmapConfig(conf({ conditionsV4: ['-s', '1.2.3.4'] })))), 2)
+  t.equal(code(() => refuseUnsupported(parsePortmapConfig(conf({ backend: 'iptables' })))), undefined)
+  t.equal(code(() => refuseUnsupported(parsePortmapConfig(conf({ conditionsV4: ['-s', '1.2.3.4'] })))), 2, 'conditions need iptables')
+  t.equal(code(() => refuseUnsupported(parsePortmapConfig(conf({ backend: 'iptables', conditionsV4: ['-s', '1.2.3.4'] })))), undefined)
+  t.equal(code(() => refuseUnsupported(parsePortmapConfig(conf({ externalSetMarkChain: 'X' })))), 2)
   t.equal(code(() => refuseUnsupported(parsePortmapConfig(conf()))), undefined)
 })
 
@@ -117,4 +121,36 @@ t.test('conntrack flushes', async (t) => {
   t.same(addFlushes([e({ protocol: 'tcp' })]), [], 'TCP needs no flush')
   t.equal(addFlushes([e({ hostPort: 1000, hostPortEnd: 1002 })]).length, 3, 'one per port of a range')
   t.equal(addFlushes([e({ hostPort: 1000, hostPortEnd: 5000 })]).length, 64, 'capped')
+})
+
+t.test('iptables backend: rules, and reading them back from iptables-save', async (t) => {
+  const e = (o: Partial<Entry>): Entry => ({ family: 4, hostIP: undefined, protocol: 'tcp', hostPort: 8080, hostPortEnd: 8080, containerIP: '10.0.0.5', containerPort: 80, ...o })
+  t.same(dnatArgs(e({})), ['-p', 'tcp', '-m', 'tcp', '--dport', '8080', '-j', 'DNAT', '--to-destination', '10.0.0.5:80'])
+  t.same(dnatArgs(e({ hostPort: 8000, hostPortEnd: 8010, hostIP: '1.2.3.4', protocol: 'udp' }), ['-s', '9.9.9.9']), ['-s', '9.9.9.9', '-d', '1.2.3.4/32', '-p', 'udp', '-m', 'udp', '--dport', '8000:8010', '-j', 'DNAT', '--to-destination', '10.0.0.5:80-90/8000'], 'a shifted range is one rule')
+  t.same(dnatArgs(e({ family: 6, containerIP: 'fd00::5' })).at(-1), '[fd00::5]:80')
+  const v6 = parseIptablesSave('*nat\n:BERTH-HOSTPORTS - [0:0]\n-A BERTH-HOSTPORTS -p tcp -m tcp --dport 80 -j DNAT --to-destination [fd00::5]:8080\nCOMMIT\n')[0]
+  t.match(savedEntries(6, v6), [{ containerIP: 'fd00::5', containerPort: 8080 }], 'IPv6 targets read back')
+  t.same(masqArgs({ family: 4, ip: '10.0.0.5', cidr: '10.0.0.5/24' }, true).map((a) => a[1]), ['10.0.0.0/24', '127.0.0.0/8'])
+  const o = portmapOwner('net1', 'c1', 'eth0')
+  const first = addIptBatch(4, o, [e({})], masqArgs({ family: 4, ip: '10.0.0.5', cidr: '10.0.0.5/24' }, true), true, { nat: undefined, raw: undefined }).toRestoreText()
+  t.match(first, /:BERTH-HOSTPORTS - \[0:0\]/)
+  t.match(first, /-A PREROUTING -m addrtype --dst-type LOCAL -j BERTH-HOSTPORTS/)
+  t.match(first, /-A OUTPUT -m addrtype --dst-type LOCAL -j BERTH-HOSTPORTS/)
+  t.match(first, /\*raw\n-A PREROUTING -m comment --comment "berth portmap: 127.0.0.0\/8 only from lo" ! -i lo -d 127.0.0.0\/8 -j DROP/)
+  const save = `*nat
+:PREROUTING ACCEPT [0:0]
+:BERTH-HOSTPORTS - [0:0]
+:BERTH-HOSTPORTS-MASQ - [0:0]
+-A BERTH-HOSTPORTS -d 1.2.3.4/32 -p udp -m comment --comment "${o.comment}" -m udp --dport 8000:8010 -j DNAT --to-destination 10.0.0.5:80-90/8000
+-A BERTH-HOSTPORTS -p tcp -m comment --comment "${o.comment}" -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.5:80
+COMMIT
+`
+  const nat = parseIptablesSave(save)[0]
+  t.same(savedEntries(4, nat).map(({ rule: _r, element: _e, map: _m, ...x }) => x), [
+    { family: 4, hostIP: '1.2.3.4', protocol: 'udp', hostPort: 8000, hostPortEnd: 8010, containerIP: '10.0.0.5', containerPort: 80 },
+    { family: 4, hostIP: undefined, protocol: 'tcp', hostPort: 8080, hostPortEnd: 8080, containerIP: '10.0.0.5', containerPort: 80 },
+  ])
+  const again = addIptBatch(4, o, [e({})], [], false, { nat, raw: undefined }).toRestoreText()
+  t.notMatch(again, /BERTH-HOSTPORTS - \[0:0\]/, 'existing chains are not re-declared (that would flush them)')
+  t.equal((again.match(/^-D /gm) ?? []).length, 2, "a repeated ADD deletes the owner's old rules")
 })
