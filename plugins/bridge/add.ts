@@ -9,7 +9,7 @@ import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import { Rollback } from '../../pkg/rollback/rollback.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
-import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge } from './bridge.js'
+import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge, setupPortVlans } from './bridge.js'
 import { parseBridgeConfig, type BridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
 import { masqOwner, setupMasquerade, teardownMasquerade } from './masq.js'
@@ -50,6 +50,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     await tagHostVeth(rh, veth.host, owner)
     await setLinkMaster(rh, veth.host.index, br.link.index)
     await setBridgePort(rh, veth.host.index, { hairpin: cfg.hairpinMode, ...(cfg.portIsolation ? { isolated: true } : {}) })
+    await setupPortVlans(rh, veth.host, br.link, cfg)
     await setLinkUp(rh, veth.host.index)
 
     // 2b. Only the container's MAC may send from its port.
@@ -121,8 +122,8 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
 
 function refuseUnsupported(cfg: BridgeConfig): void {
   const no = (key: string, why: string) => new CniError(CniCode.UnsupportedField, `unsupported configuration: ${key}: ${why}`)
-  if (cfg.vlan !== 0 || cfg.vlanTrunk.length > 0) throw no(cfg.vlan !== 0 ? 'vlan' : 'vlanTrunk', 'VLANs are not implemented by berth bridge yet')
-  if (!cfg.preserveDefaultVlan) throw no('preserveDefaultVlan', 'VLANs are not implemented by berth bridge yet')
+  // The reference puts the gateway of a VLAN network on a "<bridge>.<vlan>" veth in that VLAN; berth does not yet.
+  if (cfg.vlan !== 0 && cfg.isGateway && cfg.layer3) throw no('vlan', 'a gateway (isGateway/isDefaultGateway) on a VLAN is not implemented by berth bridge yet')
 }
 
 const PORT_UP_RETRIES_MS = [0, 50, 500, 1000, 1000]

@@ -5,6 +5,7 @@ import { NetlinkError } from '../../pkg/errors/sys-error.js'
 import { parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
 import { addAddress, delAddress, listAddresses } from '../../pkg/link/addr.js'
 import { ensureBridge } from '../../pkg/link/bridge.js'
+import { addBridgeVlan, bridgeDefaultPvid, delBridgeVlanIfExists, vlanRuns } from '../../pkg/link/bridge-vlan.js'
 import { delLinkIfExists, getLink, linkByName, listLinks, setLinkMac, setLinkPromisc, setLinkUp, type Link } from '../../pkg/link/link.js'
 import type { Rtnl } from '../../pkg/link/rtnl.js'
 import type { Log } from '../../pkg/log/log.js'
@@ -25,10 +26,20 @@ export interface BridgeSetup {
  */
 export async function setupBridge(rt: Rtnl, cfg: BridgeConfig, log: Log): Promise<BridgeSetup> {
   const existed = (await linkByName(rt, cfg.bridge)) !== undefined
+  // VLANs need vlan_filtering on (turned on for an existing bridge too); without them the bridge is left as it is.
+  const vlanFiltering = usesVlans(cfg)
   let link: Link
   try {
-    link = await ensureBridge(rt, { name: cfg.bridge, ...(cfg.mtu === undefined ? {} : { mtu: cfg.mtu }) })
+    link = await ensureBridge(rt, { name: cfg.bridge, ...(cfg.mtu === undefined ? {} : { mtu: cfg.mtu }), ...(vlanFiltering ? { vlanFiltering: true } : {}) })
   } catch (e) {
+    if (vlanFiltering && e instanceof NetlinkError && e.code === 'EOPNOTSUPP') {
+      throw new CniError(
+        CniCode.KernelFailure,
+        `failed to enable VLAN filtering on bridge "${cfg.bridge}": the kernel has no bridge VLAN filtering (EOPNOTSUPP); vlan and vlanTrunk need it`,
+        undefined,
+        { cause: e },
+      )
+    }
     if (e instanceof NetlinkError && e.code === 'EEXIST') {
       throw new CniError(CniCode.LinkConflict, `failed to create bridge "${cfg.bridge}": a link of that name exists and is not a bridge (${e.message})`, undefined, { cause: e })
     }
@@ -42,6 +53,26 @@ export async function setupBridge(rt: Rtnl, cfg: BridgeConfig, log: Log): Promis
   }
   if (!link.up) await setLinkUp(rt, link)
   return { link: await getLink(rt, link.index), created: !existed }
+}
+
+/** The configuration puts ports in VLANs (the reference turns vlan_filtering on for vlan or vlanTrunk). */
+export function usesVlans(cfg: Pick<BridgeConfig, 'vlan' | 'vlanTrunk'>): boolean {
+  return cfg.vlan !== 0 || cfg.vlanTrunk.length > 0
+}
+
+/**
+ * VLAN membership of a container's host veth (the reference's setupVeth): without preserveDefaultVlan the
+ * port leaves the bridge's default VLAN first; `vlan` makes it an access port (PVID, egress untagged);
+ * `vlanTrunk` makes it a trunk (tagged), one request per run of consecutive ids.
+ */
+export async function setupPortVlans(rt: Rtnl, port: Link, bridge: Link, cfg: Pick<BridgeConfig, 'vlan' | 'vlanTrunk' | 'preserveDefaultVlan'>): Promise<void> {
+  if (!usesVlans(cfg)) return
+  if (!cfg.preserveDefaultVlan) {
+    const def = bridgeDefaultPvid(bridge) ?? 1
+    if (def !== 0) await delBridgeVlanIfExists(rt, port.index, { vid: def })
+  }
+  if (cfg.vlan !== 0) await addBridgeVlan(rt, port.index, { vid: cfg.vlan, pvid: true, untagged: true })
+  for (const [from, to] of vlanRuns(cfg.vlanTrunk)) await addBridgeVlan(rt, port.index, { vid: from, to })
 }
 
 /** Deletes a bridge this ADD created, unless another attachment joined it meanwhile. */

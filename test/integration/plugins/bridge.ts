@@ -284,7 +284,7 @@ t.test('bad configuration values are code 7 naming the key; unsupported features
     [{ bridge: 'much-too-long-bridge-name' }, 7, /bridge: must be an interface name/],
     [{ ipMasqBackend: 'pf' }, 7, /ipMasqBackend/],
     [{ hairpinMode: true, promiscMode: true }, 7, /hairpinMode and promiscMode/],
-    [{ vlan: 10 }, 2, /vlan: VLANs are not implemented/],
+    [{ vlan: 10 }, 2, /vlan: a gateway .* on a VLAN is not implemented/],
   ]
   for (const [extra, code, msg] of rows) {
     const r = rg.run('ADD', c1, rg.conf('1.1.0', extra))
@@ -569,4 +569,75 @@ t.test('macspoofchk: frames from another MAC are dropped at the port; DEL remove
   t.notMatch(after, mac1, "c1's element removed")
   const mac2 = (a2.json?.['interfaces'] as { mac: string }[])[2]?.mac ?? 'none'
   t.match(after, mac2, "c2's element kept")
+})
+
+/** Whether this kernel can turn vlan_filtering on (probed in a throw-away namespace); false or the skip reason. */
+function vlanFilteringProbe(): false | string {
+  try {
+    execFileSync('unshare', ['--net', 'ip', 'link', 'add', 'probe0', 'type', 'bridge', 'vlan_filtering', '1'], { stdio: 'pipe', timeout: 5000 })
+    return false
+  } catch (e) {
+    const err = String((e as { stderr?: unknown }).stderr ?? e)
+    return /not supported/i.test(err) ? 'kernel has no bridge VLAN filtering' : `vlan_filtering probe failed: ${err.trim()}`
+  }
+}
+const noVlanFiltering = skip ? false : vlanFilteringProbe()
+
+/** `bridge -j vlan show dev PORT` in the fake host: vid → flags. */
+function portVlans(host: TestNetns, port: string): Map<number, string[]> {
+  const out = JSON.parse(host.exec('bridge', ['-j', 'vlan', 'show', 'dev', port]) || '[]') as { ifname: string; vlans: { vlan: number; vlanEnd?: number; flags?: string[] }[] }[]
+  const m = new Map<number, string[]>()
+  for (const p of out) for (const v of p.vlans) for (let id = v.vlan; id <= (v.vlanEnd ?? v.vlan); id++) m.set(id, v.flags ?? [])
+  return m
+}
+
+t.test('vlan: access ports in one VLAN reach each other, not a port in another VLAN; default VLAN removed', { skip: skip || noVlanFiltering }, async (t) => {
+  const rg = await rig(t)
+  const [c1, c2, c3] = await Promise.all([createTestNetns(t), createTestNetns(t), createTestNetns(t)])
+  const conf = (vlan: number) => rg.conf('1.1.0', { isGateway: false, vlan, preserveDefaultVlan: false })
+  const a1 = rg.run('ADD', c1, conf(100), { id: 'c1' })
+  ok(t, a1, 'ADD c1 in VLAN 100')
+  ok(t, rg.run('ADD', c2, conf(100), { id: 'c2' }), 'ADD c2 in VLAN 100')
+  ok(t, rg.run('ADD', c3, conf(200), { id: 'c3' }), 'ADD c3 in VLAN 200')
+  const br = (rg.host.ipJson(['-d', 'link', 'show', rg.bridge]) as { linkinfo?: { info_data?: { vlan_filtering?: number } } }[])[0]
+  t.equal(br?.linkinfo?.info_data?.vlan_filtering, 1, 'vlan_filtering on')
+  const v = portVlans(rg.host, (a1.json?.['interfaces'] as { name: string }[])[1]?.name ?? '')
+  t.same([...v.keys()], [100], 'only VLAN 100 on the port (default VLAN 1 removed)')
+  t.ok(v.get(100)?.includes('PVID') && v.get(100)?.includes('Egress Untagged'), 'PVID, egress untagged')
+  c1.exec('ping', ['-c', '1', '-W', '3', '10.77.0.3'])
+  t.pass('same VLAN: reachable')
+  t.throws(() => c1.exec('ping', ['-c', '1', '-W', '1', '10.77.0.4']), 'other VLAN: unreachable')
+  for (const [ns, id] of [[c1, 'c1'], [c2, 'c2'], [c3, 'c3']] as const) ok(t, rg.run('DEL', ns, conf(100), { id }), `DEL ${id}`)
+  t.same(rg.hostVeths(), [])
+})
+
+t.test('vlanTrunk: tagged ranges and ids on the port, default VLAN kept (preserveDefaultVlan)', { skip: skip || noVlanFiltering }, async (t) => {
+  const rg = await rig(t)
+  const c1 = await createTestNetns(t)
+  const a = rg.run('ADD', c1, rg.conf('1.1.0', { isGateway: false, vlanTrunk: [{ minID: 10, maxID: 12 }, { id: 20 }] }))
+  ok(t, a, 'ADD')
+  const v = portVlans(rg.host, (a.json?.['interfaces'] as { name: string }[])[1]?.name ?? '')
+  t.same([...v.keys()].sort((x, y) => x - y), [1, 10, 11, 12, 20])
+  for (const id of [10, 11, 12, 20]) t.notOk(v.get(id)?.includes('Egress Untagged'), `VLAN ${id} tagged`)
+})
+
+t.test('vlan on a kernel without bridge VLAN filtering: coded error, nothing left behind', { skip: skip || (noVlanFiltering === false ? 'kernel has bridge VLAN filtering' : false) }, async (t) => {
+  const rg = await rig(t)
+  const c1 = await createTestNetns(t)
+  for (const extra of [{ vlan: 100 }, { vlanTrunk: [{ id: 10 }] }, { vlan: 100, preserveDefaultVlan: false }]) {
+    const a = rg.run('ADD', c1, rg.conf('1.1.0', { isGateway: false, ...extra }))
+    t.not(a.status, 0, JSON.stringify(extra))
+    t.match(a.json, { code: 103, msg: new RegExp(`bridge "${rg.bridge}".*no bridge VLAN filtering`) })
+    t.notOk(links(rg.host).includes(rg.bridge), 'no bridge')
+    t.same(rg.hostVeths(), [], 'no veth')
+    t.notOk(links(c1).includes('eth0'), 'no container interface')
+    t.same(rg.leases(), [], 'no lease')
+  }
+  // An existing bridge cannot be switched either; it is left as it was.
+  rg.host.exec('ip', ['link', 'add', rg.bridge, 'type', 'bridge'])
+  const a = rg.run('ADD', c1, rg.conf('1.1.0', { isGateway: false, vlan: 100 }))
+  t.match(a.json, { code: 103, msg: /no bridge VLAN filtering/ })
+  t.ok(links(rg.host).includes(rg.bridge), 'the existing bridge is kept')
+  t.same(rg.hostVeths(), [])
+  ok(t, rg.run('DEL', c1, rg.conf('1.1.0', { isGateway: false, vlan: 100 })), 'DEL of the failed attachment succeeds')
 })
