@@ -35,6 +35,9 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const addrs = containerAddresses(prev)
   const entries = planEntries(cfg.mappings, addrs)
   if (entries.length === 0) return result
+  if (entries.some((e) => e.family === 6 && e.hostIP === '::1')) {
+    log.warn('hostIP ::1 cannot be forwarded (IPv6 has no route_localnet); use a host IPv6 address instead')
+  }
   const owner = portmapOwner(cfg.netConf.name, a.containerId, a.ifName)
   // 127.0.0.1 reaches the container only with route_localnet on its host interface and masquerading.
   const localhost = cfg.snat && entries.some((e) => e.family === 4 && (e.hostIP === undefined || e.hostIP.startsWith('127.')))
