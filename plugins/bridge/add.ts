@@ -52,6 +52,12 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     await setBridgePort(rh, veth.host.index, { hairpin: cfg.hairpinMode, ...(cfg.portIsolation ? { isolated: true } : {}) })
     await setupPortVlans(rh, veth.host, br.link, cfg)
     await setLinkUp(rh, veth.host.index)
+    // The container end goes up now, as the reference does when it creates the pair: the kernel reports
+    // the port's carrier asynchronously (linkwatch), and this lets that happen while IPAM runs.
+    if (!cfg.disableContainerInterface) {
+      containerSysctls(cont, a.ifName, cfg.enabledad, log)
+      await setLinkUp(rc, veth.container.index)
+    }
 
     // 2b. Only the container's MAC may send from its port.
     if (cfg.macspoofchk) {
@@ -75,7 +81,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       const { gateways, families } = planGateways(result, cfg, CONTAINER_INDEX)
 
       // 4. Addresses and routes in the container.
-      containerSysctls(cont, a.ifName, cfg.enabledad, log)
       await configureIface(rc, veth.container, result, { index: CONTAINER_INDEX, enabledad: cfg.enabledad })
 
       // 5. Gateway addresses on the bridge, forwarding on.
@@ -93,8 +98,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
           setupMasquerade(undefined, owner, cidrs)
         }
       }
-    } else if (!cfg.disableContainerInterface) {
-      await setLinkUp(rc, veth.container.index)
     }
 
     // 7. Wait for the port to forward, then read back the MACs (they change as ports join).
@@ -126,7 +129,8 @@ function refuseUnsupported(cfg: BridgeConfig): void {
   if (cfg.vlan !== 0 && cfg.isGateway && cfg.layer3) throw no('vlan', 'a gateway (isGateway/isDefaultGateway) on a VLAN is not implemented by berth bridge yet')
 }
 
-const PORT_UP_RETRIES_MS = [0, 50, 500, 1000, 1000]
+// Poll finely first: the port is usually up within a few ms, and each wait here is paid by every ADD.
+const PORT_UP_RETRIES_MS = [0, 5, 10, 20, 50, 100, 200, 500, 1000, 1000]
 
 async function waitPortUp(rt: Rtnl, index: number, name: string) {
   let state = 'unknown'
