@@ -32,24 +32,25 @@ const describeOwner = (r: Reservation) => `container ${r.containerId}${r.ifName 
 export function allocate(store: Store, req: AllocateRequest): Allocation {
   const { set, owner } = req
   if (req.requested !== undefined) return allocateRequested(store, req, req.requested)
-  const all = store.list()
-  const released = new Set<string>()
-  for (const r of all) {
+  // Only the owner's own reservations, through the store's owner index: ADD must not read the others.
+  for (const r of store.owned(owner)) {
     if (!(ownedBy(r, owner) || legacyOf(r, owner)) || !rangeSetContains(set, r.ip)) continue
     // Left over from before a reboot, the attachment it served is gone: free it for this ADD.
-    if (fromEarlierBoot(r, store.bootId)) {
-      store.release(r.ip)
-      released.add(formatIp(r.ip.bytes))
-    } else {
+    if (fromEarlierBoot(r, store.bootId)) store.release(r.ip)
+    else {
       // The spec forbids a second ADD for one attachment without a DEL; so does the reference.
       throw new CniError(CniCode.LinkConflict, `${formatIp(r.ip.bytes)} in network ${req.network} is already allocated to ${describeOwner(r)}; duplicate allocation is not allowed`)
     }
   }
-  // Known from one listing; reserve() still refuses an address that is taken after all.
-  const taken = new Set(all.map((r) => formatIp(r.ip.bytes)).filter((ip) => !released.has(ip)))
+  // Round robin resumes after the last reserved address, so the first candidate is usually free; a taken
+  // one costs one refused exclusive create (and a read, to free it when an earlier boot left it).
   for (const c of candidates(set, store.lastReserved(req.index))) {
-    if (taken.has(formatIp(c.ip.bytes))) continue
     if (store.reserve(c.ip, owner, req.index)) return { ip: c.ip, range: c.range, fresh: true }
+    const holder = store.get(c.ip)
+    if (holder !== undefined && fromEarlierBoot(holder, store.bootId)) {
+      store.release(c.ip)
+      if (store.reserve(c.ip, owner, req.index)) return { ip: c.ip, range: c.range, fresh: true }
+    }
   }
   throw new CniError(CniCode.AddressesExhausted, `no IP addresses available in range set ${formatRangeSet(set)} of network ${req.network}`)
 }
@@ -88,7 +89,7 @@ export function ipConfigOf(a: Allocation): CniIpConfig {
  * legacy reservation recorded under its ID alone (the reference's fallback). Returns what was released.
  */
 export function releaseOwner(store: Store, owner: Owner): IpAddr[] {
-  const all = store.list()
+  const all = store.owned(owner)
   let mine = all.filter((r) => ownedBy(r, owner))
   if (mine.length === 0) mine = all.filter((r) => legacyOf(r, owner))
   for (const r of mine) store.release(r.ip)
@@ -97,7 +98,7 @@ export function releaseOwner(store: Store, owner: Owner): IpAddr[] {
 
 /** The owner's reservations (exact, else legacy) inside the set. */
 export function findOwned(store: Store, set: RangeSet, owner: Owner): Reservation[] {
-  const inSet = store.list().filter((r) => rangeSetContains(set, r.ip))
+  const inSet = store.owned(owner).filter((r) => rangeSetContains(set, r.ip))
   const exact = inSet.filter((r) => ownedBy(r, owner))
   return exact.length > 0 ? exact : inSet.filter((r) => legacyOf(r, owner))
 }

@@ -1,6 +1,6 @@
 // A Store in memory (the reference's FakeStore): for tests and dry runs.
 import { formatIp, parseIp, type IpAddr } from '../../pkg/ip/cidr.js'
-import type { Owner, Reservation, Store } from './store.js'
+import { legacyOf, ownedBy, type Owner, type Reservation, type Store } from './store.js'
 
 export class MemoryStore implements Store {
   readonly bootId: string | undefined
@@ -46,6 +46,10 @@ export class MemoryStore implements Store {
 
   list(): Reservation[] {
     return [...this.#byIp.values()]
+  }
+
+  owned(owner: Owner): Reservation[] {
+    return this.list().filter((r) => ownedBy(r, owner) || legacyOf(r, owner))
   }
 
   lastReserved(rangeSetIndex: number): IpAddr | undefined {

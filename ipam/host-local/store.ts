@@ -31,6 +31,11 @@ export interface Store {
   release(ip: IpAddr): void
   get(ip: IpAddr): Reservation | undefined
   list(): Reservation[]
+  /**
+   * The reservations of owner's container that are owner's (same ID and ifname) or legacy (same ID, no
+   * ifname): what ADD's duplicate check, DEL and CHECK look at. Must not cost more with more reservations.
+   */
+  owned(owner: Owner): Reservation[]
   lastReserved(rangeSetIndex: number): IpAddr | undefined
 }
 

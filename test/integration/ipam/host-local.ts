@@ -159,9 +159,16 @@ t.test('berth reservations are honoured and released by the reference', { skip: 
   t.same(addrs(r2), ['10.77.0.42/24', 'fd00:77::1:0:0:7/64'])
   ok(t, ref({ command: 'DEL', id: 'b1', stdin }), 'reference DEL of a berth reservation')
   t.same(files(dir), ['10.77.0.42', 'fd00:77::1:0:0:7'])
-  // The boot records berth wrote for b1 describe nothing now; the next berth run sweeps them.
-  ok(t, berth({ command: 'DEL', id: 'nobody', stdin }), 'berth DEL')
+  t.same(readdirSync(join(dir, '.berth-index')), [], 'the reference\'s DEL removed berth\'s index links with the reservations')
+  // berth's DEL finds the reference's reservations (not in berth's owner index) and releases them.
+  ok(t, berth({ command: 'DEL', id: 'r2', stdin }), 'berth DEL of the reference\'s reservation')
+  t.same(files(dir), [])
+  // The boot records and owner records berth wrote for b1 describe nothing now; STATUS (or GC) sweeps them.
+  t.not(readdirSync(join(dir, '.berth-owners')).length, 0)
+  ok(t, runPlugin('host-local', { command: 'STATUS', stdin: conf(dataDir, DUAL, {}, '1.1.0') }), 'berth STATUS')
   t.same(readdirSync(join(dir, '.berth-boot')), [])
+  t.same(readdirSync(join(dir, '.berth-owners')), [])
+  t.same(readdirSync(join(dir, '.berth-index')), [])
 })
 
 t.test('GC and STATUS through the binary', { skip }, async (t) => {

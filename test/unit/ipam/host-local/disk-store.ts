@@ -7,7 +7,7 @@ import { formatIp, parseIp } from '../../../../pkg/ip/cidr.js'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
 import { parseHostLocalConfig } from '../../../../ipam/host-local/config.js'
 import { allocate, collect, releaseOwner } from '../../../../ipam/host-local/allocator.js'
-import { BOOT_DIR, DiskStore, networkDir, readBootId } from '../../../../ipam/host-local/disk-store.js'
+import { BOOT_DIR, DiskStore, INDEX_DIR, OWNERS_DIR, networkDir, ownerKey, readBootId } from '../../../../ipam/host-local/disk-store.js'
 import type { RangeSet } from '../../../../ipam/host-local/range-set.js'
 
 const set = (...ranges: Record<string, string>[]): RangeSet =>
@@ -100,7 +100,7 @@ t.test('GC over the disk store releases an earlier boot\'s reservation even when
   await after.locked(() => after.reserve(parseIp('10.0.0.3'), owner('c2'), 0))
   const gone = await after.locked(() => collect(after, [owner('c1'), owner('c2')].map((o) => ({ containerID: o.containerId, ifname: o.ifName }))))
   t.same(ips(gone), ['10.0.0.2'])
-  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', '10.0.0.3', 'last_reserved_ip.0', 'lock'])
+  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', '.berth-index', '.berth-owners', '10.0.0.3', 'last_reserved_ip.0', 'lock'])
 })
 
 t.test('the allocator against the disk: resume after the reference\'s last_reserved_ip, wrap, exhaust', async (t) => {
@@ -154,6 +154,125 @@ t.test('a reservation whose bookkeeping cannot be written is undone', async (t) 
     store.locked(() => store.reserve(parseIp('10.0.0.2'), owner('c1'), 0)),
     { code: 5, message: /last_reserved_ip\.0/ },
   )
-  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', 'last_reserved_ip.0', 'lock'])
+  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', '.berth-index', '.berth-owners', 'last_reserved_ip.0', 'lock'])
   t.same(readdirSync(join(dataDir, 'net1', BOOT_DIR)), [])
+  t.same(readdirSync(join(dataDir, 'net1', OWNERS_DIR)), [], 'no owner record for the undone reservation')
+})
+
+// The owner index: ADD, DEL and CHECK read only the attachment's own files.
+const ownerFile = (dir: string, id: string, ifName: string | undefined) => join(dir, OWNERS_DIR, ownerKey(id, ifName))
+const readOwner = (dir: string, id: string, ifName: string | undefined) => JSON.parse(readFileSync(ownerFile(dir, id, ifName), 'utf8')) as Record<string, unknown>
+const names = (list: { ip: { bytes: Uint8Array } }[]) => list.map((r) => formatIp(r.ip.bytes)).sort()
+
+t.test('owner index: an owner record and a hard link per reservation, both gone with the release', async (t) => {
+  const dataDir = t.testdir()
+  const store = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-a' })
+  const dir = store.dir
+  await store.locked(() => {
+    store.reserve(parseIp('10.0.0.2'), owner('c1'), 0)
+    store.reserve(parseIp('fd00::2'), owner('c1'), 1)
+    store.reserve(parseIp('10.0.0.3'), owner('c2'), 0)
+  })
+  t.same(readOwner(dir, 'c1', 'eth0'), { containerId: 'c1', ifName: 'eth0', ips: ['10.0.0.2', 'fd00::2'] })
+  t.equal(statSync(join(dir, INDEX_DIR, '10.0.0.2')).ino, statSync(join(dir, '10.0.0.2')).ino, 'the index entry is the reservation file itself')
+  t.same(readdirSync(join(dir, INDEX_DIR)).sort(), ['10.0.0.2', '10.0.0.3', 'fd00::2'])
+  t.same(names(store.owned(owner('c1'))), ['10.0.0.2', 'fd00::2'])
+  t.same(names(store.owned(owner('c1', 'eth1'))), [])
+  t.same(ips(await store.locked(() => releaseOwner(store, owner('c1')))), ['10.0.0.2', 'fd00::2'])
+  t.notOk(existsSync(ownerFile(dir, 'c1', 'eth0')), 'an empty owner record is removed')
+  t.same(readdirSync(join(dir, INDEX_DIR)), ['10.0.0.3'])
+  t.same(readdirSync(join(dir, BOOT_DIR)), ['10.0.0.3'])
+  t.same(readOwner(dir, 'c2', 'eth0'), { containerId: 'c2', ifName: 'eth0', ips: ['10.0.0.3'] })
+})
+
+t.test('owner index: an indexed directory is not read beyond the owner\'s own files', async (t) => {
+  const dataDir = t.testdir()
+  const store = DiskStore.create({ name: 'net1', dataDir }, { bootId: null })
+  const dir = store.dir
+  await store.locked(() => store.reserve(parseIp('10.0.0.2'), owner('c1'), 0))
+  // A reservation of c1 that is indexed (linked) but missing from c1's record: only a scan could find it.
+  // This state is never written (the record comes first); it shows that lookups trust the index.
+  writeFileSync(join(dir, '10.0.0.9'), 'c1\r\neth0')
+  const { linkSync } = await import('node:fs')
+  linkSync(join(dir, '10.0.0.9'), join(dir, INDEX_DIR, '10.0.0.9'))
+  t.same(names(await store.locked(() => store.owned(owner('c1')))), ['10.0.0.2'])
+})
+
+t.test('owner index: reservations without an index entry (the reference\'s, a crash) are indexed once', async (t) => {
+  const dataDir = t.testdir({
+    net1: {
+      '10.0.0.5': 'ref\r\neth0', // the reference's
+      '10.0.0.6': 'legacy', // an old reference's, ID only
+      '10.0.0.7': 'c1\r\neth0', // berth cut by a crash between link(2) and its index
+      'last_reserved_ip.0': '10.0.0.7',
+    },
+  })
+  const store = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-a' })
+  const dir = store.dir
+  // c1 already holds 10.0.0.7: a second ADD is refused although the index did not know it.
+  await t.rejects(store.locked(() => allocate(store, { set: set({ subnet: '10.0.0.0/24' }), index: 0, owner: owner('c1'), network: 'net1' })), { code: 101, message: /10\.0\.0\.7 .*already allocated to container c1/ })
+  t.same(readdirSync(join(dir, INDEX_DIR)).sort(), ['10.0.0.5', '10.0.0.6', '10.0.0.7'])
+  t.same(readOwner(dir, 'ref', 'eth0'), { containerId: 'ref', ifName: 'eth0', ips: ['10.0.0.5'] })
+  t.same(readOwner(dir, 'legacy', undefined), { containerId: 'legacy', ifName: null, ips: ['10.0.0.6'] })
+  t.same(names(store.owned(owner('ref'))), ['10.0.0.5'])
+  t.same(ips(await store.locked(() => releaseOwner(store, owner('legacy', 'eth3')))), ['10.0.0.6'], 'legacy fallback through the index')
+  t.same(ips(await store.locked(() => releaseOwner(store, owner('ref')))), ['10.0.0.5'])
+  t.same(readdirSync(join(dir, INDEX_DIR)), ['10.0.0.7'])
+})
+
+t.test('owner index: entries without a reservation, or naming someone else\'s, are ignored and swept', async (t) => {
+  const dataDir = t.testdir()
+  const store = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-a' })
+  const dir = store.dir
+  await store.locked(() => {
+    store.reserve(parseIp('10.0.0.2'), owner('c1'), 0)
+    store.reserve(parseIp('10.0.0.3'), owner('c1', 'eth1'), 0)
+  })
+  const { rmSync } = await import('node:fs')
+  // As the reference's DEL does: the reservation and its index link (same content) go, the records stay.
+  rmSync(join(dir, '10.0.0.2'))
+  rmSync(join(dir, INDEX_DIR, '10.0.0.2'))
+  // And a crash-like state: a link whose reservation is gone (10.0.0.3 removed by hand), then the
+  // reference reserves 10.0.0.3 again for another container.
+  rmSync(join(dir, '10.0.0.3'))
+  writeFileSync(join(dir, '10.0.0.3'), 'other\r\neth0')
+  t.same(names(await store.locked(() => store.owned(owner('c1')))), [])
+  t.same(names(await store.locked(() => store.owned(owner('c1', 'eth1')))), [], 'an address now held by someone else is not c1\'s')
+  t.same(ips(await store.locked(() => releaseOwner(store, owner('c1', 'eth1')))), [], 'and DEL does not release it')
+  t.equal(readFileSync(join(dir, '10.0.0.3'), 'utf8'), 'other\r\neth0')
+  await store.locked(() => store.sweep())
+  t.notOk(existsSync(ownerFile(dir, 'c1', 'eth0')), 'a record naming nothing is swept')
+  t.notOk(existsSync(ownerFile(dir, 'c1', 'eth1')), 'so is one naming only someone else\'s address')
+  t.same(readdirSync(join(dir, INDEX_DIR)), [], 'a link to a file that is not the reservation is swept')
+  // Next look: 10.0.0.3 is not indexed, so it is read and indexed under its real owner.
+  t.same(names(await store.locked(() => store.owned(owner('other')))), ['10.0.0.3'])
+  t.equal(statSync(join(dir, INDEX_DIR, '10.0.0.3')).ino, statSync(join(dir, '10.0.0.3')).ino)
+})
+
+t.test('owner index: an unreadable owner record (cut by a crash) is rebuilt from the reservations', async (t) => {
+  const dataDir = t.testdir()
+  const store = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-a' })
+  const dir = store.dir
+  await store.locked(() => {
+    store.reserve(parseIp('10.0.0.2'), owner('c1'), 0)
+    store.reserve(parseIp('fd00::2'), owner('c1'), 1)
+  })
+  writeFileSync(ownerFile(dir, 'c1', 'eth0'), '')
+  t.same(names(await store.locked(() => store.owned(owner('c1')))), ['10.0.0.2', 'fd00::2'])
+  t.same(readOwner(dir, 'c1', 'eth0'), { containerId: 'c1', ifName: 'eth0', ips: ['10.0.0.2', 'fd00::2'] })
+  writeFileSync(ownerFile(dir, 'c1', 'eth0'), JSON.stringify({ containerId: 'someone-else', ifName: 'eth0', ips: [] }))
+  t.same(ips(await store.locked(() => releaseOwner(store, owner('c1')))), ['10.0.0.2', 'fd00::2'], 'a record of another owner under this name is not trusted')
+})
+
+t.test('ADD frees a candidate address an earlier boot left, without reading the other reservations', async (t) => {
+  const dataDir = t.testdir()
+  const s = set({ subnet: '10.0.0.0/29' })
+  const before = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-a' })
+  await before.locked(() => ['a', 'b', 'c', 'd', 'e'].forEach((id) => allocate(before, { set: s, index: 0, owner: owner(id), network: 'net1' })))
+  const after = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-b' })
+  const got = await after.locked(() => allocate(after, { set: s, index: 0, owner: owner('g'), network: 'net1' }))
+  t.equal(formatIp(got.ip.bytes), '10.0.0.2', 'the full set wraps to its first address, an earlier boot\'s')
+  t.equal(readFileSync(join(after.dir, '10.0.0.2'), 'utf8'), 'g\r\neth0')
+  t.same(names(after.owned(owner('a'))), [], 'a\'s reservation is gone, and its owner record with it')
+  t.notOk(existsSync(ownerFile(after.dir, 'a', 'eth0')))
 })
