@@ -1,6 +1,8 @@
 // CHECK: the attachment prevResult describes is still there: the bridge (kind, MAC, promiscuous mode),
 // the container's veth (in its sandbox, MAC), the host veth (peer of the container's, port of the bridge,
-// MAC), the addresses on the container interface and the routes in the container. IPAM checks its part.
+// MAC), the addresses on the container interface and the routes in the container; with `macspoofchk` the
+// port's spoof-check elements, with `ipMasq` every prevResult address's NAT (map element or iptables rules
+// carrying the owner's tag, and the fixed chains they hang from). IPAM checks its part.
 import type { CniInterface, CniResult } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { parseCidr } from '../../pkg/ip/cidr.js'
@@ -13,6 +15,9 @@ import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseBridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
+import { attachmentLabel, checkMasquerade, masqOwner } from './masq.js'
+import { checkIptMasquerade } from './masq-iptables.js'
+import { checkSpoofCheck } from './spoofchk.js'
 
 const mismatch = (msg: string) => new CniError(CniCode.KernelFailure, msg)
 
@@ -35,9 +40,23 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
 
     const br = await checkBridge(rtHost, ifaces[brIdx] as CniInterface, cfg.promiscMode)
     const contLink = await checkContainer(rtCont, ifaces[contIdx] as CniInterface, a.netns)
-    await checkHostVeth(rtHost, ifaces, new Set([brIdx, contIdx]), br, contLink, cfg.bridge)
+    const hostVeth = await checkHostVeth(rtHost, ifaces, new Set([brIdx, contIdx]), br, contLink, cfg.bridge)
     await checkAddresses(rtCont, contLink, prev, contIdx)
     await checkRoutes(rtCont, prev, a.netns)
+
+    const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
+    const who = attachmentLabel(a.containerId, a.ifName)
+    if (cfg.macspoofchk) {
+      if (contLink.mac === undefined) throw mismatch(`container interface ${a.ifName} has no MAC address`)
+      const missing = checkSpoofCheck(undefined, owner, hostVeth.name, contLink.mac, who)
+      if (missing !== undefined) throw mismatch(missing)
+    }
+    // ADD masquerades every address of the result (and only with IPAM).
+    if (cfg.ipMasq && cfg.layer3) {
+      const cidrs = (prev.ips ?? []).map((ip) => ip.address)
+      const missing = cfg.ipMasqBackend === 'iptables' ? await checkIptMasquerade(undefined, owner, cidrs, who) : checkMasquerade(undefined, owner, cidrs, who)
+      if (missing !== undefined) throw mismatch(missing)
+    }
   } finally {
     rtCont?.close()
     rtHost?.close()
@@ -63,7 +82,7 @@ async function checkContainer(rt: Rtnl, want: CniInterface, netns: string): Prom
 }
 
 /** Some interface of prevResult, other than the bridge and the container's, is the container veth's peer on the bridge. */
-async function checkHostVeth(rt: Rtnl, ifaces: readonly CniInterface[], skip: Set<number>, br: Link, cont: Link, bridge: string): Promise<void> {
+async function checkHostVeth(rt: Rtnl, ifaces: readonly CniInterface[], skip: Set<number>, br: Link, cont: Link, bridge: string): Promise<Link> {
   for (const [i, want] of ifaces.entries()) {
     if (skip.has(i) || (want.sandbox ?? '') !== '') continue
     const link = await linkByName(rt, want.name)
@@ -71,7 +90,7 @@ async function checkHostVeth(rt: Rtnl, ifaces: readonly CniInterface[], skip: Se
     if (link.index !== cont.parentIndex || link.parentIndex !== cont.index) continue
     if (link.masterIndex !== br.index) throw mismatch(`host veth ${link.name} is not a port of bridge ${bridge}`)
     if (want.mac !== undefined && want.mac !== link.mac) throw mismatch(`host veth ${link.name} has MAC ${link.mac ?? 'none'}, prevResult says ${want.mac}`)
-    return
+    return link
   }
   throw mismatch(`the host veth of ${cont.name} on bridge ${bridge} was not found`)
 }

@@ -141,3 +141,49 @@ export async function gcIptMasquerade(ns: NetnsHandle | undefined, network: stri
     await iptablesRestore(ns, gcIptMasqBatch(f, network, valid, await iptablesListChain(ns, f, TABLE, chain)))
   }
 }
+
+/**
+ * The first thing missing from one family's iptables NAT of `cidrs`, or undefined when everything ADD
+ * made is there: the network's chain, POSTROUTING's jump to it, and both rules per address carrying the
+ * owner's tag. `postrouting`/`chainRules` are the chains as iptables-save lists them (undefined: missing).
+ */
+export function checkIptMasqRules(
+  family: IpFamily,
+  o: MasqOwner,
+  cidrs: readonly string[],
+  postrouting: readonly IptSavedRule[] | undefined,
+  chainRules: readonly IptSavedRule[] | undefined,
+  who: string,
+): string | undefined {
+  const mine = cidrs.map(parseCidr).filter((n) => n.family === family)
+  if (mine.length === 0) return undefined
+  const tool = family === 6 ? 'ip6tables' : 'iptables'
+  const chain = iptNetChain(o)
+  if (chainRules === undefined) return `NAT: ${tool} nat chain ${chain} of network ${o.network} does not exist (${who})`
+  if (jumpsTo(o, postrouting).length === 0) return `NAT: ${tool} nat chain ${POSTROUTING} has no jump to ${chain} (network ${o.network}; ${who})`
+  const owned = chainRules.filter((r) => ownerTagOf(r.comment) === o.tag)
+  const has = (args: readonly string[]) => owned.some((r) => r.args.length === args.length && r.args.every((x, i) => x === args[i]))
+  for (const n of mine) {
+    const src = hostCidr(family, formatIp(n.bytes))
+    const net = networkOf(n)
+    const want = [
+      ['-s', src, '-d', `${formatIp(net.bytes)}/${net.prefixLen}`, '-j', 'RETURN'],
+      ['-s', src, '!', '-d', MCAST[family], '-j', 'MASQUERADE'],
+    ]
+    for (const args of want) {
+      if (!has(args)) return `NAT: ${tool} nat chain ${chain} has no rule "${args.join(' ')}" with the owner comment of ${who}`
+    }
+  }
+  return undefined
+}
+
+/** CHECK of the iptables NAT in `ns` (undefined: the host): the first thing missing, or undefined. */
+export async function checkIptMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs: readonly string[], who: string): Promise<string | undefined> {
+  for (const f of familiesOf(cidrs)) {
+    const chainRules = await iptablesListChain(ns, f, TABLE, iptNetChain(o))
+    const postrouting = await iptablesListChain(ns, f, TABLE, POSTROUTING)
+    const missing = checkIptMasqRules(f, o, cidrs, postrouting, chainRules, who)
+    if (missing !== undefined) return missing
+  }
+  return undefined
+}

@@ -159,3 +159,69 @@ export function gcMasqBatch(network: string, valid: readonly { containerID: stri
 export function gcMasquerade(ns: NetnsHandle | undefined, network: string, valid: readonly { containerID: string; ifname: string }[]): void {
   nftApply(ns, gcMasqBatch(network, valid, nftList(ns, FAMILY, NAT_TABLE)))
 }
+
+// ---- CHECK: is everything ADD made still there? ----
+
+/** What CHECK reports about an attachment, e.g. "container c1 eth0". */
+export const attachmentLabel = (containerId: string, ifName: string): string => `container ${containerId} ${ifName}`
+
+const NAT_NAME = `table ${FAMILY} ${NAT_TABLE}`
+type ExprObj = { readonly [k: string]: NftJson }
+const asObj = (e: NftJson): ExprObj | undefined => (typeof e === 'object' && e !== null && !Array.isArray(e) ? (e as ExprObj) : undefined)
+
+/** The named object of a listing ({ chain: {...} }, { set: {...} }, { map: {...} }). */
+export function listedObject(listing: readonly NftObject[], kind: string, name: string): { readonly [key: string]: NftJson } | undefined {
+  return listing.map((o) => o[kind]).find((x) => x !== undefined && x['name'] === name)
+}
+
+/** The expressions of every rule of `chain` in a listing. */
+export function chainExprs(listing: readonly NftObject[], chain: string): (readonly NftJson[])[] {
+  return listing
+    .map((o) => o['rule'])
+    .filter((r) => r !== undefined && r['chain'] === chain)
+    .map((r) => (Array.isArray(r!['expr']) ? (r!['expr'] as readonly NftJson[]) : []))
+}
+
+/**
+ * The first thing missing from the NAT of `cidrs` (the attachment's addresses with prefix) in a listing of
+ * table inet berth_bridge, or undefined when everything ADD made is there: the table, the postrouting
+ * chain (hooked) with its vmap rule per family, the network's chain with its masquerade rule, the
+ * network's subnet set per family, and one element per address with the owner's tag jumping to the
+ * network's chain.
+ */
+export function checkMasqListing(o: MasqOwner, cidrs: readonly string[], listing: readonly NftObject[] | undefined, who: string): string | undefined {
+  const fams = [...new Set(cidrs.map((c) => parseCidr(c).family))].sort()
+  if (fams.length === 0) return undefined
+  if (listing === undefined) return `NAT: ${NAT_NAME} does not exist (${who})`
+  const post = listedObject(listing, 'chain', POSTROUTING)
+  if (post === undefined || post['hook'] !== 'postrouting') return `NAT: ${NAT_NAME} has no chain ${POSTROUTING} hooked at postrouting (${who})`
+  const chain = netChain(o)
+  if (listedObject(listing, 'chain', chain) === undefined) return `NAT: ${NAT_NAME} has no chain ${chain} for network ${o.network} (${who})`
+  if (!chainExprs(listing, chain).some((expr) => expr.some((e) => asObj(e) !== undefined && 'masquerade' in asObj(e)!))) {
+    return `NAT: chain ${chain} of ${NAT_NAME} has no masquerade rule (${who})`
+  }
+  for (const f of fams) {
+    const map = SRC_MAP[f]
+    const vmap = chainExprs(listing, POSTROUTING).some((expr) => expr.some((e) => asObj(asObj(e)?.['vmap'] ?? null)?.['data'] === `@${map}`))
+    if (!vmap) return `NAT: chain ${POSTROUTING} of ${NAT_NAME} has no rule "${proto(f)} saddr vmap @${map}" (${who})`
+    if (listedObject(listing, 'set', dstSet(o, f)) === undefined) return `NAT: ${NAT_NAME} has no set ${dstSet(o, f)} for network ${o.network} (${who})`
+    const elems = elementsOf(listing, map)
+    if (elems === undefined) return `NAT: ${NAT_NAME} has no map ${map} (${who})`
+    for (const c of cidrs) {
+      const n = parseCidr(c)
+      if (n.family !== f) continue
+      const ip = formatIp(n.bytes)
+      const el = elems.find((e) => e.key === ip)
+      if (el === undefined) return `NAT: ${ip} is not in ${NAT_NAME} map ${map} (${who})`
+      if (ownerTagOf(el.comment) !== o.tag) return `NAT: ${ip} in ${NAT_NAME} map ${map} belongs to another attachment ("${el.comment ?? ''}"), not ${who}`
+      const target = asObj(asObj(el.value ?? null)?.['jump'] ?? null)?.['target']
+      if (target !== chain) return `NAT: ${ip} in ${NAT_NAME} map ${map} jumps to ${typeof target === 'string' ? target : 'nothing'}, not ${chain} (${who})`
+    }
+  }
+  return undefined
+}
+
+/** CHECK of the nftables NAT in `ns` (undefined: the host): the first thing missing, or undefined. */
+export function checkMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs: readonly string[], who: string): string | undefined {
+  return checkMasqListing(o, cidrs, nftList(ns, FAMILY, NAT_TABLE), who)
+}

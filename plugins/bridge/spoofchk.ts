@@ -12,7 +12,7 @@
 import { elementsOf, nftApply, nftList, type NftObject } from '../../pkg/firewall/nft.js'
 import { NftBatch, type NftJson } from '../../pkg/firewall/nft-batch.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
-import { masqOwner, ownerCommentOfNetwork, ownerTagOf, type MasqOwner } from './masq.js'
+import { chainExprs, listedObject, masqOwner, ownerCommentOfNetwork, ownerTagOf, type MasqOwner } from './masq.js'
 
 export const SPOOF_TABLE = 'berth_bridge_spoof'
 const FAMILY = 'bridge'
@@ -70,4 +70,38 @@ export function gcSpoofBatch(network: string, valid: readonly { containerID: str
 /** Removes this network's spoof-check elements that belong to no valid attachment. */
 export function gcSpoofCheck(ns: NetnsHandle | undefined, network: string, valid: readonly { containerID: string; ifname: string }[]): void {
   nftApply(ns, gcSpoofBatch(network, valid, nftList(ns, FAMILY, SPOOF_TABLE)))
+}
+
+const SPOOF_NAME = `table ${FAMILY} ${SPOOF_TABLE}`
+
+/**
+ * The first thing missing from the spoof check of (hostVeth, mac) in a listing of table bridge
+ * berth_bridge_spoof, or undefined when everything ADD made is there: the hooked chain with its drop rule,
+ * the port in `ports` and (port . MAC) in `allowed`, both with the owner's tag.
+ */
+export function checkSpoofListing(o: MasqOwner, hostVeth: string, mac: string, listing: readonly NftObject[] | undefined, who: string): string | undefined {
+  if (listing === undefined) return `MAC spoof check: ${SPOOF_NAME} does not exist (${who})`
+  const chain = listedObject(listing, 'chain', CHAIN)
+  if (chain === undefined || chain['hook'] !== 'prerouting') return `MAC spoof check: ${SPOOF_NAME} has no chain ${CHAIN} hooked at prerouting (${who})`
+  const right = (e: NftJson) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? (e as { match?: { right?: unknown } }).match?.right : undefined)
+  const isDrop = (e: NftJson) => typeof e === 'object' && e !== null && !Array.isArray(e) && 'drop' in e
+  const ruleOk = chainExprs(listing, CHAIN).some((x) => x.some((e) => right(e) === '@ports') && x.some((e) => right(e) === '@allowed') && x.some(isDrop))
+  if (!ruleOk) return `MAC spoof check: chain ${CHAIN} of ${SPOOF_NAME} has no rule "iifname @ports iifname . ether saddr != @allowed drop" (${who})`
+  const ports = elementsOf(listing, 'ports')
+  const port = ports?.find((e) => e.key === hostVeth)
+  if (port === undefined) return `MAC spoof check: port ${hostVeth} is not in ${SPOOF_NAME} set ports (${who})`
+  if (ownerTagOf(port.comment) !== o.tag) return `MAC spoof check: port ${hostVeth} in ${SPOOF_NAME} set ports belongs to another attachment ("${port.comment ?? ''}"), not ${who}`
+  const want = mac.toLowerCase()
+  const pair = elementsOf(listing, 'allowed')?.find((e) => {
+    const c = (e.key as { concat?: unknown } | null)?.concat
+    return Array.isArray(c) && c[0] === hostVeth && typeof c[1] === 'string' && c[1].toLowerCase() === want
+  })
+  if (pair === undefined) return `MAC spoof check: ${hostVeth} . ${want} is not in ${SPOOF_NAME} set allowed (${who})`
+  if (ownerTagOf(pair.comment) !== o.tag) return `MAC spoof check: ${hostVeth} . ${want} in ${SPOOF_NAME} set allowed belongs to another attachment ("${pair.comment ?? ''}"), not ${who}`
+  return undefined
+}
+
+/** CHECK of the spoof check in `ns` (undefined: the host): the first thing missing, or undefined. */
+export function checkSpoofCheck(ns: NetnsHandle | undefined, o: MasqOwner, hostVeth: string, mac: string, who: string): string | undefined {
+  return checkSpoofListing(o, hostVeth, mac, nftList(ns, FAMILY, SPOOF_TABLE), who)
 }

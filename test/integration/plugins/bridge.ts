@@ -641,3 +641,121 @@ t.test('vlan on a kernel without bridge VLAN filtering: coded error, nothing lef
   t.same(rg.hostVeths(), [])
   ok(t, rg.run('DEL', c1, rg.conf('1.1.0', { isGateway: false, vlan: 100 })), 'DEL of the failed attachment succeeds')
 })
+
+t.test('CHECK verifies NAT membership (nftables) and the MAC spoof-check elements; each removed by hand is reported', { skip }, async (t) => {
+  const rg = await rig(t, { ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]] })
+  const c1 = await createTestNetns(t)
+  const c2 = await createTestNetns(t)
+  const conf = rg.conf('1.1.0', { isDefaultGateway: true, ipMasq: true, macspoofchk: true })
+  const a1 = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, a1, 'ADD c1')
+  const a2 = rg.run('ADD', c2, conf, { id: 'c2' })
+  ok(t, a2, 'ADD c2')
+  const check = (id: 'c1' | 'c2') => rg.run('CHECK', id === 'c1' ? c1 : c2, { ...conf, prevResult: (id === 'c1' ? a1 : a2).json }, { id })
+  ok(t, check('c1'), 'CHECK c1 after ADD')
+  ok(t, check('c2'), 'CHECK c2 after ADD')
+  const nft = (...args: string[]) => rg.host.exec('nft', args)
+  const el4 = natElements(rg.host, 'src4').find((e) => e.val === '10.77.0.2')
+  const target = /jump (net_[0-9a-f]{12})/.exec(nft('list', 'map', 'inet', 'berth_bridge', 'src4'))?.[1] ?? ''
+  t.match(target, /^net_[0-9a-f]{12}$/)
+
+  // A map element.
+  nft('delete', 'element', 'inet', 'berth_bridge', 'src4', '{ 10.77.0.2 }')
+  t.match(check('c1').json, { code: 103, msg: 'NAT: 10.77.0.2 is not in table inet berth_bridge map src4 (container c1 eth0)' })
+  ok(t, check('c2'), "c2's CHECK is unaffected")
+  // Back with another owner's comment: still not c1's.
+  const c2comment = natElements(rg.host, 'src4').find((e) => e.val === '10.77.0.3')?.comment ?? ''
+  nft('add', 'element', 'inet', 'berth_bridge', 'src4', `{ 10.77.0.2 comment "${c2comment}" : jump ${target} }`)
+  t.match(check('c1').json, { code: 103, msg: /^NAT: 10\.77\.0\.2 in table inet berth_bridge map src4 belongs to another attachment .*id:c2.*not container c1 eth0$/ })
+  nft('delete', 'element', 'inet', 'berth_bridge', 'src4', '{ 10.77.0.2 }')
+  nft('add', 'element', 'inet', 'berth_bridge', 'src4', `{ 10.77.0.2 comment "${el4?.comment ?? ''}" : jump ${target} }`)
+  ok(t, check('c1'), 'CHECK c1 passes again with the element restored')
+
+  nft('delete', 'element', 'inet', 'berth_bridge', 'src6', '{ fd77::2 }')
+  t.match(check('c1').json, { code: 103, msg: 'NAT: fd77::2 is not in table inet berth_bridge map src6 (container c1 eth0)' })
+  ok(t, rg.run('DEL', c1, conf, { id: 'c1' }), 'DEL c1')
+  const again = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, again, 'ADD c1 again')
+  const check1 = () => rg.run('CHECK', c1, { ...conf, prevResult: again.json }, { id: 'c1' })
+  ok(t, check1(), 'CHECK c1 after a fresh ADD')
+
+  // The fixed rules.
+  nft('flush', 'chain', 'inet', 'berth_bridge', 'postrouting')
+  t.match(check1().json, { code: 103, msg: 'NAT: chain postrouting of table inet berth_bridge has no rule "ip saddr vmap @src4" (container c1 eth0)' })
+  t.match(check('c2').json, { code: 103, msg: /container c2 eth0/ }, "c2's NAT is broken too")
+  nft('add', 'rule', 'inet', 'berth_bridge', 'postrouting', 'ip', 'saddr', 'vmap', '@src4')
+  t.match(check1().json, { code: 103, msg: /has no rule "ip6 saddr vmap @src6"/ })
+  nft('add', 'rule', 'inet', 'berth_bridge', 'postrouting', 'ip6', 'saddr', 'vmap', '@src6')
+  ok(t, check1(), 'CHECK c1 passes with the fixed rules back')
+  nft('flush', 'chain', 'inet', 'berth_bridge', target)
+  t.match(check1().json, { code: 103, msg: `NAT: chain ${target} of table inet berth_bridge has no masquerade rule (container c1 eth0)` })
+  ok(t, rg.run('ADD', c2, conf, { id: 'c3', ifName: 'eth1' }), 'another ADD rewrites the fixed chains')
+  ok(t, check1(), 'CHECK c1 passes again')
+
+  // The spoof-check elements (checked before NAT).
+  const veth1 = (again.json?.['interfaces'] as { name: string }[])[1]?.name ?? ''
+  const mac1 = (again.json?.['interfaces'] as { mac: string }[])[2]?.mac ?? ''
+  nft('delete', 'element', 'bridge', 'berth_bridge_spoof', 'allowed', `{ ${veth1} . ${mac1} }`)
+  t.match(check1().json, { code: 103, msg: `MAC spoof check: ${veth1} . ${mac1} is not in table bridge berth_bridge_spoof set allowed (container c1 eth0)` })
+  ok(t, check('c2'), "c2's CHECK is unaffected")
+  nft('delete', 'element', 'bridge', 'berth_bridge_spoof', 'ports', `{ ${veth1} }`)
+  t.match(check1().json, { code: 103, msg: `MAC spoof check: port ${veth1} is not in table bridge berth_bridge_spoof set ports (container c1 eth0)` })
+  nft('flush', 'chain', 'bridge', 'berth_bridge_spoof', 'prerouting')
+  t.match(check1().json, { code: 103, msg: /^MAC spoof check: chain prerouting of table bridge berth_bridge_spoof has no rule/ })
+  nft('delete', 'table', 'bridge', 'berth_bridge_spoof')
+  t.match(check1().json, { code: 103, msg: 'MAC spoof check: table bridge berth_bridge_spoof does not exist (container c1 eth0)' })
+  nft('delete', 'table', 'inet', 'berth_bridge')
+  t.match(rg.run('CHECK', c1, { ...conf, macspoofchk: false, prevResult: again.json }, { id: 'c1' }).json, {
+    code: 103,
+    msg: 'NAT: table inet berth_bridge does not exist (container c1 eth0)',
+  })
+  // CHECK of a configuration without the features ignores them.
+  ok(t, rg.run('CHECK', c1, { ...rg.conf('1.1.0', { isDefaultGateway: true }), prevResult: again.json }, { id: 'c1' }), 'CHECK without ipMasq/macspoofchk')
+})
+
+t.test('CHECK verifies NAT membership (iptables backend): the owner-commented rules and the POSTROUTING jump', { skip: skip || hasIptables }, async (t) => {
+  const rg = await rig(t, { ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]] })
+  const c1 = await createTestNetns(t)
+  const c2 = await createTestNetns(t)
+  const conf = rg.conf('1.1.0', { isDefaultGateway: true, ipMasq: true, ipMasqBackend: 'iptables' })
+  const a1 = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, a1, 'ADD c1')
+  const a2 = rg.run('ADD', c2, conf, { id: 'c2' })
+  ok(t, a2, 'ADD c2')
+  const check = (id: 'c1' | 'c2') => rg.run('CHECK', id === 'c1' ? c1 : c2, { ...conf, prevResult: (id === 'c1' ? a1 : a2).json }, { id })
+  ok(t, check('c1'), 'CHECK c1 after ADD')
+  ok(t, check('c2'), 'CHECK c2 after ADD')
+  const tool = (f: 4 | 6) => (f === 4 ? 'iptables' : 'ip6tables')
+  const chain = natRules(rg.host, 4).chains.find((c) => c.startsWith('BERTH-BR-')) ?? ''
+  t.match(chain, /^BERTH-BR-[0-9a-f]{12}$/)
+  /** Deletes the rule of `chain` matching `re` by its position (iptables -D CHAIN N), returning the comment. */
+  const delRule = (f: 4 | 6, ch: string, re: RegExp): string | undefined => {
+    const rules = natRules(rg.host, f).rules.filter((r) => r.chain === ch)
+    const i = rules.findIndex((r) => re.test(r.line))
+    t.ok(i >= 0, `rule ${re} found in ${ch}`)
+    rg.host.exec(tool(f), ['-w', '-t', 'nat', '-D', ch, String(i + 1)])
+    return rules[i]?.comment
+  }
+
+  const comment = delRule(4, chain, /-s 10\.77\.0\.2\/32 .*MASQUERADE/) ?? ''
+  t.match(comment, /^[0-9a-f]{16} net:brtest id:c1 if:eth0$/)
+  t.match(check('c1').json, { code: 103, msg: `NAT: iptables nat chain ${chain} has no rule "-s 10.77.0.2/32 ! -d 224.0.0.0/4 -j MASQUERADE" with the owner comment of container c1 eth0` })
+  ok(t, check('c2'), "c2's CHECK is unaffected")
+  // Back without the owner comment: still missing.
+  rg.host.exec('iptables', ['-w', '-t', 'nat', '-A', chain, '-s', '10.77.0.2/32', '!', '-d', '224.0.0.0/4', '-j', 'MASQUERADE'])
+  t.match(check('c1').json, { code: 103, msg: /has no rule "-s 10\.77\.0\.2\/32 ! -d 224\.0\.0\.0\/4 -j MASQUERADE" with the owner comment/ })
+  rg.host.exec('iptables', ['-w', '-t', 'nat', '-A', chain, '-s', '10.77.0.2/32', '!', '-d', '224.0.0.0/4', '-m', 'comment', '--comment', comment, '-j', 'MASQUERADE'])
+  ok(t, check('c1'), 'CHECK c1 passes with the rule restored')
+
+  delRule(6, chain, /-s fd77::2\/128 -d fd77::\/64 .*RETURN/)
+  t.match(check('c1').json, { code: 103, msg: `NAT: ip6tables nat chain ${chain} has no rule "-s fd77::2/128 -d fd77::/64 -j RETURN" with the owner comment of container c1 eth0` })
+  ok(t, rg.run('DEL', c1, conf, { id: 'c1' }), 'DEL c1')
+  const again = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, again, 'ADD c1 again')
+  const check1 = () => rg.run('CHECK', c1, { ...conf, prevResult: again.json }, { id: 'c1' })
+  ok(t, check1(), 'CHECK c1 after a fresh ADD')
+
+  delRule(6, 'POSTROUTING', new RegExp(`-j ${chain}$`))
+  t.match(check1().json, { code: 103, msg: `NAT: ip6tables nat chain POSTROUTING has no jump to ${chain} (network brtest; container c1 eth0)` })
+  t.match(check('c2').json, { code: 103, msg: /ip6tables nat chain POSTROUTING has no jump .*container c2 eth0/ })
+})
