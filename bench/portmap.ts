@@ -1,0 +1,590 @@
+// The portmap plugin at scale and on the data path, side by side with the reference portmap
+// (/usr/lib/cni/portmap, iptables) when it is installed:
+//   1. ADD and DEL latency (median wall time, mean CPU time) of one attachment with 4 TCP mappings, with
+//      M mappings already present on the host (BENCH_N, default 0,500,2000), probes interleaved between
+//      the sides. Goal: berth's ADD+DEL CPU at the largest M <= 1.1x at the smallest.
+//      Populating: portmap ADD for M/4 fake attachments, 4 mappings each, with a synthetic prevResult
+//      (one interface in a sandbox and one IPv4 address in the fake subnet, which an empty bridge in
+//      the host namespace holds, as a bridge would). portmap reads nothing else of prevResult, so this is
+//      what a runtime hands it after bridge + host-local, without paying for 2 x 500 veth pairs. The
+//      sides use different subnets and host ports (berth 20000+, reference 40000+).
+//   2. Data plane through a published port, from an "outside" namespace linked to the host by a veth:
+//      iperf3 TCP throughput to host-address:published-port and new TCP connections per second (a
+//      bounded loop of short connections from a node client to a node server in the container), against
+//      the same traffic to the container's own address (routed by the host). The container is made by
+//      berth's bridge + host-local ADD once; berth's portmap and the reference's (other host ports) are
+//      both applied to it. Goal: berth's published port >= 0.9x direct, for both.
+//
+// Nothing touches the machine's own namespace: everything happens inside one throw-away "host" network
+// namespace (plugins run under `nsenter --net=HOST`), so berth's nft table, the reference's iptables
+// chains and the sysctls live and die with it. Every namespace is held by an `unshare --net sleep`
+// process, killed on exit, Ctrl-C or error (the sleeps end by themselves after BENCH_HOLD_SECONDS).
+// berth's portmap takes /run/berth/portmap.lock (a file on the machine, left as is: it holds nothing).
+//
+// The same bundle is also the node server and client of the connection test (argv[2] = conn-server /
+// conn-client), started inside the namespaces through nsenter.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const ROOT = process.cwd()
+const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
+const N_LIST = [...new Set((process.env['BENCH_N'] ?? '0,500,2000').split(',').map((s) => Number(s.trim())))].sort((a, b) => a - b)
+const PROBES = Number(process.env['BENCH_PROBES'] ?? 12)
+const PER_ATTACHMENT = 4
+const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
+const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
+const CONN_SECONDS = Number(process.env['BENCH_CONN_SECONDS'] ?? 2)
+const CONN_MAX = Number(process.env['BENCH_CONN_MAX'] ?? 8000)
+const CONN_PARALLEL = Number(process.env['BENCH_CONN_PARALLEL'] ?? 8)
+const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
+const PATH_ENV = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${process.env['PATH'] ? `:${process.env['PATH']}` : ''}`
+const CNI_VERSION = '1.0.0'
+
+// ---------------------------------------------------------------------------------------------------
+// Helper modes: the connection-rate server and client, run inside namespaces.
+
+/** Accepts connections and closes each at once after one byte (the server closes first). */
+function connServer(addr: string, port: number): void {
+  const srv = createServer((s: Socket) => {
+    s.on('error', () => undefined)
+    s.end('x')
+  })
+  srv.listen(port, addr, () => process.stdout.write('listening\n'))
+  // Bounded: the server ends by itself.
+  setTimeout(() => process.exit(0), 600_000).unref()
+}
+
+/** Opens short connections for `seconds` (at most `max`), `parallel` at a time; prints {ok, failed, ms}. */
+async function connClient(src: string, addr: string, port: number, seconds: number, max: number, parallel: number): Promise<void> {
+  let ok = 0
+  let failed = 0
+  let started = 0
+  const t0 = Date.now()
+  const end = t0 + seconds * 1000
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const s = connect({ host: addr, port, localAddress: src })
+      const timer = setTimeout(() => s.destroy(new Error('timeout')), 3000)
+      let got = false
+      s.on('data', () => (got = true))
+      s.on('end', () => s.end())
+      s.on('error', () => undefined)
+      s.on('close', () => {
+        clearTimeout(timer)
+        if (got) ok++
+        else failed++
+        resolve()
+      })
+    })
+  const worker = async () => {
+    while (Date.now() < end && started < max) {
+      started++
+      await one()
+    }
+  }
+  await Promise.all(Array.from({ length: parallel }, worker))
+  process.stdout.write(`${JSON.stringify({ ok, failed, ms: Date.now() - t0 })}\n`)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Clean-up: every child we start, every temporary directory.
+
+const children = new Set<ChildProcess>()
+const tmpDirs: string[] = []
+let cleanedUp = false
+
+function cleanup(): void {
+  if (cleanedUp) return
+  cleanedUp = true
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  children.clear()
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
+}
+
+function track(c: ChildProcess): ChildProcess {
+  children.add(c)
+  c.once('exit', () => children.delete(c))
+  return c
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Namespaces held by a sleep process.
+
+interface Ns {
+  pid: number
+  path: string
+  proc: ChildProcess
+}
+
+async function newNamespace(): Promise<Ns> {
+  const ownNet = readlinkSync('/proc/self/ns/net')
+  // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
+  const proc = track(spawn('unshare', ['--net', 'sleep', String(HOLD_SECONDS)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+  if (proc.pid === undefined) throw new Error('failed to start unshare')
+  const ns: Ns = { pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc }
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    let link = ''
+    try {
+      link = readlinkSync(ns.path)
+    } catch {
+      // not started yet
+    }
+    if (link !== '' && link !== ownNet) return ns
+    if (proc.exitCode !== null) throw new Error(`unshare --net exited with ${proc.exitCode}`)
+    if (Date.now() > deadline) throw new Error('timed out waiting for a namespace')
+    await sleep(5)
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Runs a command inside a namespace; throws with its output on failure. */
+function nsExec(ns: Ns, cmd: string, args: string[], timeout = 20_000): string {
+  const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', cmd, ...args], { encoding: 'utf8', timeout, env: { PATH: PATH_ENV } })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns.path} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
+  return r.stdout
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Plugin calls.
+
+interface Side {
+  name: 'berth' | 'reference'
+  dir: string
+  network: string
+  /** fake attachments' addresses: 10.<octet>.x.y/16 */
+  octet: number
+  /** first host port of this side's mappings */
+  portBase: number
+}
+
+interface Mapping {
+  hostPort: number
+  containerPort: number
+  protocol: 'tcp'
+  hostIP?: string
+}
+
+function portmapConf(s: Side, prevResult: unknown, mappings: Mapping[]): string {
+  return JSON.stringify({ cniVersion: CNI_VERSION, name: s.network, type: 'portmap', snat: true, capabilities: { portMappings: true }, runtimeConfig: { portMappings: mappings }, prevResult })
+}
+
+/** A prevResult as bridge + host-local return it: the container's interface in its sandbox, one address. */
+function syntheticPrev(s: Side, index: number, sandbox: string): unknown {
+  const host = index + 2
+  return {
+    cniVersion: CNI_VERSION,
+    interfaces: [{ name: `veth${index}`, mac: '02:00:00:00:00:01' }, { name: 'eth0', mac: '02:00:00:00:00:02', sandbox }],
+    ips: [{ address: `10.${s.octet}.${host >> 8}.${host & 255}/16`, gateway: `10.${s.octet}.0.1`, interface: 1 }],
+    routes: [{ dst: '0.0.0.0/0' }],
+    dns: {},
+  }
+}
+
+/** Mappings of attachment `index`: PER_ATTACHMENT consecutive host ports (not coalesced: container ports differ). */
+function mappingsOf(s: Side, index: number): Mapping[] {
+  return Array.from({ length: PER_ATTACHMENT }, (_, k) => ({ hostPort: s.portBase + index * PER_ATTACHMENT + k, containerPort: 8000 + 7 * k, protocol: 'tcp' as const }))
+}
+
+function pluginEnv(s: Side, command: string, id: string, netns: string, ifName = 'eth0'): Record<string, string> {
+  return { PATH: PATH_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: ifName, CNI_PATH: s.dir }
+}
+
+// CPU time of waited-for children (cutime + cstime in /proc/self/stat, clock ticks of 10 ms).
+function childCpuMs(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[13]) + Number(fields[14])) * 10
+}
+
+interface Timed {
+  ms: number
+  cpuMs: number
+  stdout: string
+}
+
+function callSync(host: Ns, s: Side, plugin: string, command: string, id: string, netns: string, conf: string): Timed {
+  const cpu0 = childCpuMs()
+  const t0 = process.hrtime.bigint()
+  const r = spawnSync('nsenter', [`--net=${host.path}`, '--', join(s.dir, plugin)], { env: pluginEnv(s, command, id, netns), input: conf, encoding: 'utf8', timeout: 120_000 })
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6
+  const cpuMs = childCpuMs() - cpu0
+  if (r.status !== 0) throw new Error(`${s.name} ${plugin} ${command} ${id} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
+  return { ms, cpuMs, stdout: r.stdout }
+}
+
+function callAsync(host: Ns, s: Side, command: string, id: string, netns: string, conf: string): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = track(spawn('nsenter', [`--net=${host.path}`, '--', join(s.dir, 'portmap')], { env: pluginEnv(s, command, id, netns), stdio: ['pipe', 'pipe', 'pipe'] }))
+    let out = ''
+    p.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d))
+    p.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d))
+    p.on('error', (e) => resolve({ status: -1, out: `${out}${e.message}` }))
+    p.on('close', (status) => resolve({ status, out }))
+    p.stdin?.end(conf)
+  })
+}
+
+async function pool<T>(items: readonly T[], jobs: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T)
+  }
+  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker))
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length)
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-')
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-')
+const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n').slice(0, 4).join(' | ').slice(0, 600)
+
+// ---------------------------------------------------------------------------------------------------
+// 1. Latency against the number of mappings present.
+
+interface LatencyRow {
+  n: number
+  addMs: number
+  delMs: number
+  addCpu: number
+  delCpu: number
+  populateS: number
+}
+
+async function latency(host: Ns, sides: Side[], sandbox: Ns): Promise<Map<string, LatencyRow[]>> {
+  const rows = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
+  const have = new Map<string, number>(sides.map((s) => [s.name, 0]))
+  // The probe: attachment index 0 of the side's range is reserved for it (fake ones start at 1).
+  let probeId = 0
+  const probe = (s: Side) => {
+    const id = `bench-pm-${s.name}-probe-${probeId++}`
+    const conf = portmapConf(s, syntheticPrev(s, 0, sandbox.path), mappingsOf(s, 0))
+    return { add: callSync(host, s, 'portmap', 'ADD', id, sandbox.path, conf), del: callSync(host, s, 'portmap', 'DEL', id, sandbox.path, conf) }
+  }
+  for (const s of sides) probe(s) // warm-up: page cache, tables and chains exist before M=0 is measured
+
+  for (const n of N_LIST) {
+    for (const s of sides) {
+      const from = have.get(s.name) ?? 0
+      const to = Math.ceil(n / PER_ATTACHMENT)
+      const t0 = Date.now()
+      const idx = Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i + 1)
+      let failed: string | undefined
+      await pool(idx, POPULATE_JOBS, async (i) => {
+        if (failed !== undefined) return
+        const r = await callAsync(host, s, 'ADD', `bench-pm-${s.name}-${i}`, sandbox.path, portmapConf(s, syntheticPrev(s, i, sandbox.path), mappingsOf(s, i)))
+        if (r.status !== 0) failed = `ADD ${i} failed (${r.status}): ${r.out.slice(0, 400)}`
+      })
+      if (failed !== undefined) throw new Error(`populating ${s.name} to ${n} mappings: ${failed}`)
+      have.set(s.name, Math.max(from, to))
+      rows.get(s.name)?.push({ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: (Date.now() - t0) / 1000 })
+      process.stderr.write(`bench/portmap: ${s.name}: ${Math.max(from, to) * PER_ATTACHMENT} mappings (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
+    }
+    const samples = new Map<string, { add: Timed[]; del: Timed[] }>(sides.map((s) => [s.name, { add: [], del: [] }]))
+    for (let k = 0; k < PROBES; k++) {
+      for (const s of sides) {
+        const r = probe(s)
+        samples.get(s.name)?.add.push(r.add)
+        samples.get(s.name)?.del.push(r.del)
+      }
+    }
+    for (const s of sides) {
+      const sm = samples.get(s.name) as { add: Timed[]; del: Timed[] }
+      const row = rows.get(s.name)?.find((r) => r.n === n) as LatencyRow
+      row.addMs = median(sm.add.map((t) => t.ms))
+      row.delMs = median(sm.del.map((t) => t.ms))
+      row.addCpu = mean(sm.add.map((t) => t.cpuMs))
+      row.delCpu = mean(sm.del.map((t) => t.cpuMs))
+    }
+    process.stderr.write(`bench/portmap: M=${n} measured\n`)
+  }
+  return rows
+}
+
+function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
+  const hasRef = sides.some((s) => s.name === 'reference')
+  console.log(`\n1. ADD / DEL latency of one attachment with ${PER_ATTACHMENT} TCP mappings, M mappings already on the host: median wall ms of ${PROBES} probes, mean CPU ms`)
+  let head = 'M'.padStart(6) + ' | berth ADD   DEL  cpuADD cpuDEL'
+  if (hasRef) head += ' | ref ADD   DEL  cpuADD cpuDEL | berth/ref ADD   DEL   cpu'
+  head += ' | populate s (berth' + (hasRef ? ', ref)' : ')')
+  console.log(head)
+  const b = rows.get('berth') ?? []
+  const r = rows.get('reference') ?? []
+  for (const br of b) {
+    const rr = r.find((x) => x.n === br.n)
+    let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
+    if (hasRef && rr) {
+      line += ' | ' + f1(rr.addMs).padStart(7) + f1(rr.delMs).padStart(6) + f1(rr.addCpu).padStart(8) + f1(rr.delCpu).padStart(7)
+      line += ' | ' + ratio(br.addMs, rr.addMs).padStart(13) + ratio(br.delMs, rr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, rr.addCpu + rr.delCpu).padStart(6)
+    }
+    line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
+    console.log(line)
+  }
+  const lo = b[0]
+  const hi = b[b.length - 1]
+  if (lo && hi && hi.n > lo.n) {
+    const cpu = (hi.addCpu + hi.delCpu) / (lo.addCpu + lo.delCpu)
+    const wall = (hi.addMs + hi.delMs) / (lo.addMs + lo.delMs)
+    console.log(
+      `goal berth ADD+DEL CPU at M=${hi.n} <= 1.1x at M=${lo.n}: ${cpu <= 1.1 ? 'met' : 'NOT met'} (${cpu.toFixed(2)}x; wall ${wall.toFixed(2)}x, ADD ${(hi.addMs / lo.addMs).toFixed(2)}x, DEL ${(hi.delMs / lo.delMs).toFixed(2)}x)`,
+    )
+    const rlo = r[0]
+    const rhi = r[r.length - 1]
+    if (rlo && rhi && rhi.n > rlo.n) {
+      console.log(
+        `reference for comparison, M=${rhi.n} vs M=${rlo.n}: ADD+DEL CPU ${((rhi.addCpu + rhi.delCpu) / (rlo.addCpu + rlo.delCpu)).toFixed(2)}x, wall ${((rhi.addMs + rhi.delMs) / (rlo.addMs + rlo.delMs)).toFixed(2)}x`,
+      )
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 2. Data plane.
+
+function listening(pid: number | undefined, port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  for (const f of ['tcp', 'tcp6']) {
+    try {
+      const lines = readFileSync(`/proc/${pid}/net/${f}`, 'utf8').split('\n')
+      if (lines.some((l) => l.split(/\s+/)[2]?.endsWith(hex) && l.split(/\s+/)[4] === '0A')) return true
+    } catch {
+      // gone or not yet
+    }
+  }
+  return false
+}
+
+async function waitListening(p: ChildProcess, port: number, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!listening(p.pid, port)) {
+    if (p.exitCode !== null) throw new Error(`${what} exited with ${p.exitCode}`)
+    if (Date.now() > deadline) throw new Error(`${what} did not start`)
+    await sleep(20)
+  }
+}
+
+interface Path {
+  label: string
+  /** the client's source address: one per path, so no two paths' connections share a conntrack reply tuple */
+  src: string
+  addr: string
+  iperfPort: number
+  connPort: number
+  gbps: number[]
+  cps: number[]
+  failed: number
+}
+
+const IPERF_PORT = 5201
+const CONN_PORT = 8080
+
+async function iperf(client: Ns, server: Ns, p: Path): Promise<number> {
+  const srv = track(spawn('nsenter', [`--net=${server.path}`, '--', 'iperf3', '-s', '-1', '-p', String(IPERF_PORT)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+  try {
+    await waitListening(srv, IPERF_PORT, 'iperf3 server')
+    const r = spawnSync('nsenter', [`--net=${client.path}`, '--', 'iperf3', '-c', p.addr, '-B', p.src, '-p', String(p.iperfPort), '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '5000'], {
+      encoding: 'utf8',
+      timeout: (IPERF_SECONDS + 20) * 1000,
+      env: { PATH: PATH_ENV },
+    })
+    const out = r.stdout.trim() === '' ? JSON.stringify({ error: `exit ${r.status ?? r.signal}: ${r.stderr}` }) : r.stdout
+    const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second?: number } } }
+    const bps = j.end?.sum_received?.bits_per_second
+    if (bps === undefined) throw new Error(`iperf3 ${p.label} (${p.addr}:${p.iperfPort}): ${j.error ?? 'no result'}`)
+    return bps / 1e9
+  } finally {
+    if (srv.exitCode === null && srv.signalCode === null) srv.kill('SIGKILL')
+  }
+}
+
+function connRate(client: Ns, p: Path): number {
+  const self = process.argv[1] as string
+  const r = spawnSync(
+    'nsenter',
+    [`--net=${client.path}`, '--', process.execPath, self, 'conn-client', p.src, p.addr, String(p.connPort), String(CONN_SECONDS), String(CONN_MAX), String(CONN_PARALLEL)],
+    { encoding: 'utf8', timeout: (CONN_SECONDS + 30) * 1000, env: { PATH: PATH_ENV } },
+  )
+  if (r.status !== 0) throw new Error(`connection client ${p.label} failed (${r.status ?? r.signal}): ${r.stderr.slice(0, 400)}`)
+  const j = JSON.parse(r.stdout.trim()) as { ok: number; failed: number; ms: number }
+  p.failed += j.failed
+  return (j.ok / j.ms) * 1000
+}
+
+async function dataPlane(host: Ns, sides: Side[], bin: string, dataDir: string): Promise<Path[]> {
+  const [container, outside] = [await newNamespace(), await newNamespace()]
+  nsExec(container, 'ip', ['link', 'set', 'lo', 'up'])
+  nsExec(outside, 'ip', ['link', 'set', 'lo', 'up'])
+  // The outside: a veth to the host; its default route is the host, so it reaches the container's subnet
+  // directly as well (the "direct" baseline).
+  nsExec(host, 'ip', ['link', 'add', 'bpout0', 'type', 'veth', 'peer', 'name', 'bpout1', 'netns', String(outside.pid)])
+  nsExec(host, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'bpout0'])
+  nsExec(host, 'ip', ['link', 'set', 'bpout0', 'up'])
+  nsExec(outside, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'bpout1'])
+  nsExec(outside, 'ip', ['link', 'set', 'bpout1', 'up'])
+  nsExec(outside, 'ip', ['route', 'add', 'default', 'via', '192.0.2.1'])
+
+  // The container: berth's bridge + host-local, once (no ipMasq: the outside reaches it by route).
+  const berth = sides[0] as Side
+  const bridgeSide: Side = { ...berth, dir: bin }
+  const bridgeConf = JSON.stringify({
+    cniVersion: CNI_VERSION,
+    name: 'bench-pm-dp',
+    type: 'bridge',
+    bridge: 'bpdp0',
+    isGateway: true,
+    ipam: { type: 'host-local', subnet: '10.209.0.0/24', dataDir, routes: [{ dst: '0.0.0.0/0' }] },
+  })
+  const added = callSync(host, bridgeSide, 'bridge', 'ADD', 'bench-pm-dp', container.path, bridgeConf)
+  const prev = JSON.parse(added.stdout) as { ips?: { address?: string }[] }
+  const caddr = prev.ips?.[0]?.address?.split('/')[0]
+  if (caddr === undefined) throw new Error(`bridge ADD returned no address: ${added.stdout}`)
+
+  const paths: Path[] = [{ label: 'direct to the container address', src: '192.0.2.2', addr: caddr, iperfPort: IPERF_PORT, connPort: CONN_PORT, gbps: [], cps: [], failed: 0 }]
+  for (const [i, s] of sides.entries()) {
+    const iperfPort = 15201 + i * 10000
+    const connPort = 18080 + i * 10000
+    const conf = portmapConf(s, prev, [
+      { hostPort: iperfPort, containerPort: IPERF_PORT, protocol: 'tcp' },
+      { hostPort: connPort, containerPort: CONN_PORT, protocol: 'tcp' },
+    ])
+    callSync(host, s, 'portmap', 'ADD', 'bench-pm-dp', container.path, conf)
+    nsExec(outside, 'ip', ['addr', 'add', `192.0.2.${3 + i}/24`, 'dev', 'bpout1'])
+    paths.push({ label: `${s.name} published port (192.0.2.1)`, src: `192.0.2.${3 + i}`, addr: '192.0.2.1', iperfPort, connPort, gbps: [], cps: [], failed: 0 })
+  }
+
+  const self = process.argv[1] as string
+  const connSrv = track(spawn('nsenter', [`--net=${container.path}`, '--', process.execPath, self, 'conn-server', '0.0.0.0', String(CONN_PORT)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+  try {
+    await waitListening(connSrv, CONN_PORT, 'connection server')
+    for (let round = 0; round < ROUNDS; round++) {
+      // The order rotates from round to round, so drift and leftovers of the previous run hit every path alike.
+      const order = paths.map((_, k) => paths[(k + round) % paths.length] as Path)
+      for (const p of order) p.gbps.push(await iperf(outside, container, p))
+      for (const p of order) p.cps.push(connRate(outside, p))
+      process.stderr.write(`bench/portmap: data plane round ${round + 1}/${ROUNDS} done\n`)
+    }
+  } finally {
+    if (connSrv.exitCode === null && connSrv.signalCode === null) connSrv.kill('SIGKILL')
+  }
+  return paths
+}
+
+function printDataPlane(paths: Path[]): void {
+  console.log(
+    `\n2. Data plane from an outside namespace: iperf3 TCP ${IPERF_SECONDS} s and short TCP connections for ${CONN_SECONDS} s (${CONN_PARALLEL} at a time, at most ${CONN_MAX}), median of ${ROUNDS} interleaved rounds`,
+  )
+  const base = paths[0] as Path
+  console.log('path'.padEnd(38) + 'Gbit/s'.padStart(8) + ' vs direct' + '    conn/s' + ' vs direct' + ' failed' + '  runs Gbit/s | conn/s')
+  for (const p of paths) {
+    const g = median(p.gbps)
+    const c = median(p.cps)
+    console.log(
+      p.label.padEnd(38) +
+        g.toFixed(2).padStart(8) +
+        ratio(g, median(base.gbps)).padStart(10) +
+        c.toFixed(0).padStart(10) +
+        ratio(c, median(base.cps)).padStart(10) +
+        String(p.failed).padStart(7) +
+        '  ' +
+        p.gbps.map((x) => x.toFixed(2)).join(' ') +
+        ' | ' +
+        p.cps.map((x) => x.toFixed(0)).join(' '),
+    )
+  }
+  const b = paths.find((p) => p.label.startsWith('berth'))
+  if (b) {
+    const g = median(b.gbps) / median(base.gbps)
+    const c = median(b.cps) / median(base.cps)
+    console.log(`goal berth published port throughput >= 0.9x direct: ${g >= 0.9 ? 'met' : 'NOT met'} (${g.toFixed(2)}x)`)
+    console.log(`goal berth published port connections/s >= 0.9x direct: ${c >= 0.9 && b.failed === 0 ? 'met' : 'NOT met'} (${c.toFixed(2)}x, ${b.failed} failed)`)
+    const r = paths.find((p) => p.label.startsWith('reference'))
+    if (r) console.log(`berth/reference published port: throughput ${ratio(median(b.gbps), median(r.gbps))}, connections/s ${ratio(median(b.cps), median(r.cps))}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  process.on('exit', cleanup)
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.on(sig, () => {
+      process.stderr.write(`bench/portmap: ${sig}, cleaning up\n`)
+      cleanup()
+      process.exit(128 + n)
+    })
+  }
+  const built = join(ROOT, 'bin')
+  for (const p of ['portmap', 'bridge', 'host-local']) if (!existsSync(join(built, p))) throw new Error(`bin/${p} missing: run npm run build first`)
+  const mkTmp = (tag: string) => {
+    const d = mkdtempSync(join(tmpdir(), `berth-bench-pm-${tag}-`))
+    tmpDirs.push(d)
+    return d
+  }
+  // A private copy of bin/: a rebuild during the run must not swap executables under the benchmark.
+  const bin = mkTmp('bin')
+  cpSync(built, bin, { recursive: true })
+  const sides: Side[] = [{ name: 'berth', dir: bin, network: 'bench-pm-berth', octet: 201, portBase: 20000 }]
+  if (existsSync(join(REF_DIR, 'portmap'))) sides.push({ name: 'reference', dir: REF_DIR, network: 'bench-pm-ref', octet: 202, portBase: 40000 })
+  else process.stderr.write(`bench/portmap: no reference portmap in ${REF_DIR}: berth only\n`)
+  const maxN = N_LIST[N_LIST.length - 1] ?? 0
+  if (20000 + (maxN / PER_ATTACHMENT + 1) * PER_ATTACHMENT > 40000) throw new Error('BENCH_N too large: at most 19996 mappings per side')
+
+  const host = await newNamespace()
+  nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
+  // The fake attachments' subnets, on an empty bridge (as the attachments' bridge would hold them).
+  nsExec(host, 'ip', ['link', 'add', 'bpfake0', 'type', 'bridge'])
+  for (const s of sides) nsExec(host, 'ip', ['addr', 'add', `10.${s.octet}.0.1/16`, 'dev', 'bpfake0'])
+  nsExec(host, 'ip', ['link', 'set', 'bpfake0', 'up'])
+  // The fake attachments' sandbox: one namespace for all (portmap only checks that it exists).
+  const sandbox = await newNamespace()
+  console.log(
+    `bench/portmap: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}/portmap` : '(no reference)'}; M = ${N_LIST.join(', ')} mappings ` +
+      `(${PER_ATTACHMENT} per attachment, synthetic prevResult); all inside a throw-away host namespace (${host.path})`,
+  )
+  const started = Date.now()
+  const failures: string[] = []
+
+  // The data plane first, on a host with no other mappings (its entries stay during the latency phase:
+  // 2 mappings per side, the same for every M).
+  let paths: Path[] | undefined
+  try {
+    paths = await dataPlane(host, sides, bin, mkTmp('ipam'))
+  } catch (e) {
+    failures.push(`data plane: ${errMsg(e)}`)
+  }
+  let lat: Map<string, LatencyRow[]> | undefined
+  try {
+    lat = await latency(host, sides, sandbox)
+  } catch (e) {
+    failures.push(`latency: ${errMsg(e)}`)
+  }
+  if (lat) printLatency(lat, sides)
+  if (paths) printDataPlane(paths)
+  console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  if (failures.length > 0) {
+    for (const f of failures) console.log(`FAILED ${f}`)
+    process.exitCode = 1
+  }
+  for (const dev of ['bpfake0', 'bpdp0', 'bpout0']) if (existsSync(`/sys/class/net/${dev}`)) console.log(`WARNING: ${dev} exists in the bench's own namespace`)
+}
+
+const mode = process.argv[2]
+if (mode === 'conn-server') connServer(process.argv[3] as string, Number(process.argv[4]))
+else if (mode === 'conn-client') void connClient(process.argv[3] as string, process.argv[4] as string, Number(process.argv[5]), Number(process.argv[6]), Number(process.argv[7]), Number(process.argv[8]))
+else {
+  main()
+    .catch((e: unknown) => {
+      console.error(`bench/portmap: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+      process.exitCode = 1
+    })
+    .finally(cleanup)
+}
