@@ -38,6 +38,8 @@ const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const CONN_SECONDS = Number(process.env['BENCH_CONN_SECONDS'] ?? 2)
+// Capped so that the host's conntrack entries (120 s in TIME_WAIT) of all runs stay far below
+// nf_conntrack_max: 3 paths x 5 rounds x 8000 = 120k.
 const CONN_MAX = Number(process.env['BENCH_CONN_MAX'] ?? 8000)
 const CONN_PARALLEL = Number(process.env['BENCH_CONN_PARALLEL'] ?? 8)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
