@@ -172,6 +172,16 @@ t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeou
     spawnSync('podman', args, { env, encoding: 'utf8', timeout, stdio: 'ignore' })
   }
 
+  // The bridge plugin turns IP forwarding on in the namespace it runs in (here the machine's own, as
+  // the reference does); put the machine's settings back afterwards.
+  const FORWARDING = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding']
+  const forwardingBefore = FORWARDING.map((f) => (existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined))
+  t.teardown(() => {
+    FORWARDING.forEach((f, i) => {
+      const v = forwardingBefore[i]
+      if (v !== undefined && readFileSync(f, 'utf8').trim() !== v) writeFileSync(f, v)
+    })
+  })
   t.teardown(() => {
     tryPodman(['rm', '-f', '-t', '0', ctr])
     tryPodman(['network', 'rm', '-f', net])
