@@ -15,10 +15,32 @@
 // host-local data directories are temporary directories, removed at the end.
 //
 // A Linux bridge takes at most 1024 ports: N above ~1000 fails in the kernel (for both sides).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
+import {
+  childCpuMs,
+  cleanup,
+  errMsg,
+  f1,
+  installCleanup,
+  iperfClient,
+  killChild,
+  killNs,
+  mean,
+  median,
+  newNamespaces as harnessNewNamespaces,
+  nsExec,
+  nsSpawn,
+  PATH_ENV,
+  pool,
+  ratio,
+  tempDir,
+  track,
+  waitListening,
+  type Ns,
+  type Timed,
+} from './lib/harness.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
@@ -29,87 +51,12 @@ const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
 const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 3)
 const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
-const PATH_ENV = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${process.env['PATH'] ? `:${process.env['PATH']}` : ''}`
 
-// ---------------------------------------------------------------------------------------------------
-// Clean-up: every child we start, every temporary directory.
+// Clean-up of every child and temporary directory on exit, Ctrl-C or error: installed at start, as before.
+installCleanup('bench/bridge')
 
-const children = new Set<ChildProcess>()
-const tmpDirs: string[] = []
-let cleanedUp = false
-
-function cleanup(): void {
-  if (cleanedUp) return
-  cleanedUp = true
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-  children.clear()
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
-}
-
-process.on('exit', cleanup)
-for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
-  process.on(sig, () => {
-    process.stderr.write(`bench/bridge: ${sig}, cleaning up\n`)
-    cleanup()
-    process.exit(128 + n)
-  })
-}
-
-function track(c: ChildProcess): ChildProcess {
-  children.add(c)
-  c.once('exit', () => children.delete(c))
-  return c
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Namespaces held by a sleep process.
-
-interface Ns {
-  pid: number
-  path: string
-  proc: ChildProcess
-}
-
-const ownNet = readlinkSync('/proc/self/ns/net')
-
-async function newNamespaces(count: number): Promise<Ns[]> {
-  const out: Ns[] = []
-  for (let i = 0; i < count; i++) {
-    // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
-    const proc = track(spawn('unshare', ['--net', 'sleep', String(HOLD_SECONDS)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
-    if (proc.pid === undefined) throw new Error('failed to start unshare')
-    out.push({ pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc })
-  }
-  const deadline = Date.now() + 30_000 + count * 20
-  for (const ns of out) {
-    for (;;) {
-      let link = ''
-      try {
-        link = readlinkSync(ns.path)
-      } catch {
-        // not started yet
-      }
-      if (link !== '' && link !== ownNet) break
-      if (ns.proc.exitCode !== null) throw new Error(`unshare --net exited with ${ns.proc.exitCode}`)
-      if (Date.now() > deadline) throw new Error('timed out waiting for a namespace')
-      await sleep(5)
-    }
-  }
-  return out
-}
-
-function killNs(ns: Ns): void {
-  if (ns.proc.exitCode === null && ns.proc.signalCode === null) ns.proc.kill('SIGKILL')
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Runs a command inside a namespace; throws with its output on failure. */
-function nsExec(ns: Ns, cmd: string, args: string[], timeout = 20_000): string {
-  const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', cmd, ...args], { encoding: 'utf8', timeout, env: { PATH: PATH_ENV } })
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns.path} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
-  return r.stdout
-}
+// Namespaces held by a sleep process (BENCH_HOLD_SECONDS), deadline growing with the count.
+const newNamespaces = (count: number) => harnessNewNamespaces(count, HOLD_SECONDS)
 
 // ---------------------------------------------------------------------------------------------------
 // The two sides.
@@ -138,19 +85,6 @@ function netConf(s: Side, over: Partial<Pick<Side, 'bridge' | 'network' | 'subne
 
 function pluginEnv(s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns): Record<string, string> {
   return { PATH: PATH_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns.path, CNI_IFNAME: 'eth0', CNI_PATH: s.dir }
-}
-
-// CPU time of waited-for children (cutime + cstime in /proc/self/stat, clock ticks of 10 ms); the
-// plugin's own IPAM child is included (the plugin waits for it).
-function childCpuMs(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[13]) + Number(fields[14])) * 10
-}
-
-interface Timed {
-  ms: number
-  cpuMs: number
-  stdout: string
 }
 
 /** One plugin call, synchronous, inside the host namespace. */
@@ -182,28 +116,6 @@ function callAsync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns:
     p.stdin?.end(conf)
   })
 }
-
-async function pool<T>(items: readonly T[], jobs: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const x = items[next++] as T
-      await fn(x)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker))
-}
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
-}
-const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0)
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-')
-const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-')
-const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n').slice(0, 4).join(' | ').slice(0, 600)
 
 // ---------------------------------------------------------------------------------------------------
 // 1. Latency against N.
@@ -269,8 +181,8 @@ async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[
       const row = rows.get(s.name)?.find((r) => r.n === n) as LatencyRow
       row.addMs = median(sm.add.map((t) => t.ms))
       row.delMs = median(sm.del.map((t) => t.ms))
-      row.addCpu = sum(sm.add.map((t) => t.cpuMs)) / sm.add.length
-      row.delCpu = sum(sm.del.map((t) => t.cpuMs)) / sm.del.length
+      row.addCpu = mean(sm.add.map((t) => t.cpuMs))
+      row.delCpu = mean(sm.del.map((t) => t.cpuMs))
     }
     process.stderr.write(`bench/bridge: N=${n} measured\n`)
   }
@@ -367,42 +279,14 @@ interface Path {
   gbps: number[]
 }
 
-function listening(server: ChildProcess, port: number): boolean {
-  // The server's own view of its namespace's sockets: LISTEN (0A) on the port.
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
-  for (const f of ['tcp', 'tcp6']) {
-    try {
-      const lines = readFileSync(`/proc/${server.pid}/net/${f}`, 'utf8').split('\n')
-      if (lines.some((l) => l.split(/\s+/)[2]?.endsWith(hex) && l.split(/\s+/)[4] === '0A')) return true
-    } catch {
-      // gone or not yet
-    }
-  }
-  return false
-}
-
 async function iperf(p: Path): Promise<number> {
   const port = 5201
-  const server = track(spawn('nsenter', [`--net=${p.server.path}`, '--', 'iperf3', '-s', '-1', '-B', p.addr, '-p', String(port)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+  const server = nsSpawn(p.server, 'iperf3', ['-s', '-1', '-B', p.addr, '-p', String(port)])
   try {
-    const deadline = Date.now() + 10_000
-    while (!listening(server, port)) {
-      if (server.exitCode !== null) throw new Error(`iperf3 server on ${p.addr} exited with ${server.exitCode}`)
-      if (Date.now() > deadline) throw new Error(`iperf3 server on ${p.addr} did not start`)
-      await sleep(20)
-    }
-    const r = spawnSync('nsenter', [`--net=${p.client.path}`, '--', 'iperf3', '-c', p.addr, '-p', String(port), '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '5000'], {
-      encoding: 'utf8',
-      timeout: (IPERF_SECONDS + 20) * 1000,
-      env: { PATH: PATH_ENV },
-    })
-    const out = r.stdout.trim() === '' ? JSON.stringify({ error: `exit ${r.status ?? r.signal}: ${r.stderr}` }) : r.stdout
-    const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second?: number } } }
-    const bps = j.end?.sum_received?.bits_per_second
-    if (bps === undefined) throw new Error(`iperf3 ${p.label} (${p.addr}): ${j.error ?? 'no result'}`)
-    return bps / 1e9
+    await waitListening(server, port, `iperf3 server on ${p.addr}`)
+    return iperfClient(p.client, ['-c', p.addr, '-p', String(port)], IPERF_SECONDS, `${p.label} (${p.addr})`)
   } finally {
-    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
+    killChild(server)
   }
 }
 
@@ -485,11 +369,7 @@ function printDataPlane(paths: Path[]): void {
 async function main(): Promise<void> {
   const built = join(ROOT, 'bin')
   if (!existsSync(join(built, 'bridge')) || !existsSync(join(built, 'host-local'))) throw new Error('bin/bridge or bin/host-local missing: run npm run build first')
-  const mkData = (tag: string) => {
-    const d = mkdtempSync(join(tmpdir(), `berth-bench-${tag}-`))
-    tmpDirs.push(d)
-    return d
-  }
+  const mkData = (tag: string) => tempDir(`berth-bench-${tag}-`)
   // A private copy of bin/: a rebuild during the run must not swap executables under the benchmark.
   const berthDir = mkData('bin')
   cpSync(built, berthDir, { recursive: true })

@@ -23,11 +23,32 @@
 //
 // The same bundle is also the node server and client of the connection test (argv[2] = conn-server /
 // conn-client), started inside the namespaces through nsenter.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, existsSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import {
+  childCpuMs,
+  cleanup,
+  errMsg,
+  f1,
+  installCleanup,
+  iperfClient,
+  killChild,
+  mean,
+  median,
+  newNamespaces,
+  nsExec,
+  nsSpawn,
+  PATH_ENV,
+  pool,
+  ratio,
+  tempDir,
+  track,
+  waitListening,
+  type Ns,
+  type Timed,
+} from './lib/harness.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
@@ -43,7 +64,6 @@ const CONN_SECONDS = Number(process.env['BENCH_CONN_SECONDS'] ?? 2)
 const CONN_MAX = Number(process.env['BENCH_CONN_MAX'] ?? 8000)
 const CONN_PARALLEL = Number(process.env['BENCH_CONN_PARALLEL'] ?? 8)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
-const PATH_ENV = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${process.env['PATH'] ? `:${process.env['PATH']}` : ''}`
 const CNI_VERSION = '1.0.0'
 
 // ---------------------------------------------------------------------------------------------------
@@ -93,64 +113,9 @@ async function connClient(src: string, addr: string, port: number, seconds: numb
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Clean-up: every child we start, every temporary directory.
+// Namespaces held by a sleep process (BENCH_HOLD_SECONDS), one at a time, 30 s to appear.
 
-const children = new Set<ChildProcess>()
-const tmpDirs: string[] = []
-let cleanedUp = false
-
-function cleanup(): void {
-  if (cleanedUp) return
-  cleanedUp = true
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-  children.clear()
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
-}
-
-function track(c: ChildProcess): ChildProcess {
-  children.add(c)
-  c.once('exit', () => children.delete(c))
-  return c
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Namespaces held by a sleep process.
-
-interface Ns {
-  pid: number
-  path: string
-  proc: ChildProcess
-}
-
-async function newNamespace(): Promise<Ns> {
-  const ownNet = readlinkSync('/proc/self/ns/net')
-  // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
-  const proc = track(spawn('unshare', ['--net', 'sleep', String(HOLD_SECONDS)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
-  if (proc.pid === undefined) throw new Error('failed to start unshare')
-  const ns: Ns = { pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc }
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    let link = ''
-    try {
-      link = readlinkSync(ns.path)
-    } catch {
-      // not started yet
-    }
-    if (link !== '' && link !== ownNet) return ns
-    if (proc.exitCode !== null) throw new Error(`unshare --net exited with ${proc.exitCode}`)
-    if (Date.now() > deadline) throw new Error('timed out waiting for a namespace')
-    await sleep(5)
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Runs a command inside a namespace; throws with its output on failure. */
-function nsExec(ns: Ns, cmd: string, args: string[], timeout = 20_000): string {
-  const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', cmd, ...args], { encoding: 'utf8', timeout, env: { PATH: PATH_ENV } })
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns.path} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
-  return r.stdout
-}
+const newNamespace = async (): Promise<Ns> => (await newNamespaces(1, HOLD_SECONDS, 30_000))[0] as Ns
 
 // ---------------------------------------------------------------------------------------------------
 // Plugin calls.
@@ -197,18 +162,6 @@ function pluginEnv(s: Side, command: string, id: string, netns: string, ifName =
   return { PATH: PATH_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: ifName, CNI_PATH: s.dir }
 }
 
-// CPU time of waited-for children (cutime + cstime in /proc/self/stat, clock ticks of 10 ms).
-function childCpuMs(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[13]) + Number(fields[14])) * 10
-}
-
-interface Timed {
-  ms: number
-  cpuMs: number
-  stdout: string
-}
-
 function callSync(host: Ns, s: Side, plugin: string, command: string, id: string, netns: string, conf: string): Timed {
   const cpu0 = childCpuMs()
   const t0 = process.hrtime.bigint()
@@ -230,25 +183,6 @@ function callAsync(host: Ns, s: Side, command: string, id: string, netns: string
     p.stdin?.end(conf)
   })
 }
-
-async function pool<T>(items: readonly T[], jobs: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T)
-  }
-  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker))
-}
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
-}
-const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length)
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-')
-const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-')
-const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n').slice(0, 4).join(' | ').slice(0, 600)
 
 // ---------------------------------------------------------------------------------------------------
 // 1. Latency against the number of mappings present.
@@ -352,28 +286,6 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
 // ---------------------------------------------------------------------------------------------------
 // 2. Data plane.
 
-function listening(pid: number | undefined, port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
-  for (const f of ['tcp', 'tcp6']) {
-    try {
-      const lines = readFileSync(`/proc/${pid}/net/${f}`, 'utf8').split('\n')
-      if (lines.some((l) => l.split(/\s+/)[2]?.endsWith(hex) && l.split(/\s+/)[4] === '0A')) return true
-    } catch {
-      // gone or not yet
-    }
-  }
-  return false
-}
-
-async function waitListening(p: ChildProcess, port: number, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!listening(p.pid, port)) {
-    if (p.exitCode !== null) throw new Error(`${what} exited with ${p.exitCode}`)
-    if (Date.now() > deadline) throw new Error(`${what} did not start`)
-    await sleep(20)
-  }
-}
-
 interface Path {
   label: string
   /** the client's source address: one per path, so no two paths' connections share a conntrack reply tuple */
@@ -390,21 +302,12 @@ const IPERF_PORT = 5201
 const CONN_PORT = 8080
 
 async function iperf(client: Ns, server: Ns, p: Path): Promise<number> {
-  const srv = track(spawn('nsenter', [`--net=${server.path}`, '--', 'iperf3', '-s', '-1', '-p', String(IPERF_PORT)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+  const srv = nsSpawn(server, 'iperf3', ['-s', '-1', '-p', String(IPERF_PORT)])
   try {
     await waitListening(srv, IPERF_PORT, 'iperf3 server')
-    const r = spawnSync('nsenter', [`--net=${client.path}`, '--', 'iperf3', '-c', p.addr, '-B', p.src, '-p', String(p.iperfPort), '-t', String(IPERF_SECONDS), '-J', '--connect-timeout', '5000'], {
-      encoding: 'utf8',
-      timeout: (IPERF_SECONDS + 20) * 1000,
-      env: { PATH: PATH_ENV },
-    })
-    const out = r.stdout.trim() === '' ? JSON.stringify({ error: `exit ${r.status ?? r.signal}: ${r.stderr}` }) : r.stdout
-    const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second?: number } } }
-    const bps = j.end?.sum_received?.bits_per_second
-    if (bps === undefined) throw new Error(`iperf3 ${p.label} (${p.addr}:${p.iperfPort}): ${j.error ?? 'no result'}`)
-    return bps / 1e9
+    return iperfClient(client, ['-c', p.addr, '-B', p.src, '-p', String(p.iperfPort)], IPERF_SECONDS, `${p.label} (${p.addr}:${p.iperfPort})`)
   } finally {
-    if (srv.exitCode === null && srv.signalCode === null) srv.kill('SIGKILL')
+    killChild(srv)
   }
 }
 
@@ -464,7 +367,7 @@ async function dataPlane(host: Ns, sides: Side[], bin: string, dataDir: string):
   }
 
   const self = process.argv[1] as string
-  const connSrv = track(spawn('nsenter', [`--net=${container.path}`, '--', process.execPath, self, 'conn-server', '0.0.0.0', String(CONN_PORT)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+  const connSrv = nsSpawn(container, process.execPath, [self, 'conn-server', '0.0.0.0', String(CONN_PORT)])
   try {
     await waitListening(connSrv, CONN_PORT, 'connection server')
     for (let round = 0; round < ROUNDS; round++) {
@@ -475,7 +378,7 @@ async function dataPlane(host: Ns, sides: Side[], bin: string, dataDir: string):
       process.stderr.write(`bench/portmap: data plane round ${round + 1}/${ROUNDS} done\n`)
     }
   } finally {
-    if (connSrv.exitCode === null && connSrv.signalCode === null) connSrv.kill('SIGKILL')
+    killChild(connSrv)
   }
   return paths
 }
@@ -516,21 +419,11 @@ function printDataPlane(paths: Path[]): void {
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  process.on('exit', cleanup)
-  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
-    process.on(sig, () => {
-      process.stderr.write(`bench/portmap: ${sig}, cleaning up\n`)
-      cleanup()
-      process.exit(128 + n)
-    })
-  }
+  // Only here, not at import: the conn-server / conn-client modes of this bundle install no handlers.
+  installCleanup('bench/portmap')
   const built = join(ROOT, 'bin')
   for (const p of ['portmap', 'bridge', 'host-local']) if (!existsSync(join(built, p))) throw new Error(`bin/${p} missing: run npm run build first`)
-  const mkTmp = (tag: string) => {
-    const d = mkdtempSync(join(tmpdir(), `berth-bench-pm-${tag}-`))
-    tmpDirs.push(d)
-    return d
-  }
+  const mkTmp = (tag: string) => tempDir(`berth-bench-pm-${tag}-`)
   // A private copy of bin/: a rebuild during the run must not swap executables under the benchmark.
   const bin = mkTmp('bin')
   cpSync(built, bin, { recursive: true })

@@ -3,8 +3,10 @@
 // on a busy machine hits every candidate alike. Goal (issue 2): berth <= 1.25x `node -e 0`.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+// CPU time of waited-for children (see the harness): summed over all runs it is accurate to a tick.
+import { childCpuMs } from './lib/harness.js'
 
 const ROOT = process.cwd()
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 100)
@@ -52,13 +54,6 @@ function main(): void {
   } finally {
     execFileSync('ip', ['netns', 'del', nsName])
   }
-}
-
-// CPU time of waited-for children (cutime + cstime in /proc/self/stat, clock ticks of 10 ms). Summed
-// over all runs it is accurate to a tick, and unlike wall time it does not grow when the machine is busy.
-function childCpuMs(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[13]) + Number(fields[14])) * 10
 }
 
 function runOnce(c: Candidate): void {

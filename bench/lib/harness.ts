@@ -1,0 +1,209 @@
+// Shared harness of the namespace benchmarks (bench/bridge.ts, bench/portmap.ts) and bench/startup.ts:
+// tracked children and temporary directories with their clean-up, namespaces held by a sleep process,
+// commands inside a namespace, child CPU time, iperf3 pieces and small statistics helpers.
+//
+// It lives in bench/lib/ so that scripts/build.mjs (which bundles every bench/*.ts as an entry) does not
+// make a benchmark of it, and it runs nothing at import: the signal handlers are installed only by
+// installCleanup(), which each benchmark calls where it used to register them itself.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** The PATH of every child: the system directories first, so unshare, nsenter, ip and iperf3 are found. */
+export const PATH_ENV = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${process.env['PATH'] ? `:${process.env['PATH']}` : ''}`
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+// ---------------------------------------------------------------------------------------------------
+// Clean-up: every child we start, every temporary directory.
+
+const children = new Set<ChildProcess>()
+const tmpDirs: string[] = []
+let cleanedUp = false
+
+/** SIGKILLs a child unless it has already ended. */
+export function killChild(c: ChildProcess): void {
+  if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+}
+
+/** Kills every tracked child and removes every temporary directory; runs once. */
+export function cleanup(): void {
+  if (cleanedUp) return
+  cleanedUp = true
+  for (const c of children) killChild(c)
+  children.clear()
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
+}
+
+/**
+ * Runs cleanup() on exit and on SIGINT / SIGTERM / SIGHUP (then exits with 128 + the signal number).
+ * Called by each benchmark, not at import: portmap installs it only in its main mode, not when the
+ * same bundle runs as the connection server or client.
+ */
+export function installCleanup(name: string): void {
+  process.on('exit', cleanup)
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.on(sig, () => {
+      process.stderr.write(`${name}: ${sig}, cleaning up\n`)
+      cleanup()
+      process.exit(128 + n)
+    })
+  }
+}
+
+/** Registers a child for cleanup() (forgotten again when it exits). */
+export function track(c: ChildProcess): ChildProcess {
+  children.add(c)
+  c.once('exit', () => children.delete(c))
+  return c
+}
+
+/** A new temporary directory (mkdtemp with this prefix in the OS temp dir), removed by cleanup(). */
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  tmpDirs.push(d)
+  return d
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Namespaces held by a sleep process.
+
+export interface Ns {
+  pid: number
+  path: string
+  proc: ChildProcess
+}
+
+/**
+ * `count` new network namespaces, each held by an `unshare --net sleep holdSeconds` process (tracked, so
+ * killed by cleanup(); the sleep also ends by itself should the bench be SIGKILLed). Resolves once every
+ * /proc/PID/ns/net is a namespace other than ours; `deadlineMs` bounds the wait for all of them
+ * (bridge.ts uses the default, which grows with the count; portmap.ts waits 30 s for its one).
+ */
+export async function newNamespaces(count: number, holdSeconds: number, deadlineMs = 30_000 + count * 20): Promise<Ns[]> {
+  const ownNet = readlinkSync('/proc/self/ns/net')
+  const out: Ns[] = []
+  for (let i = 0; i < count; i++) {
+    // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
+    const proc = track(spawn('unshare', ['--net', 'sleep', String(holdSeconds)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+    if (proc.pid === undefined) throw new Error('failed to start unshare')
+    out.push({ pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc })
+  }
+  const deadline = Date.now() + deadlineMs
+  for (const ns of out) {
+    for (;;) {
+      let link = ''
+      try {
+        link = readlinkSync(ns.path)
+      } catch {
+        // not started yet
+      }
+      if (link !== '' && link !== ownNet) break
+      if (ns.proc.exitCode !== null) throw new Error(`unshare --net exited with ${ns.proc.exitCode}`)
+      if (Date.now() > deadline) throw new Error('timed out waiting for a namespace')
+      await sleep(5)
+    }
+  }
+  return out
+}
+
+export function killNs(ns: Ns): void {
+  killChild(ns.proc)
+}
+
+/** Runs a command inside a namespace; throws with its output on failure. */
+export function nsExec(ns: Ns, cmd: string, args: string[], timeout = 20_000): string {
+  const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', cmd, ...args], { encoding: 'utf8', timeout, env: { PATH: PATH_ENV } })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns.path} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
+  return r.stdout
+}
+
+/** Starts a long-running command (a server) inside a namespace, output ignored, tracked for cleanup(). */
+export function nsSpawn(ns: Ns, cmd: string, args: string[]): ChildProcess {
+  return track(spawn('nsenter', [`--net=${ns.path}`, '--', cmd, ...args], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Measuring.
+
+// CPU time of waited-for children (cutime + cstime in /proc/self/stat, clock ticks of 10 ms). Summed
+// over runs it is accurate to a tick, and unlike wall time it does not grow when the machine is busy; a
+// plugin's own IPAM child is included (the plugin waits for it).
+export function childCpuMs(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[13]) + Number(fields[14])) * 10
+}
+
+/** One timed synchronous plugin call. */
+export interface Timed {
+  ms: number
+  cpuMs: number
+  stdout: string
+}
+
+/** Runs fn on every item, at most `jobs` at a time (at least one). */
+export async function pool<T>(items: readonly T[], jobs: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T)
+  }
+  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker))
+}
+
+export const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+export const mean = (xs: readonly number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length)
+export const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-')
+export const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-')
+/** An error's message, cut to 4 lines and 600 characters for a one-line report. */
+export const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n').slice(0, 4).join(' | ').slice(0, 600)
+
+// ---------------------------------------------------------------------------------------------------
+// Servers and iperf3.
+
+/** Whether process `pid` sees a TCP socket in LISTEN (0A) on `port` in its namespace's /proc/PID/net/tcp{,6}. */
+export function listening(pid: number | undefined, port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  for (const f of ['tcp', 'tcp6']) {
+    try {
+      const lines = readFileSync(`/proc/${pid}/net/${f}`, 'utf8').split('\n')
+      if (lines.some((l) => l.split(/\s+/)[2]?.endsWith(hex) && l.split(/\s+/)[4] === '0A')) return true
+    } catch {
+      // gone or not yet
+    }
+  }
+  return false
+}
+
+/** Waits (10 s at most) until server `p` listens on `port`; throws `${what} exited with …` / `${what} did not start`. */
+export async function waitListening(p: ChildProcess, port: number, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!listening(p.pid, port)) {
+    if (p.exitCode !== null) throw new Error(`${what} exited with ${p.exitCode}`)
+    if (Date.now() > deadline) throw new Error(`${what} did not start`)
+    await sleep(20)
+  }
+}
+
+/**
+ * One iperf3 client run inside `client`: `iperf3 <target> -t seconds -J --connect-timeout 5000`, where
+ * `target` holds the benchmark's own -c / -B / -p arguments. Returns the received rate in Gbit/s; throws
+ * `iperf3 ${what}: <error>` when there is no result.
+ */
+export function iperfClient(client: Ns, target: string[], seconds: number, what: string): number {
+  const r = spawnSync('nsenter', [`--net=${client.path}`, '--', 'iperf3', ...target, '-t', String(seconds), '-J', '--connect-timeout', '5000'], {
+    encoding: 'utf8',
+    timeout: (seconds + 20) * 1000,
+    env: { PATH: PATH_ENV },
+  })
+  const out = r.stdout.trim() === '' ? JSON.stringify({ error: `exit ${r.status ?? r.signal}: ${r.stderr}` }) : r.stdout
+  const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second?: number } } }
+  const bps = j.end?.sum_received?.bits_per_second
+  if (bps === undefined) throw new Error(`iperf3 ${what}: ${j.error ?? 'no result'}`)
+  return bps / 1e9
+}
