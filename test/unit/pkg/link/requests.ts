@@ -1,6 +1,5 @@
 // What pkg/link sends, checked against a recording fake Rtnl (no kernel): flags, headers, attributes.
 import t from 'tap'
-import type { Rtnl, RtnlRequest, RtMessage } from '../../../../pkg/link/rtnl.js'
 import type { NetnsHandle } from '../../../../pkg/ns/netns.js'
 import { setBridgePort, setLinkUp, delLinkIfExists } from '../../../../pkg/link/link.js'
 import { addRoute, delRoute } from '../../../../pkg/link/route.js'
@@ -10,25 +9,9 @@ import { createVxlan } from '../../../../pkg/link/vxlan.js'
 import { addAddress } from '../../../../pkg/link/addr.js'
 import { NetlinkError } from '../../../../pkg/errors/sys-error.js'
 import * as C from '../../../../pkg/link/constants.js'
-import { attrs, type Attr } from '../../../helpers/nlattr.js'
+import { attrs } from '../../../helpers/nlattr.js'
+import { body, FakeRtnl, find } from '../../../helpers/fakes/rtnl.js'
 
-class FakeRtnl implements Rtnl {
-  readonly netns = 'fake'
-  readonly sent: RtnlRequest[] = []
-  constructor(private readonly reply: (req: RtnlRequest) => RtMessage[] = () => []) {}
-  request(req: RtnlRequest): Promise<RtMessage[]> {
-    this.sent.push(req)
-    try {
-      return Promise.resolve(this.reply(req))
-    } catch (e) {
-      return Promise.reject(e)
-    }
-  }
-  close(): void {}
-}
-
-const body = (r: RtnlRequest | undefined): Buffer => Buffer.concat((r?.body ?? []).map((b) => Buffer.from(b)))
-const find = (list: Attr[], type: number): Attr | undefined => list.find((a) => a.type === type)
 
 t.test('setLinkUp: RTM_SETLINK by name, IFF_UP in flags and change mask', async (t) => {
   const rt = new FakeRtnl()

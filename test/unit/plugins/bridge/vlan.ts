@@ -2,31 +2,15 @@
 // fake Rtnl (no kernel): message type, AF_BRIDGE ifinfomsg, nested IFLA_AF_SPEC with IFLA_BRIDGE_FLAGS
 // and struct bridge_vlan_info entries.
 import t from 'tap'
-import type { Rtnl, RtnlRequest, RtMessage } from '../../../../pkg/link/rtnl.js'
+import type { RtnlRequest } from '../../../../pkg/link/rtnl.js'
 import type { Link } from '../../../../pkg/link/link.js'
 import { NetlinkError } from '../../../../pkg/errors/sys-error.js'
 import * as C from '../../../../pkg/link/constants.js'
 import * as V from '../../../../pkg/link/bridge-vlan.js'
 import { setupPortVlans, usesVlans } from '../../../../plugins/bridge/bridge.js'
-import { attrs, type Attr } from '../../../helpers/nlattr.js'
+import { attrs } from '../../../helpers/nlattr.js'
+import { body, FakeRtnl, find } from '../../../helpers/fakes/rtnl.js'
 
-class FakeRtnl implements Rtnl {
-  readonly netns = 'fake'
-  readonly sent: RtnlRequest[] = []
-  constructor(private readonly reply: (req: RtnlRequest) => RtMessage[] = () => []) {}
-  request(req: RtnlRequest): Promise<RtMessage[]> {
-    this.sent.push(req)
-    try {
-      return Promise.resolve(this.reply(req))
-    } catch (e) {
-      return Promise.reject(e)
-    }
-  }
-  close(): void {}
-}
-
-const body = (r: RtnlRequest | undefined): Buffer => Buffer.concat((r?.body ?? []).map((b) => Buffer.from(b)))
-const find = (list: Attr[], type: number): Attr | undefined => list.find((a) => a.type === type)
 
 /** Decodes one request: header fields and the IFLA_AF_SPEC content. */
 function decode(r: RtnlRequest | undefined) {
