@@ -38,6 +38,8 @@ import {
   tempDir,
   track,
   waitListening,
+  measureProbes,
+  type LatencyRow,
   type Ns,
   type Timed,
 } from './lib/harness.js'
@@ -120,16 +122,6 @@ function callAsync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns:
 // ---------------------------------------------------------------------------------------------------
 // 1. Latency against N.
 
-interface LatencyRow {
-  n: number
-  addMs: number
-  delMs: number
-  /** mean CPU time of one ADD and one DEL */
-  addCpu: number
-  delCpu: number
-  /** wall time to populate from the previous N to this one */
-  populateS: number
-}
 
 async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[]>> {
   const rows = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
@@ -167,23 +159,7 @@ async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[
       process.stderr.write(`bench/bridge: ${s.name}: ${n} containers (${row.populateS.toFixed(1)} s)\n`)
     }
     for (const s of sides) if (!rows.get(s.name)?.some((r) => r.n === n)) rows.get(s.name)?.push({ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: 0 })
-    // Probes interleaved between the sides so drift hits both alike.
-    const samples = new Map<string, { add: Timed[]; del: Timed[] }>(sides.map((s) => [s.name, { add: [], del: [] }]))
-    for (let k = 0; k < PROBES; k++) {
-      for (const s of sides) {
-        const r = probe(s)
-        samples.get(s.name)?.add.push(r.add)
-        samples.get(s.name)?.del.push(r.del)
-      }
-    }
-    for (const s of sides) {
-      const sm = samples.get(s.name) as { add: Timed[]; del: Timed[] }
-      const row = rows.get(s.name)?.find((r) => r.n === n) as LatencyRow
-      row.addMs = median(sm.add.map((t) => t.ms))
-      row.delMs = median(sm.del.map((t) => t.ms))
-      row.addCpu = mean(sm.add.map((t) => t.cpuMs))
-      row.delCpu = mean(sm.del.map((t) => t.cpuMs))
-    }
+    measureProbes(sides, rows, n, PROBES, probe)
     process.stderr.write(`bench/bridge: N=${n} measured\n`)
   }
   return rows

@@ -46,6 +46,8 @@ import {
   tempDir,
   track,
   waitListening,
+  measureProbes,
+  type LatencyRow,
   type Ns,
   type Timed,
 } from './lib/harness.js'
@@ -187,14 +189,6 @@ function callAsync(host: Ns, s: Side, command: string, id: string, netns: string
 // ---------------------------------------------------------------------------------------------------
 // 1. Latency against the number of mappings present.
 
-interface LatencyRow {
-  n: number
-  addMs: number
-  delMs: number
-  addCpu: number
-  delCpu: number
-  populateS: number
-}
 
 async function latency(host: Ns, sides: Side[], sandbox: Ns): Promise<Map<string, LatencyRow[]>> {
   const rows = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
@@ -225,22 +219,7 @@ async function latency(host: Ns, sides: Side[], sandbox: Ns): Promise<Map<string
       rows.get(s.name)?.push({ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: (Date.now() - t0) / 1000 })
       process.stderr.write(`bench/portmap: ${s.name}: ${Math.max(from, to) * PER_ATTACHMENT} mappings (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
     }
-    const samples = new Map<string, { add: Timed[]; del: Timed[] }>(sides.map((s) => [s.name, { add: [], del: [] }]))
-    for (let k = 0; k < PROBES; k++) {
-      for (const s of sides) {
-        const r = probe(s)
-        samples.get(s.name)?.add.push(r.add)
-        samples.get(s.name)?.del.push(r.del)
-      }
-    }
-    for (const s of sides) {
-      const sm = samples.get(s.name) as { add: Timed[]; del: Timed[] }
-      const row = rows.get(s.name)?.find((r) => r.n === n) as LatencyRow
-      row.addMs = median(sm.add.map((t) => t.ms))
-      row.delMs = median(sm.del.map((t) => t.ms))
-      row.addCpu = mean(sm.add.map((t) => t.cpuMs))
-      row.delCpu = mean(sm.del.map((t) => t.cpuMs))
-    }
+    measureProbes(sides, rows, n, PROBES, probe)
     process.stderr.write(`bench/portmap: M=${n} measured\n`)
   }
   return rows

@@ -207,3 +207,44 @@ export function iperfClient(client: Ns, target: string[], seconds: number, what:
   if (bps === undefined) throw new Error(`iperf3 ${what}: ${j.error ?? 'no result'}`)
   return bps / 1e9
 }
+
+/** One row of a latency table: ADD/DEL at `n` objects already present. */
+export interface LatencyRow {
+  n: number
+  addMs: number
+  delMs: number
+  /** mean CPU time of one ADD and one DEL */
+  addCpu: number
+  delCpu: number
+  /** wall time to populate from the previous n to this one */
+  populateS: number
+}
+
+/**
+ * Runs `probes` ADD+DEL probes per side, interleaved between the sides so drift on a busy machine hits
+ * every side alike, and fills in each side's row for `n` (median wall time, mean CPU time).
+ */
+export function measureProbes<S extends { name: string }>(
+  sides: readonly S[],
+  rows: Map<string, LatencyRow[]>,
+  n: number,
+  probes: number,
+  probe: (s: S) => { add: Timed; del: Timed },
+): void {
+  const samples = new Map<string, { add: Timed[]; del: Timed[] }>(sides.map((s) => [s.name, { add: [], del: [] }]))
+  for (let k = 0; k < probes; k++) {
+    for (const s of sides) {
+      const r = probe(s)
+      samples.get(s.name)?.add.push(r.add)
+      samples.get(s.name)?.del.push(r.del)
+    }
+  }
+  for (const s of sides) {
+    const sm = samples.get(s.name) as { add: Timed[]; del: Timed[] }
+    const row = rows.get(s.name)?.find((r) => r.n === n) as LatencyRow
+    row.addMs = median(sm.add.map((t) => t.ms))
+    row.delMs = median(sm.del.map((t) => t.ms))
+    row.addCpu = mean(sm.add.map((t) => t.cpuMs))
+    row.delCpu = mean(sm.del.map((t) => t.cpuMs))
+  }
+}
