@@ -26,7 +26,8 @@ export function isolatedBridge(cfg: FirewallConfig, prev: CniResult): string | u
   return b
 }
 
-export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
+/** What ADD sets up and CHECK verifies for one attachment, derived from the config and prevResult. */
+export function planAttachment(a: CmdArgs) {
   const cfg = parseFirewallConfig(a.conf)
   // The rules are the host's, but a container whose namespace is gone gets none (and CNI_NETNS is checked as everywhere).
   NetnsHandle.open(a.netns).close()
@@ -35,6 +36,11 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const addrs = containerAddresses(prev)
   const o = ownerOf(cfg.netConf.name, a.containerId, a.ifName)
   const families = [...new Set(addrs.map((x) => x.family))] as IpFamily[]
+  return { cfg, prev, bridge, addrs, o, families }
+}
+
+export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
+  const { cfg, prev, bridge, addrs, o, families } = planAttachment(a)
   if (cfg.backend === 'nftables') {
     apply(undefined, setupBatch(o, cfg.forwardMark, addrs, bridge, listTable(undefined)))
     for (const f of families) await ensureHookRule(f, cfg.forwardMark)

@@ -1,24 +1,13 @@
 // CHECK: every address of prevResult is let through for this attachment (element with its owner, or
 // its two rules), and the fixed parts are in place (chain, hook rule, isolation for same-bridge).
-import type { IpFamily } from '../../pkg/cni/ip-text.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
-import { isolatedBridge, prevResultOf } from './add.js'
-import { parseFirewallConfig } from './config.js'
+import { planAttachment } from './add.js'
 import { checkIpt, existingFilterTable, filterTable, hasTools, hookArgs, HOOK_COMMENT } from './iptables.js'
 import { checkListing, listTable } from './nft.js'
-import { containerAddresses, ownerOf } from './owner.js'
 
 export async function cmdCheck(a: CmdArgs): Promise<void> {
-  const cfg = parseFirewallConfig(a.conf)
-  // The rules are the host's, but a container whose namespace is gone gets none (and CNI_NETNS is checked as everywhere).
-  NetnsHandle.open(a.netns).close()
-  const prev = prevResultOf(a)
-  const bridge = isolatedBridge(cfg, prev)
-  const addrs = containerAddresses(prev)
-  const o = ownerOf(cfg.netConf.name, a.containerId, a.ifName)
-  const families = [...new Set(addrs.map((x) => x.family))] as IpFamily[]
+  const { cfg, bridge, addrs, o, families } = planAttachment(a)
   const problems: string[] = []
   if (cfg.backend === 'nftables') {
     problems.push(...checkListing(o, addrs, bridge, listTable(undefined)))
