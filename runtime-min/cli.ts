@@ -82,6 +82,74 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
   // --- end container commands (R2) ---
 
   // --- rig commands (G) ---
+  cli.command('rig', 'Multi-host rigs: namespaces as hosts on a shared underlay, each with its own berth state', (y) =>
+    group(y, 'berth rig <command>\n\nA rig is a switch namespace holding an underlay bridge and N host namespaces on it.')
+      .command(
+        'up',
+        'Make a rig of N hosts (prints its name)',
+        (y) =>
+          y
+            .option('name', { type: 'string', describe: 'rig name (default: the first free rigN)' })
+            .option('hosts', { type: 'number', demandOption: true, describe: 'number of hosts (host1..hostN)' })
+            .option('underlay', { type: 'string', describe: 'IPv4 underlay prefix (default: a free /24 of 10.200.0.0/16)' })
+            .option('driver', { type: 'string', choices: ['bridge', 'vxlan'], default: 'bridge', describe: 'what the hosts will network containers with' })
+            .option('json', { type: 'boolean', describe: 'print the rig as `rig inspect --json` does' })
+            .example('berth rig up --name lab --hosts 3', 'hosts lab.host1..lab.host3 on a free 10.200.X.0/24')
+            .example('berth rig up --hosts 2 --underlay 192.168.77.0/24 --driver vxlan', 'a rig for the VXLAN overlay'),
+        act(async (a: { name?: string; hosts: number; underlay?: string; driver?: string; json?: boolean }) => {
+          const { rigUpCommand } = await import('./commands/rig.js')
+          await rigUpCommand(a)
+        }),
+      )
+      .command(
+        'down <rig>',
+        'Remove a rig: its containers and processes, namespaces and state (a missing rig is fine)',
+        (y) => y.positional('rig', { type: 'string', demandOption: true }).example('berth rig down lab', ''),
+        act(async (a: { rig: string }) => {
+          const { rigDownCommand } = await import('./commands/rig.js')
+          await rigDownCommand(a)
+        }),
+      )
+      .command(
+        'ls',
+        'List rigs',
+        (y) => y.option('json', { type: 'boolean', describe: 'JSON output' }).example('berth rig ls --json', ''),
+        act(async (a: { json?: boolean }) => {
+          const { rigLsCommand } = await import('./commands/rig.js')
+          rigLsCommand(a)
+        }),
+      )
+      .command(
+        'inspect <rig>',
+        'Show a rig: per member its namespace, underlay address and BERTH_ROOT',
+        (y) =>
+          y
+            .positional('rig', { type: 'string', demandOption: true })
+            .option('json', { type: 'boolean', describe: 'JSON output' })
+            .example('berth rig inspect lab --json', ''),
+        act(async (a: { rig: string; json?: boolean }) => {
+          const { rigInspectCommand } = await import('./commands/rig.js')
+          rigInspectCommand(a)
+        }),
+      )
+      .command(
+        'exec <rig> <member>',
+        "Run a command on a rig host (or the switch) with that host's BERTH_ROOT; exits with its code",
+        (y) =>
+          y
+            .positional('rig', { type: 'string', demandOption: true })
+            .positional('member', { type: 'string', demandOption: true, describe: 'host1..hostN or switch' })
+            .example('berth rig exec lab host2 -- berth run -d -p 18080:80 -- socat TCP-LISTEN:80,fork SYSTEM:date', 'publish a server on host2')
+            .example('berth rig exec lab host1 -- ip route', "host1's routing table"),
+        act(async (a: { rig: string; member: string }) => {
+          // The command is taken verbatim from after the first '--' (yargs would turn "0x10" into 16).
+          const dash = argv.indexOf('--')
+          const command = dash < 0 ? [] : argv.slice(dash + 1)
+          const { rigExecCommand } = await import('./commands/rig.js')
+          return rigExecCommand({ rig: a.rig, member: a.member, command })
+        }),
+      ),
+  )
   // --- end rig commands (G) ---
 
   // --- overlay commands (O1/O2) ---
