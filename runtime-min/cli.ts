@@ -62,20 +62,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     }) as Argv<GlobalArgs>
 
   // --- net commands (R1) ---
-  cli.command(
-    'install',
-    'Copy the berth CNI plugins into a CNI bin directory for other runtimes',
-    (y) =>
-      y
-        .option('dir', { type: 'string', default: '/opt/cni/bin', describe: 'target directory' })
-        .example('berth install', 'install into /opt/cni/bin')
-        .example('berth install --dir /usr/libexec/cni', 'install where podman looks first'),
-    act(async (a: { dir: string }) => {
-      const { install } = await import('./commands/install.js')
-      const plan = install({ dir: a.dir })
-      process.stdout.write(`installed ${plan.plugins.length} plugins into ${a.dir}: ${plan.plugins.join(', ')}\n`)
-    }),
-  )
+  declareR1Commands(cli)
   // --- end net commands (R1) ---
 
   // --- container commands (R2) ---
@@ -166,3 +153,146 @@ export function main(argv: string[]): void {
       process.exitCode = 1
     })
 }
+
+// --- net commands (R1): net, cni, install ---
+const str = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)])
+
+function declareR1Commands(cli: Argv<GlobalArgs>): void {
+  cli.command('net', 'Manage CNI networks (conflists in the CNI config directory)', (y) =>
+    group(y, 'berth net <command>\n\nNetworks are conflists in $BERTH_ROOT/etc/cni/net.d (or --cni-conf-dir).')
+      .command(
+        'create <name>',
+        'Write a conflist for a new network (bridge, or the vxlan overlay) and print its name',
+        (y) =>
+          y
+            .positional('name', { type: 'string', demandOption: true })
+            .option('driver', { type: 'string', choices: ['bridge', 'vxlan'], default: 'bridge', describe: 'bridge (one host) or vxlan (overlay-vxlan plugin)' })
+            .option('subnet', { type: 'string', describe: 'subnet CIDR, repeatable (IPv4 and IPv6); default: a free 10.89-10.99/24' })
+            .option('gateway', { type: 'string', describe: 'gateway IP of the first subnet (default: its first address)' })
+            .option('internal', { type: 'boolean', default: false, describe: 'no gateway, no masquerade: containers reach only each other' })
+            .option('mtu', { type: 'number', describe: 'MTU of the bridge and the container interfaces' })
+            .example('berth net create web', 'a bridge network with a free subnet, NAT and port publishing')
+            .example('berth net create db --subnet 10.90.7.0/24 --subnet fd00:7::/64 --internal', 'dual-stack, isolated')
+            .example('berth net create ovl --driver vxlan --subnet 10.244.0.0/16', 'a multi-host overlay network'),
+        act(async (a: GlobalArgs & { name: string; driver: string; subnet?: unknown; gateway?: string; internal: boolean; mtu?: number }) => {
+          const { netCreate } = await import('./commands/net.js')
+          const created = await netCreate({
+            confDir: a['cni-conf-dir'],
+            name: a.name,
+            driver: a.driver === 'vxlan' ? 'vxlan' : 'bridge',
+            subnets: str(a.subnet),
+            gateway: a.gateway,
+            internal: a.internal,
+            mtu: a.mtu,
+          })
+          process.stdout.write(`${created.name}\n`)
+        }),
+      )
+      .command(
+        ['ls', 'list'],
+        'List networks',
+        (y) => y.option('json', { type: 'boolean', default: false, describe: 'JSON output' }).example('berth net ls --json', ''),
+        act(async (a: GlobalArgs & { json: boolean }) => {
+          const { netLs } = await import('./commands/net.js')
+          process.stdout.write(netLs({ confDir: a['cni-conf-dir'], json: a.json }))
+        }),
+      )
+      .command(
+        'inspect <name>',
+        'Print a network: its file, conflist and the attachments cached for it (JSON)',
+        (y) => y.positional('name', { type: 'string', demandOption: true }).example('berth net inspect berth', ''),
+        act(async (a: GlobalArgs & { name: string }) => {
+          const { netInspect } = await import('./commands/net.js')
+          process.stdout.write(netInspect({ confDir: a['cni-conf-dir'], name: a.name }))
+        }),
+      )
+      .command(
+        ['rm <name>', 'remove <name>'],
+        'Remove a network (refused while a container uses it)',
+        (y) => y.positional('name', { type: 'string', demandOption: true }).example('berth net rm web', ''),
+        act(async (a: GlobalArgs & { name: string }) => {
+          const { netRm } = await import('./commands/net.js')
+          await netRm({ confDir: a['cni-conf-dir'], name: a.name })
+          process.stdout.write(`${a.name}\n`)
+        }),
+      ),
+  )
+
+  const attach = (y: Argv<GlobalArgs>) =>
+    y
+      .positional('net', { type: 'string', demandOption: true, describe: 'network name (the "name" in a conflist)' })
+      .positional('netns', { type: 'string', demandOption: true, describe: 'path of a network namespace, e.g. /run/netns/x' })
+      .option('ifname', { type: 'string', default: 'eth0', describe: 'interface name inside the namespace' })
+      .option('args', { type: 'string', describe: "CNI_ARGS, 'K=V;K2=V2'" })
+      .option('cap', { type: 'string', describe: 'capability arg NAME=JSON (repeatable), passed to plugins that declare it' })
+  type AttachArgs = GlobalArgs & { net: string; netns: string; ifname: string; args?: string; cap?: unknown }
+  const attachArgs = (a: AttachArgs) => ({ net: a.net, netns: a.netns, ifname: a.ifname, args: a.args, cap: str(a.cap), 'cni-conf-dir': a['cni-conf-dir'] })
+  cli.command('cni', 'Run a network\'s CNI plugins against a namespace, like cnitool (container ID derived from the path)', (y) =>
+    group(y, 'berth cni <command>\n\ncnitool-compatible: results are cached in libcni\'s format under $BERTH_ROOT/var/lib/cni.')
+      .command(
+        'add <net> <netns>',
+        'ADD the namespace to a network; prints the result',
+        (y) =>
+          attach(y)
+            .example('ip netns add demo && berth cni add berth /run/netns/demo', 'attach eth0 to the default network')
+            .example(`berth cni add web /run/netns/demo --ifname eth1 --cap 'portMappings=[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]'`, 'publish a port'),
+        act(async (a: AttachArgs) => {
+          const { cniAdd } = await import('./commands/cni.js')
+          process.stdout.write(await cniAdd(attachArgs(a)))
+        }),
+      )
+      .command(
+        'check <net> <netns>',
+        'CHECK an attachment made by add',
+        (y) => attach(y).example('berth cni check berth /run/netns/demo', ''),
+        act(async (a: AttachArgs) => {
+          const { cniCheck } = await import('./commands/cni.js')
+          await cniCheck(attachArgs(a))
+        }),
+      )
+      .command(
+        'del <net> <netns>',
+        'DEL an attachment (works after the namespace is gone)',
+        (y) => attach(y).example('berth cni del berth /run/netns/demo', ''),
+        act(async (a: AttachArgs) => {
+          const { cniDel } = await import('./commands/cni.js')
+          await cniDel(attachArgs(a))
+        }),
+      )
+      .command(
+        'gc <net>',
+        'DEL cached attachments whose container berth no longer knows, then GC the plugins',
+        (y) => y.positional('net', { type: 'string', demandOption: true }).example('berth cni gc berth', ''),
+        act(async (a: GlobalArgs & { net: string }) => {
+          const { cniGc } = await import('./commands/cni.js')
+          const removed = await cniGc({ net: a.net, 'cni-conf-dir': a['cni-conf-dir'] })
+          for (const r of removed) process.stdout.write(`removed ${r.containerID} ${r.ifname}\n`)
+        }),
+      )
+      .command(
+        'status <net>',
+        "Ask the network's plugins whether they are ready (exit 0 when they are)",
+        (y) => y.positional('net', { type: 'string', demandOption: true }).example('berth cni status berth', ''),
+        act(async (a: GlobalArgs & { net: string }) => {
+          const { cniStatus } = await import('./commands/cni.js')
+          await cniStatus({ net: a.net, 'cni-conf-dir': a['cni-conf-dir'] })
+        }),
+      ),
+  )
+
+  cli.command(
+    'install',
+    'Copy the berth CNI plugins into a CNI bin directory for other runtimes',
+    (y) =>
+      y
+        .option('dir', { type: 'string', default: '/opt/cni/bin', describe: 'target directory' })
+        .example('berth install', 'install into /opt/cni/bin')
+        .example('berth install --dir /usr/libexec/cni', 'install where podman looks first'),
+    act(async (a: { dir: string }) => {
+      const { install } = await import('./commands/install.js')
+      const plan = install({ dir: a.dir })
+      process.stdout.write(`installed ${plan.plugins.length} plugins into ${a.dir}: ${plan.plugins.join(', ')}\n`)
+    }),
+  )
+}
+// --- end net commands (R1): net, cni, install ---
