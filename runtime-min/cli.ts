@@ -66,6 +66,141 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
   // --- end net commands (R1) ---
 
   // --- container commands (R2) ---
+  {
+    const strs = (v: unknown): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String))
+    // everything after `--` is the command, verbatim (no number parsing)
+    const verbatim = { 'populate--': true, 'parse-numbers': false, 'parse-positional-numbers': false } as const
+    const print = (line: string) => void process.stdout.write(`${line}\n`)
+    const containers = async (a: GlobalArgs) => {
+      const [{ ContainerStore }, paths] = await Promise.all([import('./container/state.js'), import('./paths.js')])
+      return {
+        ctx: { store: new ContainerStore(paths.containersDir()), cni: { cniPath: paths.cniPath(), cacheDir: paths.cniCacheDir() } },
+        confDir: a['cni-conf-dir'] ?? paths.cniConfDir(),
+      }
+    }
+    type CmdArgs = GlobalArgs & { command?: unknown; '--'?: unknown }
+    const commandOf = (a: CmdArgs) => [...strs(a.command), ...strs(a['--'])]
+
+    cli.command(
+      'run [command..]',
+      'Run a command in a new container (network, UTS, IPC, PID and mount namespaces)',
+      (y) =>
+        y
+          .parserConfiguration(verbatim)
+          .positional('command', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
+          .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'run in the background and print the name' })
+          .option('name', { type: 'string', describe: 'container name (default: generated)' })
+          .option('net', { type: 'string', describe: 'network from the CNI conf dir, "host" or "none"; repeat for more (eth0, eth1, ...); default: berth' })
+          .option('publish', { alias: 'p', type: 'string', describe: 'publish a port: [HOSTIP:]HOSTPORT[-END]:CPORT[-END][/tcp|udp|sctp]; repeatable' })
+          .option('hostname', { type: 'string', describe: 'host name inside (default: the container name)' })
+          .option('rootfs', { type: 'string', describe: 'chroot into this directory (it gets its own /proc)' })
+          .option('env', { alias: 'e', type: 'string', describe: 'set K=V (or copy K from this environment); repeatable' })
+          .example('berth run -d --name web -p 8080:80 -- busybox httpd -f -p 80', 'a web server published on host port 8080')
+          .example('berth run --net none -- ip addr', 'only a loopback interface')
+          .example('berth run --net mynet --net other -- sh', 'two networks: eth0 and eth1')
+          .example('berth run --rootfs /srv/rootfs -e FOO=bar -- /bin/sh', 'chroot into a root file system'),
+      act(async (a: CmdArgs & { detach: boolean; name?: string; net?: unknown; publish?: unknown; hostname?: string; rootfs?: string; env?: unknown }) => {
+        const [{ run }, { ctx, confDir }, { ensureDefaultNetwork }] = await Promise.all([import('./commands/run.js'), containers(a), import('./netconf/networks.js')])
+        return run(
+          {
+            detach: a.detach,
+            name: a.name,
+            net: strs(a.net),
+            publish: strs(a.publish),
+            hostname: a.hostname,
+            rootfs: a.rootfs,
+            env: strs(a.env),
+            command: commandOf(a),
+            confDir,
+            defaultNetwork: async () => (await ensureDefaultNetwork(confDir)).name,
+            print,
+          },
+          ctx,
+        )
+      }),
+    )
+    cli.command('_supervise <name>', false, (y) => y.positional('name', { type: 'string', demandOption: true }), act(async (a: GlobalArgs & { name: string }) => {
+      const [{ supervise }, { ctx }] = await Promise.all([import('./container/supervisor.js'), containers(a)])
+      return supervise(ctx, a.name)
+    }))
+    cli.command(
+      'ps',
+      'List containers (running ones; all with -a)',
+      (y) =>
+        y
+          .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'include stopped containers' })
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+          .example('berth ps -a --json', 'every container as JSON'),
+      act(async (a: GlobalArgs & { all: boolean; json: boolean }) => {
+        const [{ ps }, { ctx }] = await Promise.all([import('./commands/ps.js'), containers(a)])
+        return ps({ all: a.all, json: a.json, print }, ctx)
+      }),
+    )
+    cli.command(
+      'exec <name> [command..]',
+      'Run a command inside a running container (all its namespaces and root)',
+      (y) =>
+        y
+          .parserConfiguration(verbatim)
+          .positional('name', { type: 'string', demandOption: true })
+          .positional('command', { type: 'string', array: true })
+          .option('env', { alias: 'e', type: 'string', describe: 'set K=V for the command; repeatable' })
+          .example('berth exec web -- ip -br addr', 'the container\'s interfaces'),
+      act(async (a: CmdArgs & { name: string; env?: unknown }) => {
+        const [{ exec }, { ctx }] = await Promise.all([import('./commands/exec.js'), containers(a)])
+        return exec({ name: a.name, command: commandOf(a), env: strs(a.env) }, ctx)
+      }),
+    )
+    cli.command(
+      'inspect <name>',
+      'Show a container as JSON: status, PIDs, namespaces, each network\'s CNI result',
+      (y) => y.positional('name', { type: 'string', demandOption: true }).example('berth inspect web', 'the JSON document'),
+      act(async (a: GlobalArgs & { name: string }) => {
+        const [{ inspect }, { ctx }] = await Promise.all([import('./commands/inspect.js'), containers(a)])
+        return inspect({ name: a.name, print }, ctx)
+      }),
+    )
+    cli.command(
+      'logs <name>',
+      'Print the output of a detached container',
+      (y) =>
+        y
+          .positional('name', { type: 'string', demandOption: true })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing until the container stops' })
+          .example('berth logs -f web', 'follow the log'),
+      act(async (a: GlobalArgs & { name: string; follow: boolean }) => {
+        const [{ logs }, { ctx }] = await Promise.all([import('./commands/logs.js'), containers(a)])
+        const write = (chunk: Uint8Array) => new Promise<void>((resolve) => (process.stdout.write(chunk) ? resolve() : process.stdout.once('drain', () => resolve())))
+        return logs({ name: a.name, follow: a.follow, write }, ctx)
+      }),
+    )
+    cli.command(
+      'stop <names..>',
+      'Stop containers: TERM, then KILL after the grace period',
+      (y) =>
+        y
+          .positional('names', { type: 'string', array: true, demandOption: true })
+          .option('time', { alias: 't', type: 'number', default: 10, describe: 'seconds to wait before KILL' })
+          .example('berth stop -t 2 web', 'stop web, killing it after 2 s'),
+      act(async (a: GlobalArgs & { names: unknown; time: number }) => {
+        const [{ stop }, { ctx }] = await Promise.all([import('./commands/stop.js'), containers(a)])
+        return stop({ names: strs(a.names), time: a.time, print }, ctx)
+      }),
+    )
+    cli.command(
+      'rm <names..>',
+      'Remove containers and everything they hold (namespaces, CNI attachments, state, log)',
+      (y) =>
+        y
+          .positional('names', { type: 'string', array: true, demandOption: true })
+          .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill a running container first' })
+          .example('berth rm -f web', 'kill and remove web'),
+      act(async (a: GlobalArgs & { names: unknown; force: boolean }) => {
+        const [{ rm }, { ctx }] = await Promise.all([import('./commands/rm.js'), containers(a)])
+        return rm({ names: strs(a.names), force: a.force, print }, ctx)
+      }),
+    )
+  }
   // --- end container commands (R2) ---
 
   // --- rig commands (G) ---
