@@ -81,7 +81,7 @@ export function scanConfDir(dir: string): ConfEntry[] {
     try {
       out.push({ file, list: fn(readFileSync(file), file) })
     } catch (e) {
-      out.push({ file, error: describe(e) })
+      out.push({ file, error: e instanceof CniError ? e.message : describe(e) })
     }
   }
   for (const f of confFiles(dir, ['.conflist'])) read(f, (b, file) => networkListFromBytes(b, file, dir))
