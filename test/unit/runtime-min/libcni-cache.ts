@@ -82,7 +82,7 @@ t.test('damaged files are states, never exceptions; legacy result-only files are
 
 t.test('names are validated: nothing can reach outside the results dir', async (t) => {
   for (const [net, id, ifn] of [['../x', 'a', 'eth0'], ['n', '../../etc/passwd', 'eth0'], ['n', 'a', '../../x'], ['n', 'a', 'eth/0'], ['', 'a', 'eth0'], ['n', '', 'eth0'], ['n', 'a', '']]) {
-    t.throws(() => cacheFilePath('/var/lib/cni', net ?? '', id ?? '', ifn ?? ''), undefined, `${net} ${id} ${ifn}`)
+    t.throws(() => cacheFilePath('/var/lib/cni', net ?? '', id ?? '', ifn ?? ''), `${net} ${id} ${ifn}`)
   }
   t.equal(cacheFilePath('/var/lib/cni', 'podman', 'cnitool-0123456789abcdef0123', 'eth0'), '/var/lib/cni/results/podman-cnitool-0123456789abcdef0123-eth0')
 })
