@@ -57,7 +57,11 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .fail((msg, err) => {
       // Validation errors from yargs (unknown command/option, missing argument): one line, no usage dump.
       if (err !== undefined && err !== null && msg === null) throw err
-      write(`berth: ${msg ?? describeError(err)}; see 'berth --help'\n`)
+      // recommendCommands reports only its guess: say that the command is unknown as well
+      // one line: yargs words some messages over several ("Invalid values:\n  Argument: ...")
+      const raw = msg === null ? describeError(err) : /^Did you mean/.test(msg) ? `unknown command; ${msg.replace(/^D/, 'd')}` : msg
+      const text = raw.replace(/:?\s*\n\s*/g, ': ')
+      write(`berth: ${text}; see 'berth --help'\n`)
       process.exit(1)
     }) as Argv<GlobalArgs>
 
@@ -301,7 +305,7 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
         (y) =>
           y
             .positional('name', { type: 'string', demandOption: true })
-            .option('driver', { type: 'string', choices: ['bridge', 'vxlan'], default: 'bridge', describe: 'bridge (one host) or vxlan (overlay-vxlan plugin)' })
+            .option('driver', { type: 'string', default: 'bridge', describe: 'bridge (one host) or vxlan (overlay-vxlan plugin)' })
             .option('subnet', { type: 'string', describe: 'subnet CIDR, repeatable (IPv4 and IPv6); default: a free 10.89-10.99/24' })
             .option('gateway', { type: 'string', describe: 'gateway IP of the first subnet (default: its first address)' })
             .option('internal', { type: 'boolean', default: false, describe: 'no gateway, no masquerade: containers reach only each other' })
@@ -314,7 +318,7 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
           const created = await netCreate({
             confDir: a['cni-conf-dir'],
             name: a.name,
-            driver: a.driver === 'vxlan' ? 'vxlan' : 'bridge',
+            driver: a.driver,
             subnets: str(a.subnet),
             gateway: a.gateway,
             internal: a.internal,

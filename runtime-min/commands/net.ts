@@ -13,8 +13,10 @@ interface ConfDirArg {
 }
 const dirOf = (a: ConfDirArg) => (a.confDir !== undefined ? resolve(a.confDir) : cniConfDir())
 
-export function netCreate(a: ConfDirArg & { name: string; driver: 'bridge' | 'vxlan'; subnets: string[]; gateway?: string | undefined; internal: boolean; mtu?: number | undefined }): Promise<CreatedNetwork> {
-  return createNetwork({ ...a, confDir: dirOf(a) })
+export async function netCreate(a: ConfDirArg & { name: string; driver: string; subnets: string[]; gateway?: string | undefined; internal: boolean; mtu?: number | undefined }): Promise<CreatedNetwork> {
+  const driver = a.driver
+  if (driver !== 'bridge' && driver !== 'vxlan') throw new CliError(`invalid --driver ${JSON.stringify(driver)}`, 'use bridge or vxlan')
+  return createNetwork({ ...a, driver, confDir: dirOf(a) })
 }
 
 export interface NetworkRow {

@@ -138,7 +138,7 @@ function checkName(name: string): void {
 
 function checkMtu(mtu: number | undefined): number | undefined {
   if (mtu === undefined) return undefined
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new CliError(`invalid --mtu ${mtu}`, 'give an integer from 68 to 65535 (1280 or more for IPv6)')
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new CliError(`invalid --mtu ${Number.isNaN(mtu) ? '(not a number)' : mtu}`, 'give an integer from 68 to 65535 (1280 or more for IPv6)')
   return mtu
 }
 
