@@ -37,7 +37,7 @@ export interface BerthHost {
   netnsDir: string
   berth(args: string[], opts?: { timeout?: number; env?: Record<string, string> }): BerthRun
   /** starts berth without waiting (foreground runs that a test signals) */
-  spawnBerth(args: string[]): ChildProcess
+  spawnBerth(args: string[], opts?: { env?: Record<string, string> }): ChildProcess
   /** everything a container could leave behind, described; [] when clean */
   leftovers(marks?: { ips?: string[]; ids?: string[]; ports?: number[] }): string[]
 }
@@ -76,8 +76,8 @@ export async function createBerthHost(t: Tap): Promise<BerthHost> {
       const r = spawnSync('nsenter', berthArgv(args), { env: env(opts.env), encoding: 'utf8', timeout: opts.timeout ?? 90_000 })
       return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
     },
-    spawnBerth(args) {
-      return spawn('nsenter', berthArgv(args), { env: env(), stdio: ['ignore', 'pipe', 'pipe'] })
+    spawnBerth(args, opts = {}) {
+      return spawn('nsenter', berthArgv(args), { env: env(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
     },
     leftovers(marks = {}) {
       return leftovers(b, marks)

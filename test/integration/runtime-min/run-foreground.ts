@@ -3,6 +3,8 @@
 // has no handler for); and in every case the container is removed completely when the command ends.
 import t from 'tap'
 import type { ChildProcess } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { containerIPs, createBerthHost, type BerthHost } from '../../helpers/berth-host.js'
 import { BIN_DIR } from '../../helpers/paths.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
@@ -75,4 +77,49 @@ t.test('TERM to berth is forwarded; stop from another shell ends a foreground ru
   t.same(await done, { code: 137, signal: null }, 'KILL after the grace period')
   t.equal(b.berth(['ps', '-a', '--json']).stdout.trim(), '[]', 'a foreground container is gone once it ends')
   t.same(b.leftovers(), [])
+})
+
+// A chained plugin that takes its time on ADD (and says when it started), to interrupt a setup midway.
+const SLOW_PLUGIN = `#!/usr/bin/env node
+const fs = require('fs')
+const conf = JSON.parse(fs.readFileSync(0, 'utf8'))
+if (process.env.CNI_COMMAND === 'ADD') {
+  fs.writeFileSync(conf.marker, 'started')
+  setTimeout(() => process.stdout.write(JSON.stringify(conf.prevResult)), 1500)
+} else if (process.env.CNI_COMMAND === 'VERSION') {
+  process.stdout.write(JSON.stringify({ cniVersion: '1.0.0', supportedVersions: ['1.0.0'] }))
+}
+`
+
+t.test('Ctrl-C during setup (a plugin still running ADD) rolls everything back', { skip }, async (t) => {
+  const b = await createBerthHost(t)
+  const plugins = join(b.root, 'plugins')
+  mkdirSync(plugins)
+  writeFileSync(join(plugins, 'slow'), SLOW_PLUGIN)
+  chmodSync(join(plugins, 'slow'), 0o755)
+  const marker = join(b.root, 'slow-started')
+  const confDir = join(b.root, 'etc/cni/net.d')
+  mkdirSync(confDir, { recursive: true })
+  writeFileSync(
+    join(confDir, 'slownet.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'slownet',
+      plugins: [
+        { type: 'bridge', bridge: 'slow0', isGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.123.11.0/24' }]], dataDir: b.dataDir } },
+        { type: 'slow', marker },
+      ],
+    }),
+  )
+  const c = b.spawnBerth(['run', '--name', 'cut', '--net', 'slownet', '--', 'sleep', '1000'], { env: { CNI_PATH: `${plugins}:${BIN_DIR}` } })
+  let stderr = ''
+  c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  const done = exited(c)
+  for (let i = 0; i < 300 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50))
+  t.ok(existsSync(marker), 'the slow plugin is running ADD: bridge, veth and address exist by now')
+  c.kill('SIGINT')
+  t.same(await done, { code: 130, signal: null }, '128 + SIGINT')
+  t.match(stderr, /berth: interrupted by SIGINT; everything set up so far was removed/)
+  t.same(b.leftovers({ ips: ['10.123.11.2'] }), [], 'nothing left: netns, veth, reservation, cache, state')
+  t.equal(b.berth(['ps', '-a', '--json']).stdout.trim(), '[]')
 })
