@@ -373,8 +373,9 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
         'ADD the namespace to a network; prints the result',
         (y) =>
           attach(y)
-            .example('ip netns add demo && berth cni add berth /run/netns/demo', 'attach eth0 to the default network')
-            .example(`berth cni add web /run/netns/demo --ifname eth1 --cap 'portMappings=[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]'`, 'publish a port'),
+            .example('berth cni add web /run/netns/demo', 'attach eth0 of namespace demo (ip netns add demo) to network web')
+            .example('berth cni add web /run/netns/demo --ifname eth1 --args IgnoreUnknown=1', 'a second interface, with CNI_ARGS')
+            .example(`berth cni add web /run/netns/demo --cap 'portMappings=[{"hostPort":8080,"containerPort":80}]'`, 'publish a port'),
         act(async (a: AttachArgs) => {
           const { cniAdd } = await import('./commands/cni.js')
           process.stdout.write(await cniAdd(attachArgs(a)))

@@ -217,3 +217,25 @@ t.test('the default network: written on first use, clear of the host routes, the
   const again = await ensureDefaultNetwork()
   t.same(Buffer.from(again.bytes), Buffer.from(a.bytes), 'reused, not rewritten')
 })
+
+t.test('--help for every net, cni and install command, with examples; non-root gets one line', { skip: needsBuiltBin('berth', BIN_DIR) }, async (t) => {
+  const bin = join(BIN_DIR, 'berth')
+  const opts = { encoding: 'utf8' as const }
+  // `env -i`: tap adds NODE_OPTIONS to every child, which would make berth write tap's files as nobody
+  const asNobody = (args: string[]) => spawnSync('env', ['-i', `PATH=${PATH}`, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', bin, ...args], opts)
+  for (const cmd of [['net', 'create'], ['net', 'ls'], ['net', 'inspect'], ['net', 'rm'], ['cni', 'add'], ['cni', 'check'], ['cni', 'del'], ['cni', 'gc'], ['cni', 'status'], ['install']]) {
+    const r = spawnSync(bin, [...cmd, '--help'], opts)
+    t.equal(r.status, 0, `${cmd.join(' ')} --help`)
+    t.match(r.stdout, new RegExp(`^berth ${cmd.join(' ')}`), 'usage line first')
+    t.match(r.stdout, /\nExamples:\n  berth /, 'has examples')
+  }
+  for (const g of ['net', 'cni']) t.match(spawnSync(bin, [g, '--help'], opts).stdout, /Commands:/, `${g} --help lists its commands`)
+  if (needsRoot() === false) {
+    const r = asNobody(['net', 'ls'])
+    t.equal(r.status, 1)
+    t.equal(r.stderr, 'berth: this command must run as root (it creates network namespaces, links and firewall rules); run it with sudo\n')
+    t.equal(r.stdout, '')
+    const help = asNobody(['net', '--help'])
+    t.equal(help.status, 0, '--help needs no root')
+  }
+})
