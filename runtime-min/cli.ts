@@ -99,11 +99,14 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('hostname', { type: 'string', describe: 'host name inside (default: the container name)' })
           .option('rootfs', { type: 'string', describe: 'chroot into this directory (it gets its own /proc)' })
           .option('env', { alias: 'e', type: 'string', describe: 'set K=V (or copy K from this environment); repeatable' })
+          .option('ip', { type: 'string', describe: 'fixed address on the first network (ips capability); one per family' })
+          .option('mac', { type: 'string', describe: 'fixed MAC of eth0 (mac capability)' })
           .example('berth run -d --name web -p 8080:80 -- busybox httpd -f -p 80', 'a web server published on host port 8080')
           .example('berth run --net none -- ip addr', 'only a loopback interface')
           .example('berth run --net mynet --net other -- sh', 'two networks: eth0 and eth1')
-          .example('berth run --rootfs /srv/rootfs -e FOO=bar -- /bin/sh', 'chroot into a root file system'),
-      act(async (a: CmdArgs & { detach: boolean; name?: string; net?: unknown; publish?: unknown; hostname?: string; rootfs?: string; env?: unknown }) => {
+          .example('berth run --rootfs /srv/rootfs -e FOO=bar -- /bin/sh', 'chroot into a root file system')
+          .example('berth run --net mynet --ip 10.89.0.50 --mac 02:00:00:00:00:50 -- sh', 'fixed address and MAC on mynet'),
+      act(async (a: CmdArgs & { detach: boolean; name?: string; net?: unknown; publish?: unknown; hostname?: string; rootfs?: string; env?: unknown; ip?: unknown; mac?: string }) => {
         const [{ run }, { ctx, confDir }, { ensureDefaultNetwork }] = await Promise.all([import('./commands/run.js'), containers(a), import('./netconf/networks.js')])
         return run(
           {
@@ -114,6 +117,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
             hostname: a.hostname,
             rootfs: a.rootfs,
             env: strs(a.env),
+            ip: strs(a.ip),
+            mac: a.mac,
             command: commandOf(a),
             confDir,
             defaultNetwork: async () => (await ensureDefaultNetwork(confDir)).name,
