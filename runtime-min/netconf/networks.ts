@@ -42,6 +42,11 @@ const netLockPath = () => {
   return join(berthRunDir(), 'net.lock')
 }
 
+/** Runs fn under the host's network lock (what create holds while it picks a subnet and a bridge). */
+export function withNetLock<T>(fn: () => T | Promise<T>): Promise<T> {
+  return withLock(netLockPath(), fn)
+}
+
 export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> {
   checkName(o.name)
   const mtu = checkMtu(o.mtu)
@@ -59,7 +64,7 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
     }
   }
   const confDir = o.confDir ?? cniConfDir()
-  return withLock(netLockPath(), async () => {
+  return withNetLock(async () => {
     const entries = scanConfDir(confDir)
     if (entries.some((e) => 'list' in e && e.list.name === o.name)) {
       throw new CliError(`network ${JSON.stringify(o.name)} already exists in ${confDir}`, `choose another name or remove it with 'berth net rm ${o.name}'`)

@@ -176,17 +176,23 @@ t.test('a corrupt or empty cache file never blocks DEL', { skip }, async (t) => 
 
 t.test('a failing plugin in the chain: ADD fails and rolls back what ran', { skip }, async (t) => {
   const e = await setup(t)
-  // tuning with a sysctl outside net.* is refused by the tuning plugin, after bridge succeeded
-  e.writeConf([{ type: 'tuning', sysctl: { 'kernel.hostname': 'x' } }])
-  const ctr = await createTestNetns(t)
-  const add = e.berth(['cni', 'add', e.net, ctr.path])
-  t.equal(add.status, 1)
-  t.equal(add.stdout, '', 'nothing on stdout')
-  t.match(add.stderr, /^berth: plugin type="tuning" failed \(add\): /)
-  t.same(ifaces(ctr), ['lo'], 'no interface left in the namespace')
-  t.same(e.leases(), [], 'no reservation left')
-  t.same(e.cacheFiles(), [], 'no cache file')
-  t.same((e.host.ipJson(['link', 'show', 'type', 'veth']) as unknown[]).length, 0, 'no host veth left')
+  const cases: [string, object, RegExp][] = [
+    // tuning refuses a sysctl outside net.*, after bridge succeeded
+    ['a plugin error', { type: 'tuning', sysctl: { 'kernel.hostname': 'x' } }, /^berth: plugin type="tuning" failed \(add\): .+\n$/],
+    ['a plugin not on CNI_PATH', { type: 'no-such-plugin' }, /^berth: plugin type="no-such-plugin" failed \(add\): failed to find plugin "no-such-plugin" in path .+\n$/],
+  ]
+  for (const [what, extra, re] of cases) {
+    e.writeConf([extra])
+    const ctr = await createTestNetns(t)
+    const add = e.berth(['cni', 'add', e.net, ctr.path])
+    t.equal(add.status, 1, `${what}: exit 1`)
+    t.equal(add.stdout, '', 'nothing on stdout')
+    t.match(add.stderr, re, `${what}: one line naming the plugin`)
+    t.same(ifaces(ctr), ['lo'], 'no interface left in the namespace')
+    t.same(e.leases(), [], 'no reservation left')
+    t.same(e.cacheFiles(), [], 'no cache file')
+    t.same((e.host.ipJson(['link', 'show', 'type', 'veth']) as unknown[]).length, 0, 'no host veth left')
+  }
 })
 
 t.test('bad input: one clear line, exit 1, nothing left behind', { skip }, async (t) => {
