@@ -242,6 +242,29 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         }),
       )
       .command(
+        'add-host <rig>',
+        'Add hosts to a running rig (prints their names); each takes the lowest free hostK',
+        (y) =>
+          y
+            .positional('rig', { type: 'string', demandOption: true })
+            .option('count', { type: 'number', default: 1, describe: 'how many hosts to add' })
+            .option('json', { type: 'boolean', describe: 'print the rig as `rig inspect --json` does' })
+            .example('berth rig add-host lab', 'a new host, e.g. host4'),
+        act(async (a: { rig: string; count: number; json?: boolean }) => {
+          const { rigAddHostCommand } = await import('./commands/rig.js')
+          await rigAddHostCommand(a)
+        }),
+      )
+      .command(
+        'rm-host <rig> <host>',
+        'Remove one host from a rig: its processes, containers, namespace and state',
+        (y) => y.positional('rig', { type: 'string', demandOption: true }).positional('host', { type: 'string', demandOption: true }).example('berth rig rm-host lab host2', ''),
+        act(async (a: { rig: string; host: string }) => {
+          const { rigRmHostCommand } = await import('./commands/rig.js')
+          await rigRmHostCommand(a)
+        }),
+      )
+      .command(
         'ls',
         'List rigs',
         (y) => y.option('json', { type: 'boolean', describe: 'JSON output' }).example('berth rig ls --json', ''),

@@ -3,6 +3,7 @@ import { rigDown } from '../rig/down.js'
 import { execInMember } from '../rig/exec.js'
 import { validMember, validRigName } from '../rig/layout.js'
 import { listRigs, requireRig, type RigInfo } from '../rig/store.js'
+import { rigAddHosts, rigRemoveHost } from '../rig/hosts.js'
 import { rigUp } from '../rig/up.js'
 
 const out = (s: string) => process.stdout.write(s)
@@ -24,6 +25,17 @@ export async function rigUpCommand(a: RigUpArgs): Promise<void> {
 export async function rigDownCommand(a: { rig: string }): Promise<void> {
   const r = await rigDown(a.rig)
   if (!r.removed) process.stderr.write(`berth: rig ${a.rig} was already gone\n`)
+}
+
+/** Prints the new hosts' names, one a line (or the rig as JSON). */
+export async function rigAddHostCommand(a: { rig: string; count: number; json?: boolean | undefined }): Promise<void> {
+  const added = await rigAddHosts(a.rig, a.count)
+  if (a.json === true) out(JSON.stringify(inspectView(requireRig(a.rig)), null, 2) + '\n')
+  else out(added.map((h) => `${h.name}\n`).join(''))
+}
+
+export async function rigRmHostCommand(a: { rig: string; host: string }): Promise<void> {
+  await rigRemoveHost(a.rig, a.host)
 }
 
 export function rigLsCommand(a: { json?: boolean | undefined }): void {
@@ -56,7 +68,7 @@ export interface RigExecArgs {
 /** Runs the command on the member and returns its exit code. */
 export function rigExecCommand(a: RigExecArgs): Promise<number> {
   const rig = requireRig(validRigName(a.rig))
-  const name = validMember(rig.name, a.member, rig.hosts.length)
+  const name = validMember(rig.name, a.member, rig.hosts.map((h) => h.name))
   const member = name === rig.switch.name ? rig.switch : rig.hosts.find((h) => h.name === name)
   if (member === undefined) throw new Error(`rig ${rig.name}: ${name} missing from rig.json`)
   return execInMember(rig, member, a.command)

@@ -34,22 +34,29 @@ export function parseUnderlay(text: string, hosts: number): IpNet {
   if (ipToBigInt(network) !== ipToBigInt(net)) {
     throw new CliError(`--underlay ${text} has host bits set`, `did you mean ${formatCidr(network)}?`)
   }
-  const usable = (1n << BigInt(32 - net.prefixLen)) - 2n
-  if (usable < BigInt(hosts + 1)) {
+  if (maxHostIndex(net) < hosts) {
     throw new CliError(`--underlay ${text} is too small for a switch and ${hosts} hosts`, 'give a shorter prefix (a /24 holds 253)')
   }
   return net
 }
 
-/** The addresses of the switch and each host in `net`. */
+/** The address of host K in `net` (K = 0 is the switch): the network address + 1 + K. */
+export function hostAddress(net: IpNet, k: number): string {
+  return formatIp(ipFromBigInt(4, ipToBigInt(networkOf(net)) + 1n + BigInt(k)).bytes)
+}
+
+/** The highest host number `net` has room for (the switch and the broadcast address set aside). */
+export function maxHostIndex(net: IpNet): number {
+  return Number((1n << BigInt(32 - net.prefixLen)) - 3n)
+}
+
+/** The addresses of the switch and hosts 1..N in `net`. */
 export function planUnderlay(net: IpNet, hosts: number): UnderlayPlan {
-  const base = ipToBigInt(networkOf(net))
-  const at = (i: number) => formatIp(ipFromBigInt(4, base + BigInt(i)).bytes)
   return {
     cidr: formatCidr(networkOf(net)),
     prefixLen: net.prefixLen,
-    gateway: at(1),
-    hosts: Array.from({ length: hosts }, (_, k) => at(k + 2)),
+    gateway: hostAddress(net, 0),
+    hosts: Array.from({ length: hosts }, (_, k) => hostAddress(net, k + 1)),
   }
 }
 

@@ -97,7 +97,7 @@ t.test('rig exec: the host namespace, its BERTH_ROOT, CNI_PATH, berth on PATH, t
   t.match(nf.stderr, /^berth: command not found in .*no-such-command-here/)
   const bad = berth(['rig', 'exec', rig.name, 'host3', '--', 'true'])
   t.equal(bad.status, 1)
-  t.match(bad.stderr, /has no host "host3"; use switch or host1\.\.host2/)
+  t.match(bad.stderr, /has no host "host3"; use switch, host1, host2$/m)
   const none = berth(['rig', 'exec', 'btnosuchrig', 'host1', '--', 'true'])
   t.equal(none.status, 1)
   t.match(none.stderr, /no rig named "btnosuchrig"/)
