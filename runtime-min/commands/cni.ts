@@ -29,7 +29,7 @@ import {
   type RuntimeConf,
 } from '../libcni/index.js'
 import { cniCacheDir, cniConfDir, cniPath, containersDir } from '../paths.js'
-import { cnitoolContainerId, resolveAttachOptions } from './cni-args.js'
+import { cnitoolContainerId, parseArgsOption, parseCapOptions } from './cni-args.js'
 import { knownContainers } from './known-containers.js'
 
 export interface CniCommonArgs {
@@ -38,11 +38,8 @@ export interface CniCommonArgs {
 }
 export interface CniAttachArgs extends CniCommonArgs {
   netns: string
-  /** default: $CNI_IFNAME, else eth0 */
-  ifname?: string | undefined
-  /** default: $CNI_ARGS */
+  ifname: string
   args?: string | undefined
-  /** on top of $CAP_ARGS */
   cap?: string[] | undefined
 }
 
@@ -53,14 +50,19 @@ export function cniEnv(): CniEnv {
 const confDir = (a: CniCommonArgs) => (a['cni-conf-dir'] !== undefined ? resolve(a['cni-conf-dir']) : cniConfDir())
 
 function runtimeConf(a: CniAttachArgs): RuntimeConf {
-  const o = resolveAttachOptions(a, process.env)
   try {
-    validateIfName(o.ifName)
+    validateIfName(a.ifname)
   } catch (e) {
-    throw new CliError(`invalid --ifname ${JSON.stringify(o.ifName)}: ${describe(e).replace(/^invalid CNI_IFNAME "[^"]*": /, '')}`, 'use at most 15 characters without "/", ":" or spaces, e.g. eth1')
+    throw new CliError(`invalid --ifname ${JSON.stringify(a.ifname)}: ${describe(e).replace(/^invalid CNI_IFNAME "[^"]*": /, '')}`, 'use at most 15 characters without "/", ":" or spaces, e.g. eth1')
   }
   const netns = resolve(a.netns)
-  return { containerId: cnitoolContainerId(netns), netns, ...o }
+  return {
+    containerId: cnitoolContainerId(netns),
+    netns,
+    ifName: a.ifname,
+    args: parseArgsOption(a.args),
+    capabilityArgs: parseCapOptions(a.cap ?? []),
+  }
 }
 
 export async function cniAdd(a: CniAttachArgs): Promise<string> {
