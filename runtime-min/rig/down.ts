@@ -39,7 +39,7 @@ export function rigDown(name: string): Promise<RigDownResult> {
     if (info !== undefined) {
       for (const host of info.hosts) {
         try {
-          await beforeHostDown({ rig: info, host })
+          await beforeHostDown({ rig: info, host, reason: 'down' })
         } catch (e) {
           log.warn(`${name}/${host.name}: driver clean-up failed: ${describe(e)}`)
         }

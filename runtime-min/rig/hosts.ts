@@ -59,7 +59,7 @@ export function rigAddHosts(name: string, count: number): Promise<RigMember[]> {
         }
         for (const host of fresh) {
           guard.check()
-          await afterHostUp({ rig: grown, host })
+          await afterHostUp({ rig: grown, host, reason: 'add-host' })
         }
         rb.commit()
         return fresh
@@ -83,7 +83,7 @@ export function rigRemoveHost(name: string, host: string): Promise<void> {
     const member = rig.hosts.find((h) => h.name === host)
     if (member === undefined) throw new Error(`rig ${name}: ${host} missing`)
     try {
-      await beforeHostDown({ rig, host: member })
+      await beforeHostDown({ rig, host: member, reason: 'rm-host' })
     } catch (e) {
       log.warn(`${name}/${host}: driver clean-up failed: ${describe(e)}`)
     }

@@ -96,7 +96,7 @@ async function build(name: string, driver: RigDriver, net: IpNet, hostCount: num
       }
       for (const host of info.hosts) {
         guard.check()
-        await afterHostUp({ rig: info, host })
+        await afterHostUp({ rig: info, host, reason: 'up' })
       }
       guard.check()
       const ready: RigInfo = { ...info, state: 'ready' }
