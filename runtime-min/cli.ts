@@ -389,10 +389,10 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
     y
       .positional('net', { type: 'string', demandOption: true, describe: 'network name (the "name" in a conflist)' })
       .positional('netns', { type: 'string', demandOption: true, describe: 'path of a network namespace, e.g. /run/netns/x' })
-      .option('ifname', { type: 'string', default: 'eth0', describe: 'interface name inside the namespace' })
-      .option('args', { type: 'string', describe: "CNI_ARGS, 'K=V;K2=V2'" })
-      .option('cap', { type: 'string', describe: 'capability arg NAME=JSON (repeatable), passed to plugins that declare it' })
-  type AttachArgs = GlobalArgs & { net: string; netns: string; ifname: string; args?: string; cap?: unknown }
+      .option('ifname', { type: 'string', describe: 'interface name inside the namespace (default $CNI_IFNAME, else eth0)' })
+      .option('args', { type: 'string', describe: "CNI_ARGS, 'K=V;K2=V2' (default $CNI_ARGS)" })
+      .option('cap', { type: 'string', describe: 'capability arg NAME=JSON (repeatable; on top of $CAP_ARGS), passed to plugins that declare it' })
+  type AttachArgs = GlobalArgs & { net: string; netns: string; ifname?: string; args?: string; cap?: unknown }
   const attachArgs = (a: AttachArgs) => ({ net: a.net, netns: a.netns, ifname: a.ifname, args: a.args, cap: str(a.cap), 'cni-conf-dir': a['cni-conf-dir'] })
   cli.command('cni', 'Run a network\'s CNI plugins against a namespace, like cnitool (container ID derived from the path)', (y) =>
     group(y, 'berth cni <command>\n\ncnitool-compatible: results are cached in libcni\'s format under $BERTH_ROOT/var/lib/cni.')
