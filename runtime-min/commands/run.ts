@@ -3,10 +3,10 @@
 // each network's CNI ADD; then start the command. Foreground: berth supervises it (signals forwarded,
 // exit code returned) and removes everything when it ends. Detached (-d): a supervisor process takes
 // over, and the stopped container stays listed until `berth rm` (as Docker).
-import { statSync } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { constants } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { Rollback } from '../../pkg/rollback/rollback.js'
 import { createLog } from '../../pkg/log/log.js'
 import { CliError } from '../cli-error.js'
@@ -83,7 +83,9 @@ function checkRootfs(dir: string | undefined): string | undefined {
     ok = false
   }
   if (!ok) throw new CliError(`rootfs ${dir} is not a directory`, 'give --rootfs an unpacked root file system, e.g. one made with busybox --install')
-  return join(dir) === '/' ? undefined : dir
+  // absolute: the launch runs with / as its working directory; symlinks resolved once, here
+  const abs = realpathSync(resolve(dir))
+  return abs === '/' ? undefined : abs
 }
 
 export async function run(a: RunArgs, ctx: Ctx): Promise<number> {

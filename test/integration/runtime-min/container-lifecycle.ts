@@ -76,6 +76,8 @@ t.test('--rootfs: chroot with its own /proc; exec enters the same root', { skip 
   const fg = b.berth(['run', '--net', 'none', '--rootfs', rootfs, '--', 'sh', '-c', 'ls /; cat /proc/1/comm; exit 0'])
   t.equal(fg.status, 0, fg.stderr)
   t.equal(fg.stdout, 'bin\nproc\nsh\n', 'only the rootfs is visible, and its /proc is the container\'s own')
+  const rel = b.berth(['run', '--net', 'none', '--rootfs', 'rootfs', '--', 'ls', '/'], { cwd: b.root })
+  t.equal(rel.stdout, 'bin\nproc\n', `a relative --rootfs is taken from the current directory: ${rel.stderr}`)
   t.equal(b.berth(['run', '-d', '--name', 'rfs', '--net', 'none', '--rootfs', rootfs, '--', 'sleep', '1000']).status, 0)
   const ex = b.berth(['exec', 'rfs', '--', 'sh', '-c', 'ls /; cat /proc/1/comm; exit 0'])
   t.equal(ex.stdout, 'bin\nproc\nsleep\n', 'exec sees the container\'s root and PID 1')
