@@ -2,7 +2,7 @@
 import { rigDown } from '../rig/down.js'
 import { execInMember } from '../rig/exec.js'
 import { validMember, validRigName } from '../rig/layout.js'
-import { listRigs, requireRig, type RigInfo } from '../rig/store.js'
+import { listRigEntries, requireRig, type RigInfo } from '../rig/store.js'
 import { rigAddHosts, rigRemoveHost } from '../rig/hosts.js'
 import { rigUp } from '../rig/up.js'
 
@@ -39,12 +39,15 @@ export async function rigRmHostCommand(a: { rig: string; host: string }): Promis
 }
 
 export function rigLsCommand(a: { json?: boolean | undefined }): void {
-  const rigs = listRigs()
+  const entries = listRigEntries()
   if (a.json === true) {
-    out(JSON.stringify(rigs.map(lsView), null, 2) + '\n')
+    out(JSON.stringify(entries.map((e) => ('info' in e ? lsView(e.info) : { name: e.name, state: 'damaged', error: e.damaged })), null, 2) + '\n')
     return
   }
-  const rows = [['NAME', 'HOSTS', 'DRIVER', 'UNDERLAY', 'STATE'], ...rigs.map((r) => [r.name, String(r.hosts.length), r.driver, r.underlay, r.state])]
+  const rows = [
+    ['NAME', 'HOSTS', 'DRIVER', 'UNDERLAY', 'STATE'],
+    ...entries.map((e) => ('info' in e ? [e.name, String(e.info.hosts.length), e.info.driver, e.info.underlay, e.info.state] : [e.name, '-', '-', '-', "damaged (remove it with 'berth rig down')"])),
+  ]
   out(table(rows))
 }
 

@@ -79,8 +79,11 @@ export function requireRig(name: string): RigInfo {
   return info
 }
 
-/** Every rig with metadata, by name; a directory with a damaged rig.json is skipped. */
-export function listRigs(): RigInfo[] {
+/** A directory under /run/berth/rigs: the rig, or why its rig.json cannot be read (`down` still removes it). */
+export type RigEntry = { readonly name: string; readonly info: RigInfo } | { readonly name: string; readonly damaged: string }
+
+/** Every rig directory, by name. */
+export function listRigEntries(): RigEntry[] {
   let names: string[]
   try {
     names = readdirSync(RIGS_DIR)
@@ -88,15 +91,21 @@ export function listRigs(): RigInfo[] {
     if (errorCode(e) === 'ENOENT') return []
     throw e
   }
-  const out: RigInfo[] = []
+  const out: RigEntry[] = []
   for (const n of names.sort()) {
     if (n.startsWith('.')) continue
     try {
       const info = readRig(n)
-      if (info !== undefined) out.push(info)
-    } catch {
-      // not a rig directory (or damaged): `down NAME` still removes it
+      // A directory without rig.json is a rig being removed (or not one of ours): nothing to show.
+      if (info !== undefined) out.push({ name: n, info })
+    } catch (e) {
+      out.push({ name: n, damaged: e instanceof Error ? e.message : String(e) })
     }
   }
   return out
+}
+
+/** Every rig with readable metadata, by name. */
+export function listRigs(): RigInfo[] {
+  return listRigEntries().flatMap((e) => ('info' in e ? [e.info] : []))
 }

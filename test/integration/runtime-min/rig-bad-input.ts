@@ -109,6 +109,8 @@ t.test('down removes a rig whose rig.json is damaged', { skip }, async (t) => {
   writeFileSync(join(rigDir(rig.name), 'rig.json'), '{"half":')
   const ls = berth(['rig', 'ls', '--json'])
   t.equal(ls.status, 0, 'ls still works')
+  t.match((JSON.parse(ls.stdout) as { name: string }[]).find((r) => r.name === rig.name), { state: 'damaged', error: /is not valid JSON/ }, 'and shows it damaged')
+  t.match(berth(['rig', 'ls']).stdout, new RegExp(`${rig.name}.*damaged \\(remove it with 'berth rig down'\\)`))
   const inspect = berth(['rig', 'inspect', rig.name])
   t.equal(inspect.status, 1)
   t.match(inspect.stderr, /is not valid JSON; remove the rig with 'berth rig down/)
