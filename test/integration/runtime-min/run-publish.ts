@@ -59,6 +59,8 @@ t.test('a published TCP server is reachable from the host and from another names
   t.equal(comm, 'busybox', 'PID 1 of the container is the command')
   t.match(addr ?? '', new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`))
   t.equal(b.berth(['exec', 'web', '--', 'sh', '-c', 'exit 5']).status, 5, 'exec returns the command exit code')
+  t.equal(b.berth(['exec', '-e', 'FOO=bar', 'web', '--', 'sh', '-c', 'echo $FOO $HOSTNAME']).stdout, 'bar web\n', "exec has the container's environment plus -e")
+  t.equal(b.berth(['exec', 'web', '--', 'no-such-tool']).status, 127, 'a missing command is 127')
   t.equal(b.berth(['logs', 'web']).status, 0, 'logs works for a detached container')
 
   const marks = { ips: [ip], ids: [insp.id], ports: [18080] }
@@ -74,5 +76,6 @@ t.test('a published TCP server is reachable from the host and from another names
   t.equal(rmf.status, 0, rmf.stderr)
   t.equal(rmf.stdout, 'web\n')
   t.same(b.leftovers(marks), [], 'nothing of the container is left')
+  t.match(b.berth(['exec', 'web', '--', 'true']).stderr, /no container named "web"/, 'exec after rm: one clear line')
   t.throws(() => b.host.exec('curl', ['-s', '-f', '-m', '2', `http://${b.hostAddr}:18080/token`]), 'the port is no longer published')
 })
