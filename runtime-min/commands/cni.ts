@@ -69,7 +69,8 @@ export async function cniAdd(a: CniAttachArgs): Promise<string> {
   const list = loadNetworkList(confDir(a), a.net)
   requireNetns(rt.netns)
   const result = await addNetworkList(list, rt, cniEnv())
-  return `${JSON.stringify(result, null, 2)}\n`
+  // cnitool prints with types.PrintResult: four-space indentation
+  return `${JSON.stringify(result, null, 4)}\n`
 }
 
 export async function cniCheck(a: CniAttachArgs): Promise<void> {

@@ -89,6 +89,7 @@ t.test('add, check, del: the attachment, its libcni cache file, traffic, and a c
   t.equal(add.status, 0, `add exits 0: ${add.stderr}`)
   const result = JSON.parse(add.stdout) as { cniVersion: string; ips: { address: string; gateway: string }[]; interfaces: { name: string; sandbox?: string }[] }
   t.equal(result.cniVersion, '1.0.0', 'result in the list version')
+  t.match(add.stdout, /^\{\n {4}"cniVersion": "1\.0\.0",\n/, "printed as cnitool prints (Go's four-space indent)")
   t.match(result.ips[0]?.address, /^10\.66\.0\.\d+\/24$/)
   t.ok(result.interfaces.some((i) => i.name === 'eth0' && i.sandbox === ctr.path), 'result names eth0 in the namespace')
   const addrs = ctr.ipJson(['-4', 'addr', 'show', 'eth0']) as { addr_info: { local: string; prefixlen: number }[] }[]
