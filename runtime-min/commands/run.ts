@@ -20,6 +20,7 @@ import { attach, attachmentFor, checkStaticAddressing, detach, planNetworks } fr
 import { parsePortSpecs } from '../container/port-spec.js'
 import { SetupAborted, SignalRelay } from '../container/signals.js'
 import type { ContainerState } from '../container/state.js'
+import { stopContainer } from '../container/stop.js'
 import { startSupervisor } from '../container/supervisor.js'
 import { netnsDir } from '../paths.js'
 
@@ -162,6 +163,10 @@ async function runWith(a: RunArgs, ctx: Ctx, relay: SignalRelay): Promise<number
     relay.check()
     if (a.detach) {
       await startSupervisor(ctx, name)
+      // interrupted while the supervisor started: stop the command; the rollback then undoes the rest
+      // (its supervisor's own teardown and ours are both idempotent, and run under the container lock)
+      if (relay.aborted !== undefined) await stopContainer(ctx, name, { timeoutMs: 0 })
+      relay.check()
       rb.commit()
       a.print(name)
       return 0
