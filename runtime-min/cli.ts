@@ -223,11 +223,13 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
             .option('name', { type: 'string', describe: 'rig name (default: the first free rigN)' })
             .option('hosts', { type: 'number', demandOption: true, describe: 'number of hosts (host1..hostN)' })
             .option('underlay', { type: 'string', describe: 'IPv4 underlay prefix (default: a free /24 of 10.200.0.0/16)' })
+            .option('underlay6', { type: 'string', describe: 'also an IPv6 underlay (dual stack), e.g. fd00:200::/64; none by default' })
             .option('driver', { type: 'string', default: 'bridge', describe: 'bridge or vxlan: what the hosts will network containers with' })
             .option('json', { type: 'boolean', describe: 'print the rig as `rig inspect --json` does' })
             .example('berth rig up --name lab --hosts 3', 'hosts lab.host1..lab.host3 on a free 10.200.X.0/24')
-            .example('berth rig up --hosts 2 --underlay 192.168.77.0/24 --driver vxlan', 'a rig for the VXLAN overlay'),
-        act(async (a: { name?: string; hosts: number; underlay?: string; driver?: string; json?: boolean }) => {
+            .example('berth rig up --hosts 2 --underlay 192.168.77.0/24 --driver vxlan', 'a rig for the VXLAN overlay')
+            .example('berth rig up --hosts 3 --underlay6 fd00:200::/64', 'dual-stack hosts'),
+        act(async (a: { name?: string; hosts: number; underlay?: string; underlay6?: string; driver?: string; json?: boolean }) => {
           const { rigUpCommand } = await import('./commands/rig.js')
           await rigUpCommand(a)
         }),

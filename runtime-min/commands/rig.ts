@@ -12,6 +12,7 @@ export interface RigUpArgs {
   name?: string | undefined
   hosts: number
   underlay?: string | undefined
+  underlay6?: string | undefined
   driver?: string | undefined
   json?: boolean | undefined
 }
@@ -57,8 +58,13 @@ export function rigInspectCommand(a: { rig: string; json?: boolean | undefined }
     out(JSON.stringify(inspectView(rig), null, 2) + '\n')
     return
   }
-  out(`rig ${rig.name} (${rig.state}), driver ${rig.driver}, underlay ${rig.underlay} via ${rig.gateway}\n`)
-  const rows = [['MEMBER', 'ADDRESS', 'NETNS', 'BERTH_ROOT'], ...[rig.switch, ...rig.hosts].map((m) => [m.name, m.address, m.netns, m.root])]
+  const v6 = rig.underlay6 === undefined ? '' : `, IPv6 underlay ${rig.underlay6} via ${rig.gateway6 ?? ''}`
+  out(`rig ${rig.name} (${rig.state}), driver ${rig.driver}, underlay ${rig.underlay} via ${rig.gateway}${v6}\n`)
+  const members = [rig.switch, ...rig.hosts]
+  const rows =
+    rig.underlay6 === undefined
+      ? [['MEMBER', 'ADDRESS', 'NETNS', 'BERTH_ROOT'], ...members.map((m) => [m.name, m.address, m.netns, m.root])]
+      : [['MEMBER', 'ADDRESS', 'ADDRESS6', 'NETNS', 'BERTH_ROOT'], ...members.map((m) => [m.name, m.address, m.address6 ?? '-', m.netns, m.root])]
   out(table(rows))
 }
 
@@ -83,13 +89,22 @@ function lsView(r: RigInfo) {
 
 /** What `inspect --json` shows: per member its name, namespace path, underlay address and root dir. */
 export function inspectView(r: RigInfo) {
-  const view = (m: RigInfo['switch']) => ({ name: m.name, netns: m.netns, address: m.address, ip: m.ip, interface: m.interface, root: m.root })
+  const view = (m: RigInfo['switch']) => ({
+    name: m.name,
+    netns: m.netns,
+    address: m.address,
+    ip: m.ip,
+    ...(m.address6 === undefined ? {} : { address6: m.address6, ip6: m.ip6 }),
+    interface: m.interface,
+    root: m.root,
+  })
   return {
     name: r.name,
     state: r.state,
     driver: r.driver,
     underlay: r.underlay,
     gateway: r.gateway,
+    ...(r.underlay6 === undefined ? {} : { underlay6: r.underlay6, gateway6: r.gateway6 }),
     createdAt: r.createdAt,
     switch: view(r.switch),
     hosts: r.hosts.map(view),

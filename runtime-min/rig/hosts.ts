@@ -38,10 +38,13 @@ export function rigAddHosts(name: string, count: number): Promise<RigMember[]> {
     const rig = readyRig(name)
     if (rig.hosts.length + count > MAX_HOSTS) throw new CliError(`rig ${name} would have more than ${MAX_HOSTS} hosts`, 'add fewer')
     const net = parseCidr(rig.underlay)
+    const net6 = rig.underlay6 === undefined ? undefined : parseCidr(rig.underlay6)
     const used = new Set(rig.hosts.map((h) => hostIndex(h.name)))
     const fresh: RigMember[] = []
     for (let k = 1; k <= maxHostIndex(net) && fresh.length < count; k++) {
-      if (!used.has(k)) fresh.push(memberRecord(rig.name, hostName(k), hostAddress(net, k), net.prefixLen))
+      if (used.has(k)) continue
+      const v6 = net6 === undefined ? undefined : { ip: hostAddress(net6, k), prefixLen: net6.prefixLen }
+      fresh.push(memberRecord(rig.name, hostName(k), hostAddress(net, k), net.prefixLen, v6))
     }
     if (fresh.length < count) throw new CliError(`rig ${name}'s underlay ${rig.underlay} has no room for ${count} more hosts`, 'remove hosts or make a rig with a larger --underlay')
     const grown: RigInfo = { ...rig, hosts: [...rig.hosts, ...fresh].sort(byIndex) }

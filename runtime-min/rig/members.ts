@@ -17,7 +17,7 @@ import { HOST_IFACE, memberNetnsPath, memberRoot, ROOT_SUBDIRS, SWITCH, SWITCH_B
 import type { RigInfo, RigMember } from './store.js'
 
 /** rig.json's record of a member (the switch or hostK) with underlay address `ip`. */
-export function memberRecord(rig: string, name: string, ip: string, prefixLen: number): RigMember {
+export function memberRecord(rig: string, name: string, ip: string, prefixLen: number, v6?: { ip: string; prefixLen: number }): RigMember {
   return {
     name,
     netns: memberNetnsPath(rig, name),
@@ -25,6 +25,7 @@ export function memberRecord(rig: string, name: string, ip: string, prefixLen: n
     ip,
     root: memberRoot(rig, name),
     interface: name === SWITCH ? SWITCH_BRIDGE : HOST_IFACE,
+    ...(v6 === undefined ? {} : { address6: `${v6.ip}/${v6.prefixLen}`, ip6: v6.ip }),
   }
 }
 
@@ -76,6 +77,8 @@ export class BuildResources {
     await createBridge(rt, { name: SWITCH_BRIDGE })
     await addAddress(rt, SWITCH_BRIDGE, sw.address)
     await setLinkUp(rt, SWITCH_BRIDGE)
+    // No duplicate address detection: the addresses are ours by construction and usable at once.
+    if (sw.address6 !== undefined) await addAddress(rt, SWITCH_BRIDGE, sw.address6, { noDad: true })
     makeRoot(sw.root, this.rb)
   }
 
@@ -92,6 +95,11 @@ export class BuildResources {
     await setLinkUp(rt, HOST_IFACE)
     await addRoute(rt, { gw: this.rig.gateway, dev: HOST_IFACE })
     writeSysctl('net.ipv4.ip_forward', '1', ns)
+    if (host.address6 !== undefined && this.rig.gateway6 !== undefined) {
+      await addAddress(rt, HOST_IFACE, host.address6, { noDad: true })
+      await addRoute(rt, { gw: this.rig.gateway6, dev: HOST_IFACE })
+      writeSysctl('net.ipv6.conf.all.forwarding', '1', ns)
+    }
     makeRoot(host.root, this.rb)
   }
 

@@ -25,6 +25,9 @@ const MemberSchema = z.object({
   root: z.string(),
   /** underlay interface: eth0 in a host, the bridge in the switch */
   interface: z.string(),
+  /** IPv6 underlay address with prefix and alone, when the rig has --underlay6 */
+  address6: z.optional(z.string()),
+  ip6: z.optional(z.string()),
 })
 export type RigMember = z.infer<typeof MemberSchema>
 
@@ -36,6 +39,9 @@ const RigSchema = z.object({
   underlay: z.string(),
   /** the hosts' default gateway (the switch's address) */
   gateway: z.string(),
+  /** the optional IPv6 underlay and the switch's IPv6 address */
+  underlay6: z.optional(z.string()),
+  gateway6: z.optional(z.string()),
   createdAt: z.string(),
   switch: MemberSchema,
   hosts: z.array(MemberSchema),

@@ -5,7 +5,7 @@
 // step fails, leaving the machine as it was.
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { describe } from '../../pkg/errors/describe.js'
-import type { IpNet } from '../../pkg/ip/cidr.js'
+import { formatCidr, parseCidr, type IpNet } from '../../pkg/ip/cidr.js'
 import { createLog } from '../../pkg/log/log.js'
 import { Rollback } from '../../pkg/rollback/rollback.js'
 import { CliError } from '../cli-error.js'
@@ -21,7 +21,7 @@ import {
   validRigName,
 } from './layout.js'
 import { DRIVERS, listRigs, withRigsLock, writeRig, type RigDriver, type RigInfo } from './store.js'
-import { machineRoutes, overlaps, parseUnderlay, pickUnderlay, planUnderlay } from './underlay.js'
+import { hostAddress, machineRoutes, overlaps, parseUnderlay, pickUnderlay, planUnderlay } from './underlay.js'
 
 const log = createLog('berth rig')
 
@@ -29,6 +29,8 @@ export interface RigUpOptions {
   readonly name?: string | undefined
   readonly hosts: number
   readonly underlay?: string | undefined
+  /** an IPv6 underlay besides the IPv4 one (dual stack); none by default */
+  readonly underlay6?: string | undefined
   readonly driver?: string | undefined
 }
 
@@ -41,6 +43,7 @@ export async function rigUp(opts: RigUpOptions): Promise<RigInfo> {
   if (!DRIVERS.includes(driver)) throw new CliError(`unknown --driver ${JSON.stringify(opts.driver)}`, `use ${DRIVERS.join(' or ')}`)
   if (opts.name !== undefined) validRigName(opts.name)
   const wanted = opts.underlay === undefined ? undefined : parseUnderlay(opts.underlay, opts.hosts)
+  const net6 = opts.underlay6 === undefined ? undefined : parseUnderlay(opts.underlay6, opts.hosts, 6)
   return withRigsLock(async () => {
     const others = listRigs()
     const name = opts.name ?? defaultName()
@@ -54,7 +57,13 @@ export async function rigUp(opts: RigUpOptions): Promise<RigInfo> {
         throw new CliError(`--underlay ${opts.underlay} overlaps rig ${clash.name}'s underlay ${clash.underlay}`, 'choose another prefix, or leave --underlay out to get a free one')
       }
     }
-    return build(name, driver, net, opts.hosts)
+    if (net6 !== undefined) {
+      const clash = others.find((r) => r.underlay6 !== undefined && overlaps(parseCidr(r.underlay6), net6))
+      if (clash !== undefined) {
+        throw new CliError(`--underlay6 ${opts.underlay6} overlaps rig ${clash.name}'s underlay ${clash.underlay6 ?? ''}`, 'choose another prefix')
+      }
+    }
+    return build(name, driver, net, net6, opts.hosts)
   })
 }
 
@@ -67,8 +76,9 @@ function defaultName(): string {
   for (let i = 1; ; i++) if (!existsSync(rigDir(`rig${i}`))) return `rig${i}`
 }
 
-async function build(name: string, driver: RigDriver, net: IpNet, hostCount: number): Promise<RigInfo> {
+async function build(name: string, driver: RigDriver, net: IpNet, net6: IpNet | undefined, hostCount: number): Promise<RigInfo> {
   const plan = planUnderlay(net, hostCount)
+  const v6 = (k: number) => (net6 === undefined ? undefined : { ip: hostAddress(net6, k), prefixLen: net6.prefixLen })
   const info: RigInfo = {
     version: 1,
     name,
@@ -76,9 +86,10 @@ async function build(name: string, driver: RigDriver, net: IpNet, hostCount: num
     driver,
     underlay: plan.cidr,
     gateway: plan.gateway,
+    ...(net6 === undefined ? {} : { underlay6: formatCidr(net6), gateway6: hostAddress(net6, 0) }),
     createdAt: new Date().toISOString(),
-    switch: memberRecord(name, SWITCH, plan.gateway, plan.prefixLen),
-    hosts: plan.hosts.map((ip, k) => memberRecord(name, hostName(k + 1), ip, plan.prefixLen)),
+    switch: memberRecord(name, SWITCH, plan.gateway, plan.prefixLen, v6(0)),
+    hosts: plan.hosts.map((ip, k) => memberRecord(name, hostName(k + 1), ip, plan.prefixLen, v6(k + 1))),
   }
 
   return withInterruptGuard(async (guard) => {

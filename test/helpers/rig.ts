@@ -27,6 +27,8 @@ export interface RigMemberView {
   ip: string
   interface: string
   root: string
+  address6?: string
+  ip6?: string
 }
 
 export interface RigView {
@@ -35,6 +37,8 @@ export interface RigView {
   driver: string
   underlay: string
   gateway: string
+  underlay6?: string
+  gateway6?: string
   switch: RigMemberView
   hosts: RigMemberView[]
 }

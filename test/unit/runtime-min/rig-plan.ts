@@ -82,3 +82,14 @@ t.test('rig exec environment: BERTH_ROOT, berth first on PATH, CNI_PATH unless s
   t.equal(memberEnv(rig, host, { CNI_PATH: '/x' }, '/b')['CNI_PATH'], '/x', "the caller's CNI_PATH wins")
   t.equal(memberEnv(rig, host, { BERTH_ROOT: '/elsewhere' }, '/b')['BERTH_ROOT'], '/run/berth/rigs/lab/host2', "the caller's BERTH_ROOT does not")
 })
+
+t.test('IPv6 underlay (--underlay6)', async (t) => {
+  const net = parseUnderlay('fd00:200::/64', 3, 6)
+  t.equal(hostAddress(net, 0), 'fd00:200::1')
+  t.equal(hostAddress(net, 255), 'fd00:200::100')
+  t.equal(maxHostIndex(parseUnderlay('fd00::/120', 253, 6)), 253)
+  t.equal(maxHostIndex(net), 1_000_000, 'capped, not 2^64')
+  t.throws(() => parseUnderlay('10.0.0.0/24', 1, 6), /--underlay6 10\.0\.0\.0\/24 is IPv4; give an IPv6 prefix/)
+  t.throws(() => parseUnderlay('fd00::1/64', 1, 6), /host bits set; did you mean fd00::\/64\?/)
+  t.throws(() => parseUnderlay('fd00::/127', 1, 6), /too small/)
+})
