@@ -110,6 +110,11 @@ t.test('add, check, del: the attachment, its libcni cache file, traffic, and a c
 
   const check = e.berth(['cni', 'check', e.net, ctr.path])
   t.equal(check.status, 0, `check passes: ${check.stderr}`)
+  const dup = e.berth(['cni', 'add', e.net, ctr.path])
+  t.equal(dup.status, 1, 'a second add of the same attachment is refused')
+  t.equal(dup.stderr, `berth: network ${e.net} is already attached to container ${id} as eth0; DEL that attachment first\n`)
+  t.equal(e.berth(['cni', 'check', e.net, ctr.path]).status, 0, 'and the first attachment is untouched')
+  t.equal(e.leases().length, 1)
   ctr.exec('ip', ['addr', 'flush', 'dev', 'eth0'])
   const bad = e.berth(['cni', 'check', e.net, ctr.path])
   t.equal(bad.status, 1, 'check fails once the address is gone')

@@ -99,11 +99,24 @@ t.test('ADD: in order, prevResult chained, only declared capabilities, CNI_* set
   t.equal(readCache(f.env.cacheDir, 'chain', 'ctr1', 'eth0').state, 'missing', 'cache removed')
 })
 
-t.test('a failing ADD rolls back the plugins that ran, last first; nothing cached', async (t) => {
-  const f = setup(t, [{ type: 'rec-a' }, { type: 'rec-b', fail: 'ADD' }, { type: 'rec-c' }])
-  await t.rejects(addNetworkList(f.list, rt, f.env), { code: 7, message: /^plugin type="rec-b" failed \(add\): injected failure$/ })
-  t.same(f.records().map((r) => [r.command, r.type]), [['ADD', 'rec-a'], ['ADD', 'rec-b'], ['DEL', 'rec-b'], ['DEL', 'rec-a']])
+t.test('a failing ADD rolls back the plugins that succeeded, last first; nothing cached', async (t) => {
+  const f = setup(t, [{ type: 'rec-a' }, { type: 'rec-b' }, { type: 'rec-c', fail: 'ADD' }])
+  await t.rejects(addNetworkList(f.list, rt, f.env), { code: 7, message: /^plugin type="rec-c" failed \(add\): injected failure$/ })
+  const recs = f.records()
+  t.same(recs.map((r) => [r.command, r.type]), [['ADD', 'rec-a'], ['ADD', 'rec-b'], ['ADD', 'rec-c'], ['DEL', 'rec-b'], ['DEL', 'rec-a']], 'the failing plugin cleans up after itself')
+  t.same((recs[3]?.stdin['prevResult'] as { interfaces: { name: string }[] }).interfaces.map((i) => i.name), ['rec-a', 'rec-b'], 'rollback DEL gets the last result')
   t.equal(readCache(f.env.cacheDir, 'chain', 'ctr1', 'eth0').state, 'missing')
+})
+
+t.test('ADD of an attachment the cache already holds is refused before any plugin runs', async (t) => {
+  const f = setup(t, [{ type: 'rec-a' }])
+  await addNetworkList(f.list, rt, f.env)
+  f.clear()
+  await t.rejects(addNetworkList(f.list, rt, f.env), { message: 'network chain is already attached to container ctr1 as eth0; DEL that attachment first' })
+  t.same(f.records(), [], 'no plugin called')
+  t.equal(readCache(f.env.cacheDir, 'chain', 'ctr1', 'eth0').state, 'ok', 'the existing attachment is untouched')
+  await addNetworkList(f.list, { ...rt, ifName: 'eth1' }, f.env)
+  t.pass('another ifname of the same container is fine')
 })
 
 t.test('a failing DEL still calls every plugin, reports, and keeps the cache for a retry', async (t) => {
