@@ -86,15 +86,15 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
       checkFree(cidr, others, [])
       conflist = vxlanConflist({ name: o.name, clusterCidr: canonicalSubnet(cidr), mtu })
     } else {
-      const routes = hostRoutes()
-      const taken = [...others.map((x) => x.net), ...routes]
+      const host = await hostNets()
+      const taken = [...others.map((x) => x.net), ...host.map((h) => h.net)]
       let subnets = given
       if (subnets.length === 0) {
         const pool = o.name === DEFAULT_NETWORK ? [parseCidr(DEFAULT_NETWORK_SUBNET), ...userSubnetPool()] : userSubnetPool()
         const picked = pickSubnet(pool, taken)
         if (picked === undefined) throw new CliError('no free subnet left in 10.89.0.0-10.99.255.0/24', 'pass one with --subnet')
         subnets = [picked]
-      } else for (const s of subnets) checkFree(s, others, routes)
+      } else for (const s of subnets) checkFree(s, others, host)
       const gateways = assignGateway(subnets, o.gateway)
       conflist = bridgeConflist({
         name: o.name,
@@ -160,11 +160,37 @@ function parseSubnet(s: string): IpNet {
   return networkOf(n)
 }
 
-function checkFree(s: IpNet, others: readonly { name: string; net: IpNet }[], routes: readonly IpNet[]): void {
+function checkFree(s: IpNet, others: readonly { name: string; net: IpNet }[], host: readonly HostNet[]): void {
   const clash = others.find((o) => overlaps(o.net, s))
   if (clash !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps network ${JSON.stringify(clash.name)}`, 'choose another --subnet')
-  const route = routes.find((r) => overlaps(r, s))
-  if (route !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps the host's route to ${canonicalSubnet(route)}`, 'choose another --subnet')
+  const used = host.find((h) => overlaps(h.net, s))
+  if (used !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps the host's ${used.what}`, 'choose another --subnet')
+}
+
+interface HostNet {
+  net: IpNet
+  /** for messages: "route to 10.1.0.0/16", "address 10.1.2.3" */
+  what: string
+}
+
+/**
+ * What the host's namespace already uses: its routes (main table), and its addresses (an address
+ * without a prefix route, a /32 say, shows only here). Loopback and link-local addresses are left out.
+ */
+async function hostNets(): Promise<HostNet[]> {
+  const out: HostNet[] = hostRoutes().map((r) => ({ net: r, what: `route to ${canonicalSubnet(r)}` }))
+  const { openRtnl } = await import('../../pkg/link/rtnl.js')
+  const { listAddresses } = await import('../../pkg/link/addr.js')
+  const rt = openRtnl()
+  try {
+    for (const a of await listAddresses(rt)) {
+      if (a.ip.startsWith('127.') || a.ip === '::1' || a.ip.toLowerCase().startsWith('fe80:')) continue
+      out.push({ net: parseCidr(a.family === 4 ? `${a.ip}/32` : `${a.ip}/128`), what: `address ${a.ip}` })
+    }
+  } finally {
+    rt.close()
+  }
+  return out
 }
 
 /** Gateways per subnet: --gateway goes to the subnet holding it, every other subnet gets its first host. */

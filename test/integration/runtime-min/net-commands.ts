@@ -54,8 +54,9 @@ const links = (ns: TestNetns) => (ns.ipJson(['link', 'show']) as { ifname: strin
 
 t.test('create, ls, inspect, use with berth cni, rm: the round trip leaves nothing', { skip }, async (t) => {
   const h = await host(t)
-  // the host already routes 10.89.0.0/24: the first free /24 is the next one
+  // the host already routes 10.89.0.0/24 and has 10.89.1.5 (a /32: no prefix route): 10.89.2.0/24 is free
   h.ns.exec('ip', ['route', 'add', '10.89.0.0/24', 'dev', 'lo'])
+  h.ns.exec('ip', ['addr', 'add', '10.89.1.5/32', 'dev', 'lo'])
   const c = h.berth(['net', 'create', 'web'])
   t.equal(c.status, 0, c.stderr)
   t.equal(c.stdout, 'web\n', 'prints the name')
@@ -70,20 +71,20 @@ t.test('create, ls, inspect, use with berth cni, rm: the round trip leaves nothi
     ipMasq: true,
     hairpinMode: true,
     capabilities: { ips: true, mac: true },
-    ipam: { type: 'host-local', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '10.89.1.0/24', gateway: '10.89.1.1' }]], dataDir: join(h.root, 'var/lib/cni/networks') },
+    ipam: { type: 'host-local', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '10.89.2.0/24', gateway: '10.89.2.1' }]], dataDir: join(h.root, 'var/lib/cni/networks') },
   }, 'bridge + host-local, subnet clear of the host route')
   t.same(portmap, { type: 'portmap', capabilities: { portMappings: true } })
   t.same(firewall, { type: 'firewall', backend: '' })
 
   const ls = h.berth(['net', 'ls', '--json'])
   t.equal(ls.status, 0, ls.stderr)
-  t.same((JSON.parse(ls.stdout) as { name: string; subnets: string[]; bridge: string; driver: string }[]).map((n) => [n.name, n.driver, n.subnets, n.bridge]), [['web', 'bridge', ['10.89.1.0/24'], 'berth1']])
-  t.match(h.berth(['net', 'ls']).stdout, /^NAME\s+DRIVER\s+SUBNETS\s+BRIDGE\s+FILE\nweb\s+bridge\s+10\.89\.1\.0\/24\s+berth1\s+\S+web\.conflist\n$/)
+  t.same((JSON.parse(ls.stdout) as { name: string; subnets: string[]; bridge: string; driver: string }[]).map((n) => [n.name, n.driver, n.subnets, n.bridge]), [['web', 'bridge', ['10.89.2.0/24'], 'berth1']])
+  t.match(h.berth(['net', 'ls']).stdout, /^NAME\s+DRIVER\s+SUBNETS\s+BRIDGE\s+FILE\nweb\s+bridge\s+10\.89\.2\.0\/24\s+berth1\s+\S+web\.conflist\n$/)
 
   const ctr = await createTestNetns(t)
   const add = h.berth(['cni', 'add', 'web', ctr.path, '--cap', 'portMappings=[{"hostPort":18081,"containerPort":80,"protocol":"tcp"}]'])
   t.equal(add.status, 0, `the whole chain runs with berth's plugins: ${add.stderr}`)
-  t.match((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address, /^10\.89\.1\.\d+\/24$/)
+  t.match((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address, /^10\.89\.2\.\d+\/24$/)
   t.ok(links(h.ns).includes('berth1'), 'bridge berth1 exists in the host')
 
   const insp = h.berth(['net', 'inspect', 'web'])
@@ -163,10 +164,12 @@ t.test('bad input: one clear line, exit 1, no file written', { skip }, async (t)
   const h = await host(t)
   t.equal(h.berth(['net', 'create', 'taken', '--subnet', '10.90.1.0/24']).status, 0)
   h.ns.exec('ip', ['route', 'add', '10.91.0.0/16', 'dev', 'lo'])
+  h.ns.exec('ip', ['addr', 'add', '10.93.0.7/32', 'dev', 'lo'])
   const cases: [string[], RegExp][] = [
     [['net', 'create', 'taken'], /network "taken" already exists in .*; choose another name or remove it with 'berth net rm taken'/],
     [['net', 'create', 'x', '--subnet', '10.90.1.128/25'], /subnet 10\.90\.1\.128\/25 overlaps network "taken"; choose another --subnet/],
     [['net', 'create', 'x', '--subnet', '10.91.3.0/24'], /overlaps the host's route to 10\.91\.0\.0\/16/],
+    [['net', 'create', 'x', '--subnet', '10.93.0.0/24'], /overlaps the host's address 10\.93\.0\.7; choose another --subnet/],
     [['net', 'create', 'x', '--subnet', '10.92.0.0'], /invalid --subnet "10\.92\.0\.0": no prefix length/],
     [['net', 'create', 'x', '--subnet', 'banana'], /invalid --subnet "banana"; give a CIDR/],
     [['net', 'create', 'x', '--subnet', '10.92.0.0/31'], /too small/],
