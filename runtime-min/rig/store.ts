@@ -7,7 +7,7 @@ import { errorCode } from '../../pkg/errors/sys-error.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import { withLock } from '../../pkg/lock/lock.js'
 import { CliError } from '../cli-error.js'
-import { RIGS_DIR, RIGS_LOCK, rigFile, validRigName } from './layout.js'
+import { hostIndex, memberNetnsPath, memberRoot, RIGS_DIR, RIGS_LOCK, rigFile, SWITCH, validRigName } from './layout.js'
 
 export const DRIVERS = ['bridge', 'vxlan'] as const
 export type RigDriver = (typeof DRIVERS)[number]
@@ -75,7 +75,13 @@ export function readRig(name: string): RigInfo | undefined {
   }
   const r = RigSchema.safeParse(json)
   if (!r.success) throw new CliError(`${rigFile(name)} is not a berth rig description`, `remove the rig with 'berth rig down ${name}'`)
-  return r.data
+  // `down` and `rm-host` remove what these paths name: they must be exactly the rig's own.
+  const info = r.data
+  const own = (m: RigMember) => m.netns === memberNetnsPath(name, m.name) && m.root === memberRoot(name, m.name) && (m.name === SWITCH || hostIndex(m.name) !== undefined)
+  if (info.name !== name || info.switch.name !== SWITCH || ![info.switch, ...info.hosts].every(own)) {
+    throw new CliError(`${rigFile(name)} names paths that are not rig ${name}'s`, `remove the rig with 'berth rig down ${name}'`)
+  }
+  return info
 }
 
 /** The rig or a clear "no such rig" error. */

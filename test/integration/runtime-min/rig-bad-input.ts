@@ -2,7 +2,7 @@
 // halfway), names and underlays that are taken, and `rig down` of a rig whose rig.json is damaged.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import { BIN_DIR } from '../../helpers/paths.js'
@@ -117,6 +117,24 @@ t.test('down removes a rig whose rig.json is damaged', { skip }, async (t) => {
   const down = berth(['rig', 'down', rig.name])
   t.equal(down.status, 0, down.stderr)
   t.same(leftovers(rig.name), [], 'namespaces found by name and removed, directory gone')
+})
+
+t.test('a rig.json naming paths outside the rig is not trusted: rm-host refuses, down removes only the rig', { skip }, async (t) => {
+  const rig = makeRig(t, { hosts: 1 })
+  const file = join(rigDir(rig.name), 'rig.json')
+  const info = JSON.parse(readFileSync(file, 'utf8')) as RigView
+  const decoy = mkdtempSync('/tmp/btrig-')
+  t.teardown(() => rmSync(decoy, { recursive: true, force: true }))
+  writeFileSync(join(decoy, 'keep'), 'x')
+  info.hosts[0] = { ...(info.hosts[0] as RigView['hosts'][number]), root: decoy }
+  writeFileSync(file, JSON.stringify(info))
+  t.match(berth(['rig', 'inspect', rig.name]).stderr, /names paths that are not rig .*'s; remove the rig with 'berth rig down/)
+  const rm = berth(['rig', 'rm-host', rig.name, 'host1'])
+  t.equal(rm.status, 1, 'rm-host refuses to act on it')
+  t.ok(existsSync(join(decoy, 'keep')), 'rm-host left the foreign directory alone')
+  t.equal(berth(['rig', 'down', rig.name]).status, 0)
+  t.ok(existsSync(join(decoy, 'keep')), 'the foreign directory is untouched')
+  t.same(leftovers(rig.name), [], 'the rig itself is gone')
 })
 
 t.test('rig commands need root: one clear line, nothing made', { skip }, async (t) => {
