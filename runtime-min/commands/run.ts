@@ -152,11 +152,12 @@ async function runWith(a: RunArgs, ctx: Ctx, relay: SignalRelay): Promise<number
       for (const [i, list] of plan.lists.entries()) {
         relay.check()
         const att = attachmentFor(list, i, plan.publishIndex, ports, fixed)
-        // recorded before ADD, so a crash during ADD leaves something `rm` can DEL
+        // recorded before ADD, so a crash during ADD leaves something `rm` can DEL; a failed ADD is
+        // rolled back by the chain runner itself, so our DEL is registered once ADD has succeeded
         state.attachments.push(att)
         ctx.store.write(state)
-        rb.defer(`CNI DEL ${att.network} ${att.ifName}`, () => detach(state, att, ctx.cni))
         await attach(state, att, ctx.cni)
+        rb.defer(`CNI DEL ${att.network} ${att.ifName}`, () => detach(state, att, ctx.cni))
         ctx.store.write(state)
       }
     }

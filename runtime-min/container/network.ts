@@ -86,7 +86,9 @@ export async function attach(state: ContainerState, a: Attachment, env: CniEnv):
   try {
     a.result = await addNetworkList(list, runtimeConf(state, a), env)
   } catch (e) {
-    throw new CliError(`cannot attach network ${a.network} (${a.ifName}): ${describe(e)}`, e instanceof CniError && e.code === 11 ? 'try again' : `check the network ('berth net inspect ${a.network}') and the options given`)
+    // the runner's message already carries the plugin's reason (its cause chain would repeat it)
+    const why = e instanceof Error ? e.message : describe(e)
+    throw new CliError(`cannot attach network ${a.network} (${a.ifName}): ${why}`, e instanceof CniError && e.code === 11 ? 'try again' : `check the network ('berth net inspect ${a.network}') and the options given`)
   }
 }
 
