@@ -29,7 +29,7 @@ export async function teardown(ctx: Ctx, state: ContainerState): Promise<string[
       await detach(state, a, ctx.cni)
       state.attachments = state.attachments.filter((x) => x !== a)
     } catch (e) {
-      errors.push(`CNI DEL of ${a.network} (${a.ifName}) failed: ${describe(e)}`)
+      errors.push(`CNI DEL of ${a.network} (${a.ifName}) failed: ${e instanceof Error ? e.message : describe(e)}`)
     }
   }
   // 2. the namespaces, after DEL: plugins delete the container's links inside the netns themselves
