@@ -2,7 +2,7 @@
 import { rigDown } from '../rig/down.js'
 import { execInMember } from '../rig/exec.js'
 import { validMember, validRigName } from '../rig/layout.js'
-import { listRigEntries, requireRig, type RigInfo } from '../rig/store.js'
+import { listRigEntries, requireRig, shownState, type RigInfo } from '../rig/store.js'
 import { rigAddHosts, rigRemoveHost } from '../rig/hosts.js'
 import { rigUp } from '../rig/up.js'
 
@@ -47,7 +47,7 @@ export function rigLsCommand(a: { json?: boolean | undefined }): void {
   }
   const rows = [
     ['NAME', 'HOSTS', 'DRIVER', 'UNDERLAY', 'STATE'],
-    ...entries.map((e) => ('info' in e ? [e.name, String(e.info.hosts.length), e.info.driver, e.info.underlay, e.info.state] : [e.name, '-', '-', '-', "damaged (remove it with 'berth rig down')"])),
+    ...entries.map((e) => ('info' in e ? [e.name, String(e.info.hosts.length), e.info.driver, e.info.underlay, stateText(e.info)] : [e.name, '-', '-', '-', "damaged (remove it with 'berth rig down')"])),
   ]
   out(table(rows))
 }
@@ -59,7 +59,7 @@ export function rigInspectCommand(a: { rig: string; json?: boolean | undefined }
     return
   }
   const v6 = rig.underlay6 === undefined ? '' : `, IPv6 underlay ${rig.underlay6} via ${rig.gateway6 ?? ''}`
-  out(`rig ${rig.name} (${rig.state}), driver ${rig.driver}, underlay ${rig.underlay} via ${rig.gateway}${v6}\n`)
+  out(`rig ${rig.name} (${stateText(rig)}), driver ${rig.driver}, underlay ${rig.underlay} via ${rig.gateway}${v6}\n`)
   const members = [rig.switch, ...rig.hosts]
   const rows =
     rig.underlay6 === undefined
@@ -83,8 +83,13 @@ export function rigExecCommand(a: RigExecArgs): Promise<number> {
   return execInMember(rig, member, a.command)
 }
 
+function stateText(r: RigInfo): string {
+  const s = shownState(r)
+  return s === 'broken' ? `broken: its up died (remove it with 'berth rig down ${r.name}')` : s
+}
+
 function lsView(r: RigInfo) {
-  return { name: r.name, state: r.state, driver: r.driver, underlay: r.underlay, hosts: r.hosts.length, createdAt: r.createdAt }
+  return { name: r.name, state: shownState(r), driver: r.driver, underlay: r.underlay, hosts: r.hosts.length, createdAt: r.createdAt }
 }
 
 /** What `inspect --json` shows: per member its name, namespace path, underlay address and root dir. */
@@ -100,7 +105,7 @@ export function inspectView(r: RigInfo) {
   })
   return {
     name: r.name,
-    state: r.state,
+    state: shownState(r),
     driver: r.driver,
     underlay: r.underlay,
     gateway: r.gateway,

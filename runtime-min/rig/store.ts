@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import * as z from 'zod/mini'
 import { errorCode } from '../../pkg/errors/sys-error.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
-import { withLock } from '../../pkg/lock/lock.js'
+import { FileLock, withLock } from '../../pkg/lock/lock.js'
 import { CliError } from '../cli-error.js'
 import { hostIndex, memberNetnsPath, memberRoot, RIGS_DIR, RIGS_LOCK, rigFile, SWITCH, validRigName } from './layout.js'
 
@@ -115,6 +115,18 @@ export function listRigEntries(): RigEntry[] {
     }
   }
   return out
+}
+
+/**
+ * The state to show: "creating" while an `up` holds the rigs lock, "broken" when the `up` that wrote it
+ * is gone (nobody holds the lock), else what rig.json says.
+ */
+export function shownState(info: RigInfo): 'ready' | 'creating' | 'broken' {
+  if (info.state !== 'creating') return info.state
+  const lock = FileLock.tryAcquire(RIGS_LOCK)
+  if (lock === undefined) return 'creating'
+  lock.release()
+  return 'broken'
 }
 
 /** Every rig with readable metadata, by name. */

@@ -5,6 +5,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { BIN_DIR } from '../../helpers/paths.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 import { BERTH, berth, downOnTeardown, makeRig, netnsNames, rigName, type RigView } from '../../helpers/rig.js'
@@ -135,6 +136,31 @@ t.test('a rig.json naming paths outside the rig is not trusted: rm-host refuses,
   t.equal(berth(['rig', 'down', rig.name]).status, 0)
   t.ok(existsSync(join(decoy, 'keep')), 'the foreign directory is untouched')
   t.same(leftovers(rig.name), [], 'the rig itself is gone')
+})
+
+t.test('a rig whose up died halfway shows as broken, and down removes it', { skip }, async (t) => {
+  const rig = makeRig(t, { hosts: 2 })
+  // What a killed `up` leaves: rig.json still "creating", some namespaces made, nobody holding the lock.
+  const file = join(rigDir(rig.name), 'rig.json')
+  writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as object), state: 'creating' }))
+  execFileSync('ip', ['netns', 'del', `${rig.name}.host2`])
+  // While another test's `up` holds the rigs lock this rig reads as "creating"; wait for a free moment.
+  const state = () => (JSON.parse(berth(['rig', 'ls', '--json']).stdout) as { name: string; state: string }[]).find((r) => r.name === rig.name)?.state
+  let seen = state()
+  for (let i = 0; i < 60 && seen === 'creating'; i++) {
+    await sleep(500)
+    seen = state()
+  }
+  t.equal(seen, 'broken')
+  let text = berth(['rig', 'inspect', rig.name]).stdout
+  for (let i = 0; i < 60 && text.includes('(creating)'); i++) {
+    await sleep(500)
+    text = berth(['rig', 'inspect', rig.name]).stdout
+  }
+  t.match(text, /broken: its up died \(remove it with 'berth rig down /)
+  const down = berth(['rig', 'down', rig.name])
+  t.equal(down.status, 0, down.stderr)
+  t.same(leftovers(rig.name), [])
 })
 
 t.test('rig commands need root: one clear line, nothing made', { skip }, async (t) => {
