@@ -105,8 +105,9 @@ export async function finish(ctx: Ctx, name: string, exitCode: number | undefine
   })
 }
 
-/** The status as it really is: "running" only while the init process lives. */
+/** The status as it really is: "running" only while the init process (or its launcher) lives. */
 export function effectiveStatus(s: ContainerState): ContainerState['status'] {
-  if (s.status === 'running' && !isAlive(s.init)) return 'exited'
+  // the launcher counts too: under heavy load the init may not have been seen at start
+  if (s.status === 'running' && !isAlive(s.init) && !isAlive(s.launcher)) return 'exited'
   return s.status
 }

@@ -10,6 +10,7 @@ import { statusText } from '../../../runtime-min/commands/ps.js'
 import { checkCommand, DEFAULT_PATH, resolveInRoot } from '../../../runtime-min/container/command-path.js'
 import { effectiveStatus, exitCodeOf } from '../../../runtime-min/container/lifecycle.js'
 import { envObject, launchArgs } from '../../../runtime-min/container/launch.js'
+import { processRef } from '../../../runtime-min/container/proc.js'
 import { generateName, newContainerId, validateContainerName } from '../../../runtime-min/container/names.js'
 import { validateHostname } from '../../../runtime-min/container/namespaces.js'
 import { planNetworks } from '../../../runtime-min/container/network.js'
@@ -108,6 +109,9 @@ t.test('exit codes and status', async (t) => {
   t.equal(statusText({ status: 'running', exitCode: null }), 'running')
   const s = { status: 'running', init: { pid: process.pid, start: -1 } } as ContainerState
   t.equal(effectiveStatus(s), 'exited', 'a PID whose start time differs is not our init')
+  const launcher = processRef(process.pid)
+  t.equal(effectiveStatus({ status: 'running', launcher } as ContainerState), 'running', 'an init not seen yet: its launcher still runs')
+  t.equal(effectiveStatus({ status: 'created' } as ContainerState), 'created')
 })
 
 t.test('state store: reservation, read/write, list, locked updates, removal', async (t) => {
