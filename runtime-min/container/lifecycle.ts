@@ -8,7 +8,7 @@ import type { CniEnv } from '../libcni/types.js'
 import { findInit, spawnContainer } from './launch.js'
 import { removeNamespaceFile } from './namespaces.js'
 import { detach } from './network.js'
-import { isAlive, processRef } from './proc.js'
+import { childrenOf, isAlive, processRef } from './proc.js'
 export { killContainer } from './proc.js'
 import type { ContainerState, ContainerStore, ProcessRef } from './state.js'
 
@@ -110,4 +110,12 @@ export function effectiveStatus(s: ContainerState): ContainerState['status'] {
   // the launcher counts too: under heavy load the init may not have been seen at start
   if (s.status === 'running' && !isAlive(s.init) && !isAlive(s.launcher)) return 'exited'
   return s.status
+}
+
+/** The init, as recorded or (when it was not seen at start) found as its launcher's child now. */
+export function currentInit(s: ContainerState): ProcessRef | undefined {
+  if (isAlive(s.init)) return s.init
+  if (s.launcher === undefined || !isAlive(s.launcher)) return undefined
+  const [child] = childrenOf(s.launcher.pid)
+  return child === undefined ? undefined : processRef(child)
 }
