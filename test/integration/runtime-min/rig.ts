@@ -106,6 +106,18 @@ t.test('rig exec: the host namespace, its BERTH_ROOT, CNI_PATH, berth on PATH, t
   t.match(nocmd.stderr, /no command given/)
 })
 
+t.test('rig exec passes SIGTERM on to the command and exits with its status', { skip }, async (t) => {
+  const rig = makeRig(t, { hosts: 1 })
+  const p = spawn(BERTH, ['rig', 'exec', rig.name, 'host1', '--', 'sleep', '1000'], { stdio: 'ignore' })
+  t.teardown(() => p.kill('SIGKILL'))
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)))
+  for (let i = 0; i < 200 && countSleepers(rig) < 1; i++) await sleep(20)
+  t.equal(countSleepers(rig), 1, 'the command runs in host1')
+  p.kill('SIGTERM')
+  t.equal(await exited, 143, 'exit status 128+SIGTERM')
+  t.equal(countSleepers(rig), 0, 'the command got the signal and ended')
+})
+
 t.test('rig down removes namespaces, /run/netns entries, the directory and processes; twice is fine', { skip }, async (t) => {
   const rig = makeRig(t, { hosts: 2 })
   // A long-running process in host2 and one in the switch, as a server or an agent would be.
