@@ -84,3 +84,20 @@ t.test('--ip and --mac fix eth0 on the first network; refused where they cannot 
   t.match(outside.stderr, /cannot attach network fixed \(eth0\)/)
   t.same(b.leftovers(), [])
 })
+
+t.test('dual-stack network: -p [::]:PORT publishes over IPv6, reachable from another namespace', { skip }, async (t) => {
+  const b = await createBerthHost(t)
+  b.host.exec('ip', ['-6', 'addr', 'add', 'fd00:192::1/64', 'dev', b.uplink, 'nodad'])
+  b.outside.exec('ip', ['-6', 'addr', 'add', 'fd00:192::2/64', 'dev', 'out0', 'nodad'])
+  t.equal(b.berth(['net', 'create', 'ds', '--subnet', '10.123.14.0/24', '--subnet', 'fd00:123:14::/64']).status, 0)
+  const run = b.berth(['run', '-d', '--name', 'v6', '--net', 'ds', '-p', '[::]:18095:80', '--', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc'])
+  t.equal(run.status, 0, run.stderr)
+  const insp = JSON.parse(b.berth(['inspect', 'v6']).stdout) as Inspect & { ports: unknown[] }
+  t.same(insp.ports, [{ hostPort: 18095, containerPort: 80, protocol: 'tcp', hostIP: '::' }])
+  const ips = containerIPs(insp)
+  t.ok(ips.some((a) => a.startsWith('fd00:123:14::')), `an IPv6 address: ${ips.join(',')}`)
+  const code = b.outside.exec('curl', ['-s', '-g', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', 'http://[fd00:192::1]:18095/hostname'])
+  t.equal(code, '200', 'served over IPv6 through the published port')
+  t.equal(b.berth(['rm', '-f', 'v6']).status, 0)
+  t.same(b.leftovers({ ips, ids: [insp.id], ports: [18095] }), [])
+})
