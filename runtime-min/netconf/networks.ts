@@ -1,15 +1,17 @@
 // Creating and removing berth networks in a CNI config dir, and the embedded default network `berth`.
 // Creation runs under one lock per host (run/berth/net.lock) so two creates cannot pick the same subnet
 // or bridge name; the conflist is written atomically as <confDir>/<name>.conflist.
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { validateNetworkName } from '../../pkg/cni/validate.js'
 import { describe } from '../../pkg/errors/describe.js'
+import { errorCode } from '../../pkg/errors/sys-error.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import { safeJoin } from '../../pkg/fsutil/safe-path.js'
 import { parseCidr, type IpNet, netContains, parseIp, ipEquals, networkOf, broadcastOf } from '../../pkg/ip/cidr.js'
 import { withLock } from '../../pkg/lock/lock.js'
 import { CliError } from '../cli-error.js'
+import { mkdirAll } from '../mkdir-all.js'
 import { loadNetworkList, scanConfDir, type NetworkList } from '../libcni/index.js'
 import { berthRunDir, cniConfDir, hostLocalDataDir } from '../paths.js'
 import { bridgeConflist, summarize, vxlanConflist } from './conflist.js'
@@ -38,7 +40,7 @@ export interface CreatedNetwork {
 }
 
 const netLockPath = () => {
-  mkdirSync(berthRunDir(), { recursive: true, mode: 0o755 })
+  mkdirAll(berthRunDir())
   return join(berthRunDir(), 'net.lock')
 }
 
@@ -105,10 +107,14 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
         dataDir: hostLocalDataDir(),
       })
     }
-    mkdirSync(confDir, { recursive: true, mode: 0o755 })
     const file = safeJoin(confDir, `${o.name}.conflist`, { what: 'network name' })
     if (existsSync(file)) throw new CliError(`${file} exists but holds another network`, 'rename or remove that file')
-    writeFileAtomicSync(file, `${JSON.stringify(conflist, null, 2)}\n`, { mode: 0o644 })
+    try {
+      mkdirAll(confDir)
+      writeFileAtomicSync(file, `${JSON.stringify(conflist, null, 2)}\n`, { mode: 0o644 })
+    } catch (e) {
+      throw new CliError(`cannot write ${file}: ${errorCode(e) ?? describe(e)}`, 'check the CNI config dir (--cni-conf-dir) is a writable directory')
+    }
     return { name: o.name, file, conflist }
   })
 }

@@ -185,6 +185,8 @@ t.test('bad input: one clear line, exit 1, no file written', { skip }, async (t)
     [['net', 'create', 'x', '--driver', 'vxlan', '--subnet', '10.92.0.0/24'], /one IPv4 cluster subnet of \/22 or larger/],
     [['net', 'inspect', 'nope'], /no network named "nope"/],
     [['net', 'rm'], /Not enough non-option arguments/],
+    [['net', 'create', 'x', '--cni-conf-dir', join(h.confDir, 'taken.conflist', 'sub')], /^berth: cannot read CNI config dir .*taken\.conflist\/sub: ENOTDIR; it must be a readable directory/],
+    [['net', 'create', 'x', '--cni-conf-dir', '/proc/self/berth-nope'], /^berth: cannot write \/proc\/self\/berth-nope\/x\.conflist: ENOENT; check the CNI config dir/],
   ]
   for (const [args, re] of cases) {
     const r = h.berth(args)
