@@ -68,11 +68,14 @@ async function exec(command: string, plugin: PluginConf, stdin: Record<string, u
   return execPlugin(exe, { env: pluginEnv(command, rt, env), stdin: Buffer.from(JSON.stringify(stdin)) })
 }
 
-/** Wraps a plugin's failure as libcni does ("plugin type=... failed (add): ..."), keeping its code. */
+/**
+ * Wraps a plugin's failure as libcni does ("plugin type=... failed (add): ..."), keeping its code. The
+ * message already holds the cause's text; no `cause` link, so one-line printers do not repeat it.
+ */
 function failed(plugin: PluginConf, verb: string, e: unknown): CniError {
   const code = e instanceof CniError ? e.code : CniCode.Internal
   const details = e instanceof CniError ? e.details : undefined
-  return new CniError(code, `plugin ${describePlugin(plugin)} failed (${verb}): ${describe(e)}`, details, { cause: e })
+  return new CniError(code, `plugin ${describePlugin(plugin)} failed (${verb}): ${describe(e)}`, details)
 }
 
 export function validateRuntimeConf(list: NetworkList, rt: RuntimeConf): void {

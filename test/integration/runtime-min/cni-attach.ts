@@ -213,6 +213,7 @@ t.test('bad input: one clear line, exit 1, nothing left behind', { skip }, async
     ['bad ifname', ['cni', 'add', e.net, ctr.path, '--ifname', 'a/b'], /invalid --ifname "a\/b"/],
     ['too long ifname', ['cni', 'add', e.net, ctr.path, '--ifname', 'abcdefghijklmnop'], /invalid --ifname .*too long/],
     ['missing netns', ['cni', 'add', e.net, '/run/netns/berth-no-such-ns'], /network namespace \/run\/netns\/berth-no-such-ns does not exist/],
+    ['a file that is no namespace', ['cni', 'add', e.net, join(e.root, 'etc/cni/net.d', `${e.net}.conflist`)], /^berth: plugin type="bridge" failed \(add\): (?!.*(not a network namespace).*\1).*not a network namespace/],
     ['missing argument', ['cni', 'add', e.net], /Not enough non-option arguments/],
     ['unknown subcommand', ['cni', 'frob'], /Unknown command: frob/],
     ['unknown subcommand, near a known one', ['cni', 'ad'], /unknown command; did you mean add\?/],
