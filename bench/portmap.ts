@@ -19,12 +19,12 @@
 // namespace (plugins run under `nsenter --net=HOST`), so berth's nft table, the reference's iptables
 // chains and the sysctls live and die with it. Every namespace is held by an `unshare --net sleep`
 // process, killed on exit, Ctrl-C or error (the sleeps end by themselves after BENCH_HOLD_SECONDS).
-// berth's portmap takes /run/berth/portmap.lock (a file on the machine, left as is: it holds nothing).
+// berth's portmap keeps records under /run/berth/portmap/<dev>-<inode of the host namespace>/, removed on exit.
 //
 // The same bundle is also the node server and client of the connection test (argv[2] = conn-server /
 // conn-client), started inside the namespaces through nsenter.
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync } from 'node:fs'
+import { cpSync, existsSync, rmSync, statSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -66,6 +66,8 @@ const CONN_SECONDS = Number(process.env['BENCH_CONN_SECONDS'] ?? 2)
 const CONN_MAX = Number(process.env['BENCH_CONN_MAX'] ?? 8000)
 const CONN_PARALLEL = Number(process.env['BENCH_CONN_PARALLEL'] ?? 8)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
+// BENCH_PARTS=latency (or dataplane) runs one part only, for quick comparisons.
+const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'latency,dataplane').split(',').map((s) => s.trim()))
 const CNI_VERSION = '1.0.0'
 
 // ---------------------------------------------------------------------------------------------------
@@ -413,6 +415,10 @@ async function main(): Promise<void> {
   if (20000 + (maxN / PER_ATTACHMENT + 1) * PER_ATTACHMENT > 40000) throw new Error('BENCH_N too large: at most 19996 mappings per side')
 
   const host = await newNamespace()
+  // berth portmap's records of this namespace: they describe it only, and go with it.
+  const nsStat = statSync(host.path)
+  const records = `/run/berth/portmap/${nsStat.dev}-${nsStat.ino}`
+  process.on('exit', () => rmSync(records, { recursive: true, force: true }))
   nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
   // The fake attachments' subnets, on an empty bridge (as the attachments' bridge would hold them).
   nsExec(host, 'ip', ['link', 'add', 'bpfake0', 'type', 'bridge'])
@@ -430,16 +436,20 @@ async function main(): Promise<void> {
   // The data plane first, on a host with no other mappings (its entries stay during the latency phase:
   // 2 mappings per side, the same for every M).
   let paths: Path[] | undefined
-  try {
-    paths = await dataPlane(host, sides, bin, mkTmp('ipam'))
-  } catch (e) {
-    failures.push(`data plane: ${errMsg(e)}`)
+  if (PARTS.has('dataplane')) {
+    try {
+      paths = await dataPlane(host, sides, bin, mkTmp('ipam'))
+    } catch (e) {
+      failures.push(`data plane: ${errMsg(e)}`)
+    }
   }
   let lat: Map<string, LatencyRow[]> | undefined
-  try {
-    lat = await latency(host, sides, sandbox)
-  } catch (e) {
-    failures.push(`latency: ${errMsg(e)}`)
+  if (PARTS.has('latency')) {
+    try {
+      lat = await latency(host, sides, sandbox)
+    } catch (e) {
+      failures.push(`latency: ${errMsg(e)}`)
+    }
   }
   if (lat) printLatency(lat, sides)
   if (paths) printDataPlane(paths)

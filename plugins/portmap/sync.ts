@@ -1,0 +1,60 @@
+// Keeps the nftables table and the on-disk records (records.ts) in step, and removes an attachment's
+// elements: by the keys its record lists (cost independent of the number of mappings), else by listing
+// the table and matching the owner tag in comments (tables of the first layout, lost records, elements
+// removed behind our back).
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { createLog } from '../../pkg/log/log.js'
+import { apply, declareFixed, deleteKeysBatch, listTable, purgeBatch, tableState, type TableState } from './nft.js'
+import type { Entry } from './plan.js'
+import { newGeneration, type OwnerRecord, type PortmapState } from './records.js'
+
+const log = createLog('portmap')
+
+/**
+ * Declares the table when it or its layout marker is missing (a table of the first layout is kept and
+ * marked legacy), and wipes records that describe another table. Cheap when all is in place: one
+ * `list chains`.
+ */
+export function syncLayout(state: PortmapState): TableState {
+  const ts = tableState(undefined)
+  if (ts.gen === undefined) {
+    const gen = newGeneration()
+    // An existing table without our marker was made by the first layout: its elements have no records.
+    state.reset(gen, ts.exists)
+    declareFixed(undefined, gen, ts.exists)
+    return { exists: true, gen, guard: ts.guard }
+  }
+  if (ts.gen !== state.generation()) state.reset(ts.gen, true)
+  return ts
+}
+
+/** Whether every element of the table has a record (so a missing record means nothing to delete). */
+export function recordsComplete(state: PortmapState, ts: TableState): boolean {
+  return ts.gen !== undefined && ts.gen === state.generation() && !state.legacy
+}
+
+/**
+ * Removes the attachment's nftables elements and its record; returns the entries removed (for conntrack).
+ * `hairpinKeys`: on the listing path, also hairpin elements of these keys left by others.
+ */
+export function removeAttachment(state: PortmapState, tag: string, rec: OwnerRecord | undefined, hairpinKeys?: ReadonlySet<string>): Pick<Entry, 'family' | 'protocol' | 'containerIP'>[] {
+  if (rec !== undefined) {
+    if (rec.backend === 'nftables' && rec.elements.length > 0) {
+      try {
+        apply(undefined, deleteKeysBatch(rec.elements))
+      } catch (e) {
+        if (!(e instanceof CniError) || e.code !== CniCode.FirewallFailed) throw e
+        // Some element is gone already (or the table): delete what is left of ours, found by listing.
+        log.debug(`delete by key failed (${e.message}); deleting by owner tag`)
+        apply(undefined, purgeBatch(tag, listTable(undefined), hairpinKeys).batch)
+      }
+    }
+    state.forget(rec)
+    return rec.entries
+  }
+  const ts = tableState(undefined)
+  if (!ts.exists || recordsComplete(state, ts)) return []
+  const r = purgeBatch(tag, listTable(undefined), hairpinKeys)
+  apply(undefined, r.batch)
+  return r.removed
+}
