@@ -16,7 +16,7 @@ import { addIptBatch, delIptBatch, iptablesPresent, masqArgs, restore, savedEntr
 import { addBatch, apply, attachmentElements, hairpinElements, listedEntries, listTable, ownerTagOf, tableState, type ListedEntry } from './nft.js'
 import { describeEntry, elementEntries, overlaps, ownerText, planEntries, portmapOwner, type Entry, type Owner } from './plan.js'
 import { PortmapState, type OwnerRecord } from './records.js'
-import { removeAttachment, syncLayout } from './sync.js'
+import { removeAttachment, settleLegacy, syncLayout } from './sync.js'
 
 const log = createLog('portmap')
 
@@ -69,6 +69,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       if (listing === undefined) refuseConflicts(entries, owner.tag, listedEntries(listTable(undefined) ?? []))
       throw e
     }
+    if (listing !== undefined) settleLegacy(state, listing, owner.tag)
   })
   flushConntrack(addFlushes(entries), log)
   return result

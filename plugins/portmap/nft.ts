@@ -262,6 +262,13 @@ export function gcBatch(netTag: string, keepTags: ReadonlySet<string>, listing: 
 
 export const ownerTagOf = tagOf
 
+/** The owner tags of every element of the table's maps and sets ('' for an element without comment). */
+export function listedTags(listing: readonly NftObject[]): Set<string> {
+  const tags = new Set<string>()
+  for (const f of [4, 6] as const) for (const name of [...ALL_MAPS(f), HAIRPIN[f]]) for (const e of elementsOf(listing, name) ?? []) tags.add(tagOf(e))
+  return tags
+}
+
 export const listTable = (ns: NetnsHandle | undefined) => nftList(ns, FAMILY, TABLE)
 export const apply = (ns: NetnsHandle | undefined, b: NftBatch) => nftApply(ns, b)
 export const declareFixed = (ns: NetnsHandle | undefined, gen: string, legacy: boolean) => nftApplyScript(ns, declareScript({ gen, legacy }))

@@ -104,6 +104,11 @@ export class PortmapState {
     writeFileAtomicSync(join(this.dir, 'generation'), `${gen}\n`)
   }
 
+  /** Every element has a record again: ADD and DEL stop listing. */
+  clearLegacy(): void {
+    rmSync(join(this.dir, 'legacy'), { force: true })
+  }
+
   readOwner(tag: string): OwnerRecord | undefined {
     if (!TAG.test(tag)) return undefined
     const text = readText(join(this.dir, 'owners', `${tag}.json`))

@@ -4,7 +4,8 @@
 // removed behind our back).
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { createLog } from '../../pkg/log/log.js'
-import { apply, declareFixed, deleteKeysBatch, listTable, purgeBatch, tableState, type TableState } from './nft.js'
+import type { NftObject } from '../../pkg/firewall/nft.js'
+import { apply, declareFixed, deleteKeysBatch, listedTags, listTable, purgeBatch, tableState, type TableState } from './nft.js'
 import type { Entry } from './plan.js'
 import { newGeneration, type OwnerRecord, type PortmapState } from './records.js'
 
@@ -54,7 +55,19 @@ export function removeAttachment(state: PortmapState, tag: string, rec: OwnerRec
   }
   const ts = tableState(undefined)
   if (!ts.exists || recordsComplete(state, ts)) return []
-  const r = purgeBatch(tag, listTable(undefined), hairpinKeys)
+  const listing = listTable(undefined)
+  const r = purgeBatch(tag, listing, hairpinKeys)
   apply(undefined, r.batch)
+  if (listing !== undefined) settleLegacy(state, listing, tag)
   return r.removed
+}
+
+/**
+ * In a legacy state, with a listing at hand: when every element left (all but `goneTag`'s) has a record,
+ * the state is no longer legacy and ADD and DEL stop listing.
+ */
+export function settleLegacy(state: PortmapState, listing: readonly NftObject[], goneTag: string): void {
+  if (!state.legacy) return
+  for (const tag of listedTags(listing)) if (tag !== goneTag && state.readOwner(tag) === undefined) return
+  state.clearLegacy()
 }
