@@ -39,7 +39,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const owner = portmapOwner(cfg.netConf.name, a.containerId, a.ifName)
   // 127.0.0.1 reaches the container only with route_localnet on its host interface and masquerading.
   const localhost = cfg.snat && entries.some((e) => e.family === 4 && (e.hostIP === undefined || e.hostIP.startsWith('127.')))
-  const hairpin = cfg.snat ? Object.values(addrs).flatMap((c) => hairpinElements(c.cidr, localhost, owner.comment)) : []
+  const hairpin = cfg.snat ? Object.values(addrs).flatMap((c) => hairpinElements(c.cidr, localhost)) : []
 
   // Serialises check-then-apply between concurrent ADDs (and DELs) in this host namespace.
   const state = PortmapState.open()
@@ -56,13 +56,14 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     refuseListeners(entries)
     if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
     // A repeated ADD of the attachment replaces what it added before.
-    removeAttachment(state, owner.tag, state.readOwner(owner.tag), new Set(hairpin.map((h) => JSON.stringify(h.elem.key))))
-    const elements = attachmentElements(owner, elementEntries(entries), hairpin)
-    const rec = ownerRecord(owner, 'nftables', entries, elements)
+    removeAttachment(state, owner.tag, state.readOwner(owner.tag))
+    const elements = attachmentElements(owner, elementEntries(entries))
+    const rec = ownerRecord(owner, 'nftables', entries, elements, hairpin)
     // Recorded before the kernel change: a crash leaves a record DEL and GC can use.
     state.record(rec)
     try {
-      apply(undefined, addBatch(elements, localhost && !ts.guard))
+      // Shared hairpin elements are added every time: adding an existing one changes nothing, and a small set.
+      apply(undefined, addBatch([...elements, ...hairpin], localhost && !ts.guard))
     } catch (e) {
       state.forget(rec)
       // The kernel refused a key someone holds without a record (made behind our back): name them if we can.
@@ -75,8 +76,8 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   return result
 }
 
-function ownerRecord(owner: Owner, backend: OwnerRecord['backend'], entries: Entry[], elements: OwnerRecord['elements']): OwnerRecord {
-  return { version: 1, tag: owner.tag, netTag: owner.netTag, comment: owner.comment, backend, entries, elements }
+function ownerRecord(owner: Owner, backend: OwnerRecord['backend'], entries: Entry[], elements: OwnerRecord['elements'], hairpin: OwnerRecord['hairpin']): OwnerRecord {
+  return { version: 1, tag: owner.tag, netTag: owner.netTag, comment: owner.comment, backend, entries, elements, hairpin }
 }
 
 /** The iptables backend: the same checks, then one iptables-restore per family (undone if a later one fails). */
@@ -100,7 +101,7 @@ async function addIptables(cfg: PortmapConfig, state: PortmapState, owner: Owner
   refuseConflicts(entries, owner.tag, listed)
   refuseListeners(entries)
   if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
-  const rec = ownerRecord(owner, 'iptables', [...entries], [])
+  const rec = ownerRecord(owner, 'iptables', [...entries], [], [])
   state.record(rec)
   const done: IpFamily[] = []
   try {

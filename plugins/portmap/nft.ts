@@ -8,10 +8,12 @@
 //   map ranges4/ranges6  ipvX_addr . inet_proto . inet_service : ipvX_addr          flags interval
 //                        port ranges with equal host and container ports (8000-8010:8000-8010), host
 //                        address or a /0 prefix: one element per range, DNAT to the address keeps the port
-//   set hairpin4/6       ipvX_addr . ipvX_addr  flags interval   source prefix . container address that
-//                        must be masqueraded after DNAT: the container's own subnet (another container on
-//                        the same bridge, or the container itself) and, for IPv4, 127.0.0.0/8 (the host
-//                        through 127.0.0.1, with route_localnet on the container's host interface)
+//   set hairpin4/6       ipvX_addr . ipvX_addr  flags interval   source prefix . destination prefix that
+//                        must be masqueraded after DNAT: a container subnet to itself (another container
+//                        on the same bridge, or the container itself) and, for IPv4, 127.0.0.0/8 to it
+//                        (the host through 127.0.0.1, with route_localnet on the container's host
+//                        interface); one element per subnet, shared by its attachments (records.ts
+//                        counts them), so the interval set stays small
 //   chain hostports      meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
 //                          meta l4proto . th dport map @any4         (and @host4, @ranges4, ip6 ...)
 //   chain prerouting     nat, prerouting, dstnat: jump hostports
@@ -138,13 +140,28 @@ export function entryElement(e: Entry, comment: string): { set: string; elem: Nf
   return { set: HOST_MAP[e.family], elem: { key: { concat: [e.hostIP, e.protocol, e.hostPort] }, value, comment } }
 }
 
-/** The hairpin elements of a container address: its subnet, and 127.0.0.0/8 when IPv4 localhost is published. */
-export function hairpinElements(cidr: string, localhost: boolean, comment: string): { set: string; elem: NftElement }[] {
+/** The comment of hairpin elements: shared by every attachment of a subnet, so no owner tag (GC and purges skip them). */
+export const HAIRPIN_COMMENT = 'berth-portmap shared hairpin'
+
+/** A hairpin element and its name among the records (records.ts counts its users). */
+export interface HairpinElement {
+  name: string
+  set: string
+  elem: NftElement
+}
+
+/**
+ * The hairpin elements of a container address: its subnet to its subnet, and 127.0.0.0/8 to its subnet
+ * when IPv4 localhost is published. One element per subnet, whatever the number of containers: the set
+ * has interval flags (prefixes), and libnftables loads a whole interval set to change it.
+ */
+export function hairpinElements(cidr: string, localhost: boolean): HairpinElement[] {
   const n = parseCidr(cidr)
-  const ip = formatIp(n.bytes)
   const net = networkOf(n)
-  const out = [{ set: HAIRPIN[n.family], elem: { key: { concat: [{ prefix: { addr: formatIp(net.bytes), len: net.prefixLen } }, ip] }, comment } }]
-  if (localhost && n.family === 4) out.push({ set: HAIRPIN[4], elem: { key: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, ip] }, comment } })
+  const subnet = { prefix: { addr: formatIp(net.bytes), len: net.prefixLen } }
+  const text = `${formatIp(net.bytes)}_${net.prefixLen}`
+  const out = [{ name: `${n.family}-${text}-${text}`, set: HAIRPIN[n.family], elem: { key: { concat: [subnet, subnet] }, comment: HAIRPIN_COMMENT } }]
+  if (localhost && n.family === 4) out.push({ name: `4-127.0.0.0_8-${text}`, set: HAIRPIN[4], elem: { key: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, subnet] }, comment: HAIRPIN_COMMENT } })
   return out
 }
 
@@ -214,9 +231,9 @@ function deleteWhere(b: NftBatch, listing: readonly NftObject[] | undefined, pic
   return gone
 }
 
-/** The elements of an attachment: its entries' and its hairpin elements, with the owner's comment. */
-export function attachmentElements(o: Owner, entries: readonly Entry[], hairpin: readonly { set: string; elem: NftElement }[]): { set: string; elem: NftElement }[] {
-  return [...entries.map((e) => entryElement(e, o.comment)), ...hairpin]
+/** The map elements of an attachment's entries, with the owner's comment. */
+export function attachmentElements(o: Owner, entries: readonly Entry[]): { set: string; elem: NftElement }[] {
+  return entries.map((e) => entryElement(e, o.comment))
 }
 
 /** The ADD transaction: the elements (grouped by map) and, when asked, the guard. */
@@ -239,14 +256,14 @@ export function deleteKeysBatch(elements: readonly { set: string; elem: NftEleme
 }
 
 /**
- * From a listing: the owner's elements and hairpin elements of the given keys (leftovers of a container
- * never deleted). Used where no record says what an attachment added (tables of the first layout, lost
- * records) and when a delete by key failed.
+ * From a listing: the owner's elements (the first layout also tagged hairpin elements per container).
+ * Used where no record says what an attachment added (tables of the first layout, lost records) and
+ * when a delete by key failed.
  */
-export function purgeBatch(tag: string, listing: readonly NftObject[] | undefined, hairpinKeys: ReadonlySet<string> = new Set()): { batch: NftBatch; removed: ListedEntry[] } {
+export function purgeBatch(tag: string, listing: readonly NftObject[] | undefined): { batch: NftBatch; removed: ListedEntry[] } {
   const b = new NftBatch()
   const removed = listing === undefined ? [] : listedEntries(listing).filter((e) => tagOf(e.element) === tag)
-  deleteWhere(b, listing, (e) => tagOf(e) === tag || (hairpinKeys.has(JSON.stringify(e.key)) && Array.isArray((e.key as { concat?: unknown }).concat)))
+  deleteWhere(b, listing, (e) => tagOf(e) === tag)
   return { batch: b, removed }
 }
 
@@ -265,7 +282,7 @@ export const ownerTagOf = tagOf
 /** The owner tags of every element of the table's maps and sets ('' for an element without comment). */
 export function listedTags(listing: readonly NftObject[]): Set<string> {
   const tags = new Set<string>()
-  for (const f of [4, 6] as const) for (const name of [...ALL_MAPS(f), HAIRPIN[f]]) for (const e of elementsOf(listing, name) ?? []) tags.add(tagOf(e))
+  for (const f of [4, 6] as const) for (const name of [...ALL_MAPS(f), HAIRPIN[f]]) for (const e of elementsOf(listing, name) ?? []) if (e.comment !== HAIRPIN_COMMENT) tags.add(tagOf(e))
   return tags
 }
 

@@ -11,6 +11,8 @@
 //   owners/<tag>.json            one attachment: owner, planned entries, the map elements it added
 //   ports/<f>-<proto>-<port>/<a> a reservation of one host port on address <a> ("any": every address),
 //                                holding the owner tag; created with O_EXCL
+//   hairpin/<name>/<tag>         the attachments using one shared hairpin element (nft.ts): the last
+//                                one's DEL deletes the element
 // Records are written before the kernel change and removed after it, so a crash leaves a record that DEL
 // and GC can use. Everything here runs under the lock.
 import { randomBytes } from 'node:crypto'
@@ -20,6 +22,7 @@ import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { errorCode } from '../../pkg/errors/sys-error.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import type { NftElement } from '../../pkg/firewall/nft-batch.js'
+import type { HairpinElement } from './nft.js'
 import type { Entry } from './plan.js'
 
 export const STATE_ROOT = '/run/berth/portmap'
@@ -36,6 +39,8 @@ export interface OwnerRecord {
   entries: Entry[]
   /** nftables only: the elements added, by map or set name (keys only matter for deletion) */
   elements: { set: string; elem: NftElement }[]
+  /** nftables only: the shared hairpin elements it uses */
+  hairpin: HairpinElement[]
 }
 
 /** A reservation held by someone else. */
@@ -70,6 +75,7 @@ export class PortmapState {
     try {
       mkdirSync(join(dir, 'owners'), { recursive: true, mode: 0o700 })
       mkdirSync(join(dir, 'ports'), { recursive: true, mode: 0o700 })
+      mkdirSync(join(dir, 'hairpin'), { recursive: true, mode: 0o700 })
     } catch (e) {
       throw ioError(`create ${dir}`, e)
     }
@@ -91,7 +97,7 @@ export class PortmapState {
   /** Forgets every record (they describe another table) and starts generation `gen`. */
   reset(gen: string, legacy: boolean): void {
     try {
-      for (const sub of ['owners', 'ports']) {
+      for (const sub of ['owners', 'ports', 'hairpin']) {
         rmSync(join(this.dir, sub), { recursive: true, force: true })
         mkdirSync(join(this.dir, sub), { mode: 0o700 })
       }
@@ -115,7 +121,7 @@ export class PortmapState {
     if (text === undefined) return undefined
     try {
       const r = JSON.parse(text) as OwnerRecord
-      return r.version === RECORD_VERSION && r.tag === tag && Array.isArray(r.entries) && Array.isArray(r.elements) ? r : undefined
+      return r.version === RECORD_VERSION && r.tag === tag && Array.isArray(r.entries) && Array.isArray(r.elements) && Array.isArray(r.hairpin) ? r : undefined
     } catch {
       // A torn or foreign file: as if missing (DEL then falls back to listing).
       return undefined
@@ -156,6 +162,15 @@ export class PortmapState {
   /** Writes the record (atomically), then takes its reservations (O_EXCL; our own are rewritten). */
   record(rec: OwnerRecord): void {
     writeFileAtomicSync(join(this.dir, 'owners', `${rec.tag}.json`), JSON.stringify(rec))
+    for (const h of rec.hairpin) {
+      const dir = this.hairpinDir(h)
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 })
+        writeFileSync(join(dir, rec.tag), '', { mode: 0o600 })
+      } catch (e) {
+        throw ioError(`record hairpin use ${h.name}`, e)
+      }
+    }
     for (const [dir, name] of this.reservations(rec)) {
       try {
         mkdirSync(dir, { recursive: true, mode: 0o700 })
@@ -169,8 +184,21 @@ export class PortmapState {
     }
   }
 
-  /** Removes the record's reservations that are still its own, then the record. */
+  /** Of these hairpin elements, those no attachment uses but `tag` (its DEL deletes them). */
+  unusedHairpin(hairpin: readonly HairpinElement[], tag = ''): HairpinElement[] {
+    return hairpin.filter((h) => readNames(this.hairpinDir(h)).every((t) => t === tag))
+  }
+
+  /** Removes the record's reservations that are still its own and its hairpin uses, then the record. */
   forget(rec: OwnerRecord): void {
+    for (const h of rec.hairpin) {
+      rmSync(join(this.hairpinDir(h), rec.tag), { force: true })
+      try {
+        rmdirSync(this.hairpinDir(h))
+      } catch {
+        // still used by others, or already gone
+      }
+    }
     for (const [dir, name] of this.reservations(rec)) {
       if (readText(join(dir, name))?.trim() === rec.tag) rmSync(join(dir, name), { force: true })
       try {
@@ -180,6 +208,12 @@ export class PortmapState {
       }
     }
     rmSync(join(this.dir, 'owners', `${rec.tag}.json`), { force: true })
+  }
+
+  private hairpinDir(h: HairpinElement): string {
+    // Names are made by nft.ts from addresses and prefix lengths: no "/" or "..".
+    if (!/^[0-9a-f.:_-]+$/.test(h.name)) throw new CniError(CniCode.InvalidConfig, `invalid hairpin record name ${JSON.stringify(h.name)}`)
+    return join(this.dir, 'hairpin', h.name)
   }
 
   private portDir(e: Pick<Entry, 'family' | 'protocol'>, port: number): string {

@@ -9,6 +9,7 @@ import { gcIptBatch, iptablesPresent, restore, saveTables } from './ipt.js'
 import { apply, gcBatch, listTable } from './nft.js'
 import { portmapOwner } from './plan.js'
 import { PortmapState } from './records.js'
+import { deleteUnusedHairpin } from './sync.js'
 
 export async function cmdStatus(_a: CmdArgs): Promise<void> {}
 
@@ -27,6 +28,8 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
       apply(undefined, gcBatch(netTag, keep, listTable(undefined)))
     }
     // Records of the backend just collected (elements are gone now, reservations go with them).
-    for (const rec of state.owners()) if (rec.netTag === netTag && rec.backend === cfg.backend && !keep.has(rec.tag)) state.forget(rec)
+    const gone = state.owners().filter((rec) => rec.netTag === netTag && rec.backend === cfg.backend && !keep.has(rec.tag))
+    for (const rec of gone) state.forget(rec)
+    deleteUnusedHairpin(state, gone.flatMap((r) => r.hairpin))
   })
 }

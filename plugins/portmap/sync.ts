@@ -5,7 +5,7 @@
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { createLog } from '../../pkg/log/log.js'
 import type { NftObject } from '../../pkg/firewall/nft.js'
-import { apply, declareFixed, deleteKeysBatch, listedTags, listTable, purgeBatch, tableState, type TableState } from './nft.js'
+import { apply, declareFixed, deleteKeysBatch, listedTags, listTable, purgeBatch, tableState, type HairpinElement, type TableState } from './nft.js'
 import type { Entry } from './plan.js'
 import { newGeneration, type OwnerRecord, type PortmapState } from './records.js'
 
@@ -35,19 +35,21 @@ export function recordsComplete(state: PortmapState, ts: TableState): boolean {
 }
 
 /**
- * Removes the attachment's nftables elements and its record; returns the entries removed (for conntrack).
- * `hairpinKeys`: on the listing path, also hairpin elements of these keys left by others.
+ * Removes the attachment's nftables elements (and the shared hairpin elements only it used) and its
+ * record; returns the entries removed (for conntrack).
  */
-export function removeAttachment(state: PortmapState, tag: string, rec: OwnerRecord | undefined, hairpinKeys?: ReadonlySet<string>): Pick<Entry, 'family' | 'protocol' | 'containerIP'>[] {
+export function removeAttachment(state: PortmapState, tag: string, rec: OwnerRecord | undefined): Pick<Entry, 'family' | 'protocol' | 'containerIP'>[] {
   if (rec !== undefined) {
-    if (rec.backend === 'nftables' && rec.elements.length > 0) {
+    if (rec.backend === 'nftables') {
+      const lastHairpin = state.unusedHairpin(rec.hairpin, tag)
       try {
-        apply(undefined, deleteKeysBatch(rec.elements))
+        apply(undefined, deleteKeysBatch([...rec.elements, ...lastHairpin]))
       } catch (e) {
         if (!(e instanceof CniError) || e.code !== CniCode.FirewallFailed) throw e
         // Some element is gone already (or the table): delete what is left of ours, found by listing.
         log.debug(`delete by key failed (${e.message}); deleting by owner tag`)
-        apply(undefined, purgeBatch(tag, listTable(undefined), hairpinKeys).batch)
+        apply(undefined, purgeBatch(tag, listTable(undefined)).batch)
+        deleteEach(lastHairpin)
       }
     }
     state.forget(rec)
@@ -56,10 +58,27 @@ export function removeAttachment(state: PortmapState, tag: string, rec: OwnerRec
   const ts = tableState(undefined)
   if (!ts.exists || recordsComplete(state, ts)) return []
   const listing = listTable(undefined)
-  const r = purgeBatch(tag, listing, hairpinKeys)
+  const r = purgeBatch(tag, listing)
   apply(undefined, r.batch)
   if (listing !== undefined) settleLegacy(state, listing, tag)
   return r.removed
+}
+
+/** Deletes these hairpin elements if no attachment uses them any more (after records were forgotten). */
+export function deleteUnusedHairpin(state: PortmapState, hairpin: readonly HairpinElement[]): void {
+  const names = new Set<string>()
+  deleteEach(state.unusedHairpin(hairpin).filter((h) => !names.has(h.name) && names.add(h.name)))
+}
+
+/** Deletes elements one transaction each, ignoring those already gone. */
+function deleteEach(elements: readonly HairpinElement[]): void {
+  for (const h of elements) {
+    try {
+      apply(undefined, deleteKeysBatch([h]))
+    } catch (e) {
+      if (!(e instanceof CniError) || e.code !== CniCode.FirewallFailed) throw e
+    }
+  }
 }
 
 /**

@@ -21,7 +21,7 @@ t.test('records are per host namespace; records left by a namespace whose inode 
   mkdirSync(join(b.records, 'ports', '4-tcp-8080'), { recursive: true })
   writeFileSync(join(b.records, 'generation'), 'deadbeef0000\n')
   const entry = { family: 4, protocol: 'tcp', hostPort: 8080, hostPortEnd: 8080, containerIP: '10.77.0.9', containerPort: 80 }
-  writeFileSync(join(b.records, 'owners', `${ghost.tag}.json`), JSON.stringify({ version: 1, tag: ghost.tag, netTag: ghost.netTag, comment: ghost.comment, backend: 'nftables', entries: [entry], elements: [] }))
+  writeFileSync(join(b.records, 'owners', `${ghost.tag}.json`), JSON.stringify({ version: 1, tag: ghost.tag, netTag: ghost.netTag, comment: ghost.comment, backend: 'nftables', entries: [entry], elements: [], hairpin: [] }))
   writeFileSync(join(b.records, 'ports', '4-tcp-8080', 'any'), `${ghost.tag}\n`)
 
   ok(t, (await a.container('c1', [m(8080)])).add, 'host a: ADD 8080')
@@ -50,7 +50,7 @@ t.test('DEL when elements were deleted by hand, records were lost, or ADD crashe
   // A crash between writing the record and the transaction: the port is held until the runtime's DEL.
   const c9 = portmapOwner(NET, 'c9', 'eth0')
   const entry = { family: 4, protocol: 'tcp', hostPort: 7070, hostPortEnd: 7070, containerIP: '10.77.0.9', containerPort: 80 }
-  writeFileSync(join(rg.records, 'owners', `${c9.tag}.json`), JSON.stringify({ version: 1, tag: c9.tag, netTag: c9.netTag, comment: c9.comment, backend: 'nftables', entries: [entry], elements: [{ set: 'any4', elem: { key: { concat: ['tcp', 7070] } } }] }))
+  writeFileSync(join(rg.records, 'owners', `${c9.tag}.json`), JSON.stringify({ version: 1, tag: c9.tag, netTag: c9.netTag, comment: c9.comment, backend: 'nftables', entries: [entry], elements: [{ set: 'any4', elem: { key: { concat: ['tcp', 7070] } } }], hairpin: [] }))
   mkdirSync(join(rg.records, 'ports', '4-tcp-7070'))
   writeFileSync(join(rg.records, 'ports', '4-tcp-7070', 'any'), `${c9.tag}\n`)
   const c2 = await rg.container('c2', [m(7070)])

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NftObject } from '../../../../pkg/firewall/nft.js'
 import type { NftJson } from '../../../../pkg/firewall/nft-batch.js'
-import { addBatch, declareScript, delBatch, deleteKeysBatch, entryElement, gcBatch, hairpinElements, listedEntries, purgeBatch, TABLE } from '../../../../plugins/portmap/nft.js'
+import { addBatch, HAIRPIN_COMMENT, declareScript, delBatch, deleteKeysBatch, entryElement, gcBatch, hairpinElements, listedEntries, purgeBatch, TABLE } from '../../../../plugins/portmap/nft.js'
 import { portmapOwner, type Entry } from '../../../../plugins/portmap/plan.js'
 
 const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
@@ -43,11 +43,13 @@ t.test('elements: hash maps for one port, one interval element per same-port ran
     set: 'ranges4',
     elem: { key: { concat: [{ prefix: { addr: '0.0.0.0', len: 0 } }, 'tcp', { range: [7000, 7010] }] }, value: '10.0.0.5', comment: 'c' },
   })
-  t.same(hairpinElements('10.0.0.5/24', true, 'c').map((h) => h.elem.key), [
-    { concat: [{ prefix: { addr: '10.0.0.0', len: 24 } }, '10.0.0.5'] },
-    { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, '10.0.0.5'] },
-  ])
-  t.equal(hairpinElements('fd00::5/64', true, 'c').length, 1, 'no localhost for IPv6')
+  const net = { prefix: { addr: '10.0.0.0', len: 24 } }
+  t.same(hairpinElements('10.0.0.5/24', true), [
+    { name: '4-10.0.0.0_24-10.0.0.0_24', set: 'hairpin4', elem: { key: { concat: [net, net] }, comment: HAIRPIN_COMMENT } },
+    { name: '4-127.0.0.0_8-10.0.0.0_24', set: 'hairpin4', elem: { key: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, net] }, comment: HAIRPIN_COMMENT } },
+  ], 'one element per subnet (shared), not per container')
+  t.same(hairpinElements('10.0.0.9/24', true).map((h) => h.name), hairpinElements('10.0.0.5/24', true).map((h) => h.name), 'the same for another container of the subnet')
+  t.same(hairpinElements('fd00::5/64', true).map((h) => h.name), ['6-fd00::_64-fd00::_64'], 'no localhost for IPv6')
 })
 
 // A listing as `nft -j list table` prints it.
@@ -80,13 +82,13 @@ t.test('addBatch, deleteKeysBatch, purgeBatch and gcBatch touch only what they o
   const other = portmapOwner('net2', 'c9', 'eth0')
   const foreign = entryElement(e({ hostPort: 9191 }), other.comment)
   const l = listing([mine, theirs, foreign].map((x) => ({ map: x.set, key: x.elem.key, value: x.elem.value ?? null, comment: x.elem.comment ?? '' })))
-  const hp = hairpinElements('10.0.0.5/24', false, o1.comment)
+  const hp = hairpinElements('10.0.0.5/24', false)
   const add = cmds(addBatch([entryElement(e({ hostPort: 8081 }), o1.comment), ...hp], false))
   t.same(add.map((c) => `${Object.keys(c)[0]} ${String(Object.values(c)[0]?.['element']?.['name'])}`), ['add any4', 'add hairpin4'], 'ADD only adds: no listing, no delete')
   const byKey = cmds(deleteKeysBatch([mine, ...hp]))
   t.same(byKey.map((c) => `${String(c['delete']?.['element']?.['name'])} ${JSON.stringify(c['delete']?.['element']?.['elem'])}`), [
     'any4 [{"concat":["tcp",8080]}]',
-    'hairpin4 [{"concat":[{"prefix":{"addr":"10.0.0.0","len":24}},"10.0.0.5"]}]',
+    'hairpin4 [{"concat":[{"prefix":{"addr":"10.0.0.0","len":24}},{"prefix":{"addr":"10.0.0.0","len":24}}]}]',
   ], 'DEL by record: exactly the recorded keys')
 
   const del = delBatch(o1, l)

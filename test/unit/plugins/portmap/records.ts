@@ -7,7 +7,7 @@ import { portmapOwner, type Entry } from '../../../../plugins/portmap/plan.js'
 const e = (o: Partial<Entry>): Entry => ({ family: 4, hostIP: undefined, protocol: 'tcp', hostPort: 8080, hostPortEnd: 8080, containerIP: '10.0.0.5', containerPort: 80, ...o })
 const rec = (id: string, entries: Entry[]): OwnerRecord => {
   const o = portmapOwner('net1', id, 'eth0')
-  return { version: 1, tag: o.tag, netTag: o.netTag, comment: o.comment, backend: 'nftables', entries, elements: [] }
+  return { version: 1, tag: o.tag, netTag: o.netTag, comment: o.comment, backend: 'nftables', entries, elements: [], hairpin: [] }
 }
 
 t.test('the state directory is per network namespace: <dev>-<inode>', async (t) => {
@@ -56,6 +56,22 @@ t.test('stale reservations: a missing record, or a record that no longer lists t
   writeFileSync(join(s.dir, 'owners', `${c1.tag}.json`), '{torn')
   t.equal(s.readOwner(c1.tag), undefined, 'a torn record reads as missing')
   t.equal(s.readOwner('../../etc/passwd'), undefined, 'only tags name records')
+})
+
+t.test('hairpin uses: the last user of a shared element is the one to delete it', async (t) => {
+  const s = PortmapState.open(t.testdir(), '/proc/self/ns/net')
+  const h = { name: '4-10.0.0.0_24-10.0.0.0_24', set: 'hairpin4', elem: { key: 'x' } }
+  const c1 = { ...rec('c1', [e({})]), hairpin: [h] }
+  const c2 = { ...rec('c2', [e({ hostPort: 9090, hostPortEnd: 9090 })]), hairpin: [h] }
+  s.record(c1)
+  s.record(c2)
+  t.same(s.unusedHairpin(c1.hairpin, c1.tag), [], 'c2 still uses it')
+  s.forget(c2)
+  t.same(s.unusedHairpin(c1.hairpin, c1.tag), [h], 'c1 is the last user')
+  s.forget(c1)
+  t.same(s.unusedHairpin([h]), [h], 'unused by anyone')
+  t.notOk(existsSync(join(s.dir, 'hairpin', h.name)))
+  t.throws(() => s.record({ ...rec('c3', []), hairpin: [{ ...h, name: '../x' }] }), { code: 7 }, 'names are checked')
 })
 
 t.test('reset wipes records and starts a generation; legacy is remembered', async (t) => {
