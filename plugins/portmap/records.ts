@@ -99,7 +99,8 @@ export class PortmapState {
     try {
       for (const sub of ['owners', 'ports', 'hairpin']) {
         rmSync(join(this.dir, sub), { recursive: true, force: true })
-        mkdirSync(join(this.dir, sub), { mode: 0o700 })
+        // recursive: another process's open() (outside the lock) may have made it again meanwhile
+        mkdirSync(join(this.dir, sub), { recursive: true, mode: 0o700 })
       }
       if (legacy) writeFileAtomicSync(join(this.dir, 'legacy'), 'elements without records may exist\n')
       else rmSync(join(this.dir, 'legacy'), { force: true })
