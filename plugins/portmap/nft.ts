@@ -14,11 +14,11 @@
 //                        (the host through 127.0.0.1, with route_localnet on the container's host
 //                        interface); one element per subnet, shared by its attachments (records.ts
 //                        counts them), so the interval set stays small
-//   chain hostports      meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
+//   chain hostports_2    meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
 //                          meta l4proto . th dport map @any4         (and @host4, @ranges4, ip6 ...)
-//   chain prerouting     nat, prerouting, dstnat: jump hostports
-//   chain output         nat, output, dstnat: jump hostports (the host's own connections)
-//   chain postrouting    nat, postrouting, srcnat: ct status dnat ip saddr . ip daddr @hairpin4 masquerade
+//   chain prerouting_2   nat, prerouting, dstnat: jump hostports_2
+//   chain output_2       nat, output, dstnat: jump hostports_2 (the host's own connections)
+//   chain postrouting_2  nat, postrouting, srcnat: ct status dnat ip saddr . ip daddr @hairpin4 masquerade
 //   chain guard          filter, prerouting, raw: iifname != "lo" ip daddr 127.0.0.0/8 drop
 //                        (rules only once an ADD turned route_localnet on, as Docker 28 does; the empty
 //                        chain guard_on marks that they are there)
@@ -26,7 +26,7 @@
 //                        on-disk records (records.ts) must match; `list chains` reads it cheaply
 // Single ports (the common case) live in hash maps: adding or deleting one costs the same however many
 // mappings exist, while libnftables loads a whole interval set to change it. Tables made by the first
-// layout (maps ports4/ports6, interval) keep those maps and their rules ("legacy").
+// layout (maps ports4/ports6, interval; chains without the _2) keep those maps and chains ("legacy").
 // Elements carry the comment "<owner tag> <network tag> net:<network> id:<container> if:<ifname>".
 // DNAT only applies to packets addressed to the host itself (fib daddr type local), never to traffic
 // that is routed through the host to another address (GHSA-jv3w-x3r3-g6rm).
@@ -58,39 +58,44 @@ const RAW = -300
 const ALL_MAPS = (f: IpFamily) => [ANY_MAP[f], HOST_MAP[f], RANGES[f], LEGACY_PORTS[f]]
 
 /**
+ * This layout's chains. Their names differ from the first layout's (hostports, prerouting, output,
+ * postrouting), whose chains keep serving its elements in a table it made, untouched: a first-layout
+ * binary re-declaring its chains (flush + rules) then cannot remove this layout's rules either.
+ */
+export const CHAINS = { dnat: 'hostports_2', prerouting: 'prerouting_2', output: 'output_2', postrouting: 'postrouting_2' } as const
+
+/**
  * Table, maps, sets, chains and their fixed rules as an nft script (add + flush + add rules, one
  * transaction), applied when the table or its layout marker is missing. A script rather than JSON:
  * libnftables 1.0.6 crashes (SIGSEGV) parsing a JSON dnat statement whose address is a map to a
  * concatenation (address . port), while its text parser handles it. Element changes, which carry
- * comments, stay JSON (NftBatch). `legacy`: the table was made by the first layout; its ports maps keep
- * their rules.
+ * comments, stay JSON (NftBatch).
  */
-export function declareScript(opts: { gen: string; legacy: boolean }): string {
+export function declareScript(opts: { gen: string }): string {
   const t = `inet ${TABLE}`
+  const c = CHAINS
   const lines = [`add table ${t}`]
   for (const f of [4, 6] as const) {
     const a = ADDR_TYPE[f]
     lines.push(`add map ${t} ${ANY_MAP[f]} { type inet_proto . inet_service : ${a} . inet_service; }`)
     lines.push(`add map ${t} ${HOST_MAP[f]} { type ${a} . inet_proto . inet_service : ${a} . inet_service; }`)
     lines.push(`add map ${t} ${RANGES[f]} { type ${a} . inet_proto . inet_service : ${a}; flags interval; }`)
-    if (opts.legacy) lines.push(`add map ${t} ${LEGACY_PORTS[f]} { type ${a} . inet_proto . inet_service : ${a} . inet_service; flags interval; }`)
     lines.push(`add set ${t} ${HAIRPIN[f]} { type ${a} . ${a}; flags interval; }`)
   }
-  lines.push(`add chain ${t} hostports`)
-  lines.push(`add chain ${t} prerouting { type nat hook prerouting priority ${DSTNAT}; policy accept; }`)
-  lines.push(`add chain ${t} output { type nat hook output priority ${DSTNAT}; policy accept; }`)
-  lines.push(`add chain ${t} postrouting { type nat hook postrouting priority ${SRCNAT}; policy accept; }`)
+  lines.push(`add chain ${t} ${c.dnat}`)
+  lines.push(`add chain ${t} ${c.prerouting} { type nat hook prerouting priority ${DSTNAT}; policy accept; }`)
+  lines.push(`add chain ${t} ${c.output} { type nat hook output priority ${DSTNAT}; policy accept; }`)
+  lines.push(`add chain ${t} ${c.postrouting} { type nat hook postrouting priority ${SRCNAT}; policy accept; }`)
   lines.push(`add chain ${t} guard { type filter hook prerouting priority ${RAW}; policy accept; }`)
-  for (const chain of ['hostports', 'prerouting', 'output', 'postrouting']) lines.push(`flush chain ${t} ${chain}`)
+  for (const chain of Object.values(c)) lines.push(`flush chain ${t} ${chain}`)
   const local = `meta l4proto { ${PROTOCOLS.join(', ')} } fib daddr type local`
   for (const f of [4, 6] as const) {
     const l3 = L3[f]
-    lines.push(`add rule ${t} hostports meta nfproto ${NFPROTO[f]} ${local} dnat ${l3} to meta l4proto . th dport map @${ANY_MAP[f]}`)
-    const keyed = [HOST_MAP[f], RANGES[f], ...(opts.legacy ? [LEGACY_PORTS[f]] : [])]
-    for (const map of keyed) lines.push(`add rule ${t} hostports ${local} dnat ${l3} to ${l3} daddr . meta l4proto . th dport map @${map}`)
+    lines.push(`add rule ${t} ${c.dnat} meta nfproto ${NFPROTO[f]} ${local} dnat ${l3} to meta l4proto . th dport map @${ANY_MAP[f]}`)
+    for (const map of [HOST_MAP[f], RANGES[f]]) lines.push(`add rule ${t} ${c.dnat} ${local} dnat ${l3} to ${l3} daddr . meta l4proto . th dport map @${map}`)
   }
-  for (const chain of ['prerouting', 'output']) lines.push(`add rule ${t} ${chain} jump hostports`)
-  for (const f of [4, 6] as const) lines.push(`add rule ${t} postrouting ct status dnat ${L3[f]} saddr . ${L3[f]} daddr @${HAIRPIN[f]} masquerade`)
+  for (const chain of [c.prerouting, c.output]) lines.push(`add rule ${t} ${chain} jump ${c.dnat}`)
+  for (const f of [4, 6] as const) lines.push(`add rule ${t} ${c.postrouting} ct status dnat ${L3[f]} saddr . ${L3[f]} daddr @${HAIRPIN[f]} masquerade`)
   lines.push(`add chain ${t} ${LAYOUT_MARKER}${opts.gen}`)
   return lines.join('\n') + '\n'
 }
@@ -288,4 +293,4 @@ export function listedTags(listing: readonly NftObject[]): Set<string> {
 
 export const listTable = (ns: NetnsHandle | undefined) => nftList(ns, FAMILY, TABLE)
 export const apply = (ns: NetnsHandle | undefined, b: NftBatch) => nftApply(ns, b)
-export const declareFixed = (ns: NetnsHandle | undefined, gen: string, legacy: boolean) => nftApplyScript(ns, declareScript({ gen, legacy }))
+export const declareFixed = (ns: NetnsHandle | undefined, gen: string) => nftApplyScript(ns, declareScript({ gen }))

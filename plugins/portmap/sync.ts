@@ -22,7 +22,7 @@ export function syncLayout(state: PortmapState): TableState {
     const gen = newGeneration()
     // An existing table without our marker was made by the first layout: its elements have no records.
     state.reset(gen, ts.exists)
-    declareFixed(undefined, gen, ts.exists)
+    declareFixed(undefined, gen)
     return { exists: true, gen, guard: ts.guard }
   }
   if (ts.gen !== state.generation()) state.reset(ts.gen, true)

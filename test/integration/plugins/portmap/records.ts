@@ -102,6 +102,9 @@ t.test('a table of the first layout (interval maps ports4/ports6) keeps working 
   await serve(t, c2.ns, 'c2', [90])
   t.equal(talk(rg.ext, '10.99.0.1', 9000), 'c2 tcp 90 from 10.99.0.2', 'the new layout forwards')
   t.equal(talk(rg.ext, '10.99.0.1', 8080), 'c1 tcp 80 from 10.99.0.2', 'and so does the old one')
+  // A first-layout binary declaring its chains again (flush + rules) leaves the new chains alone.
+  rg.host.exec('nft', ['-f', '-'], { input: [`flush chain ${tb} hostports`, script.split('\n')[4], `flush chain ${tb} prerouting`, script.split('\n')[5]].join('\n') })
+  t.equal(talk(rg.ext, '10.99.0.1', 9000), 'c2 tcp 90 from 10.99.0.2', 'the new layout still forwards after an old re-declare')
   t.ok(existsSync(join(rg.records, 'legacy')), 'legacy while elements without records exist')
   ok(t, rg.pm('DEL', 'c1', '', rg.pmConf([])), 'DEL c1 (no record: found by listing)')
   t.notOk(existsSync(join(rg.records, 'legacy')), 'then no longer legacy')
