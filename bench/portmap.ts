@@ -464,7 +464,7 @@ async function main(): Promise<void> {
   const sandbox = await newNamespace()
   console.log(
     `bench/portmap: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}/portmap` : '(no reference)'}; M = ${N_LIST.join(', ')} mappings ` +
-      `(${PER_ATTACHMENT} per attachment, synthetic prevResult); all inside a throw-away host namespace (${host.path})`,
+      `(${PER_ATTACHMENT} per attachment, synthetic prevResult); all inside throw-away host namespaces`,
   )
   const started = Date.now()
   const failures: string[] = []
