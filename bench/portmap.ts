@@ -1,8 +1,10 @@
 // The portmap plugin at scale and on the data path, side by side with the reference portmap
 // (/usr/lib/cni/portmap, iptables) when it is installed:
 //   1. ADD and DEL latency (median wall time, mean CPU time) of one attachment with 4 TCP mappings, with
-//      M mappings already present on the host (BENCH_N, default 0,500,2000), probes interleaved between
-//      the sides. Goal: berth's ADD+DEL CPU at the largest M <= 1.1x at the smallest.
+//      M mappings already present on the host (BENCH_N, default 0,500,2000). Each M has its own host
+//      namespace, populated first; the probes then interleave over every (M, side), so the load of a
+//      shared machine drifts over all of them alike. Goal: berth's ADD+DEL CPU at the largest M <= 1.1x
+//      at the smallest.
 //      Populating: portmap ADD for M/4 fake attachments, 4 mappings each, with a synthetic prevResult
 //      (one interface in a sandbox and one IPv4 address in the fake subnet, which an empty bridge in
 //      the host namespace holds, as a bridge would). portmap reads nothing else of prevResult, so this is
@@ -15,16 +17,16 @@
 //      berth's bridge + host-local ADD once; berth's portmap and the reference's (other host ports) are
 //      both applied to it. Goal: berth's published port >= 0.9x direct, for both.
 //
-// Nothing touches the machine's own namespace: everything happens inside one throw-away "host" network
-// namespace (plugins run under `nsenter --net=HOST`), so berth's nft table, the reference's iptables
+// Nothing touches the machine's own namespace: everything happens inside throw-away "host" network
+// namespaces (plugins run under `nsenter --net=HOST`), so berth's nft table, the reference's iptables
 // chains and the sysctls live and die with it. Every namespace is held by an `unshare --net sleep`
 // process, killed on exit, Ctrl-C or error (the sleeps end by themselves after BENCH_HOLD_SECONDS).
-// berth's portmap takes /run/berth/portmap.lock (a file on the machine, left as is: it holds nothing).
+// berth's portmap keeps records under /run/berth/portmap/<dev>-<inode of the host namespace>/, removed on exit.
 //
 // The same bundle is also the node server and client of the connection test (argv[2] = conn-server /
 // conn-client), started inside the namespaces through nsenter.
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync } from 'node:fs'
+import { cpSync, existsSync, rmSync, statSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -46,7 +48,6 @@ import {
   tempDir,
   track,
   waitListening,
-  measureProbes,
   type LatencyRow,
   type Ns,
   type Timed,
@@ -66,6 +67,8 @@ const CONN_SECONDS = Number(process.env['BENCH_CONN_SECONDS'] ?? 2)
 const CONN_MAX = Number(process.env['BENCH_CONN_MAX'] ?? 8000)
 const CONN_PARALLEL = Number(process.env['BENCH_CONN_PARALLEL'] ?? 8)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
+// BENCH_PARTS=latency (or dataplane) runs one part only, for quick comparisons.
+const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'latency,dataplane').split(',').map((s) => s.trim()))
 const CNI_VERSION = '1.0.0'
 
 // ---------------------------------------------------------------------------------------------------
@@ -190,24 +193,41 @@ function callAsync(host: Ns, s: Side, command: string, id: string, netns: string
 // 1. Latency against the number of mappings present.
 
 
-async function latency(host: Ns, sides: Side[], sandbox: Ns): Promise<Map<string, LatencyRow[]>> {
-  const rows = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
-  const have = new Map<string, number>(sides.map((s) => [s.name, 0]))
+/** A host namespace: lo up, and the fake attachments' subnets on an empty bridge (as their bridge would hold them). */
+async function newHost(sides: readonly Side[]): Promise<Ns> {
+  const host = await newNamespace()
+  // berth portmap's records of this namespace: they describe it only, and go with it.
+  const st = statSync(host.path)
+  const records = `/run/berth/portmap/${st.dev}-${st.ino}`
+  process.on('exit', () => rmSync(records, { recursive: true, force: true }))
+  nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
+  nsExec(host, 'ip', ['link', 'add', 'bpfake0', 'type', 'bridge'])
+  for (const s of sides) nsExec(host, 'ip', ['addr', 'add', `10.${s.octet}.0.1/16`, 'dev', 'bpfake0'])
+  nsExec(host, 'ip', ['link', 'set', 'bpfake0', 'up'])
+  return host
+}
+
+async function latency(sides: Side[], sandbox: Ns): Promise<Map<string, LatencyRow[]>> {
   // The probe: attachment index 0 of the side's range is reserved for it (fake ones start at 1).
   let probeId = 0
-  const probe = (s: Side) => {
+  const probe = (host: Ns, s: Side) => {
     const id = `bench-pm-${s.name}-probe-${probeId++}`
     const conf = portmapConf(s, syntheticPrev(s, 0, sandbox.path), mappingsOf(s, 0))
     return { add: callSync(host, s, 'portmap', 'ADD', id, sandbox.path, conf), del: callSync(host, s, 'portmap', 'DEL', id, sandbox.path, conf) }
   }
-  for (const s of sides) probe(s) // warm-up: page cache, tables and chains exist before M=0 is measured
-
+  interface Combo {
+    name: string
+    side: Side
+    n: number
+    host: Ns
+  }
+  const combos: Combo[] = []
+  const rows = new Map<string, LatencyRow[]>()
   for (const n of N_LIST) {
+    const host = await newHost(sides)
     for (const s of sides) {
-      const from = have.get(s.name) ?? 0
-      const to = Math.ceil(n / PER_ATTACHMENT)
       const t0 = Date.now()
-      const idx = Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i + 1)
+      const idx = Array.from({ length: Math.ceil(n / PER_ATTACHMENT) }, (_, i) => i + 1)
       let failed: string | undefined
       await pool(idx, POPULATE_JOBS, async (i) => {
         if (failed !== undefined) return
@@ -215,14 +235,40 @@ async function latency(host: Ns, sides: Side[], sandbox: Ns): Promise<Map<string
         if (r.status !== 0) failed = `ADD ${i} failed (${r.status}): ${r.out.slice(0, 400)}`
       })
       if (failed !== undefined) throw new Error(`populating ${s.name} to ${n} mappings: ${failed}`)
-      have.set(s.name, Math.max(from, to))
-      rows.get(s.name)?.push({ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: (Date.now() - t0) / 1000 })
-      process.stderr.write(`bench/portmap: ${s.name}: ${Math.max(from, to) * PER_ATTACHMENT} mappings (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
+      const name = `${s.name}@${n}`
+      combos.push({ name, side: s, n, host })
+      rows.set(name, [{ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: (Date.now() - t0) / 1000 }])
+      process.stderr.write(`bench/portmap: ${s.name}: ${idx.length * PER_ATTACHMENT} mappings (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
     }
-    measureProbes(sides, rows, n, PROBES, probe)
-    process.stderr.write(`bench/portmap: M=${n} measured\n`)
   }
-  return rows
+  for (const c of combos) probe(c.host, c.side) // warm-up: page cache, tables and chains exist before measuring
+  const samples = new Map<string, LatencyRow[]>(combos.map((c) => [c.name, rows.get(c.name) ?? []]))
+  measureAll(combos, samples, (c) => probe(c.host, c.side))
+  const out = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
+  for (const c of combos) out.get(c.side.name)?.push(...(samples.get(c.name) ?? []))
+  process.stderr.write('bench/portmap: latency measured\n')
+  return out
+}
+
+/** PROBES rounds; in each, one probe of every combination, in an order rotated from round to round. */
+function measureAll<C extends { name: string; n: number }>(combos: readonly C[], rows: Map<string, LatencyRow[]>, probe: (c: C) => { add: Timed; del: Timed }): void {
+  const sm = new Map<string, { add: Timed[]; del: Timed[] }>(combos.map((c) => [c.name, { add: [], del: [] }]))
+  for (let k = 0; k < PROBES; k++) {
+    for (let j = 0; j < combos.length; j++) {
+      const c = combos[(j + k) % combos.length] as C
+      const r = probe(c)
+      sm.get(c.name)?.add.push(r.add)
+      sm.get(c.name)?.del.push(r.del)
+    }
+  }
+  for (const c of combos) {
+    const m = sm.get(c.name) as { add: Timed[]; del: Timed[] }
+    const row = rows.get(c.name)?.[0] as LatencyRow
+    row.addMs = median(m.add.map((t) => t.ms))
+    row.delMs = median(m.del.map((t) => t.ms))
+    row.addCpu = mean(m.add.map((t) => t.cpuMs))
+    row.delCpu = mean(m.del.map((t) => t.cpuMs))
+  }
 }
 
 function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
@@ -412,17 +458,13 @@ async function main(): Promise<void> {
   const maxN = N_LIST[N_LIST.length - 1] ?? 0
   if (20000 + (maxN / PER_ATTACHMENT + 1) * PER_ATTACHMENT > 40000) throw new Error('BENCH_N too large: at most 19996 mappings per side')
 
-  const host = await newNamespace()
-  nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
-  // The fake attachments' subnets, on an empty bridge (as the attachments' bridge would hold them).
-  nsExec(host, 'ip', ['link', 'add', 'bpfake0', 'type', 'bridge'])
-  for (const s of sides) nsExec(host, 'ip', ['addr', 'add', `10.${s.octet}.0.1/16`, 'dev', 'bpfake0'])
-  nsExec(host, 'ip', ['link', 'set', 'bpfake0', 'up'])
+  // The data plane's host; each M of the latency test gets its own.
+  const host = await newHost(sides)
   // The fake attachments' sandbox: one namespace for all (portmap only checks that it exists).
   const sandbox = await newNamespace()
   console.log(
     `bench/portmap: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}/portmap` : '(no reference)'}; M = ${N_LIST.join(', ')} mappings ` +
-      `(${PER_ATTACHMENT} per attachment, synthetic prevResult); all inside a throw-away host namespace (${host.path})`,
+      `(${PER_ATTACHMENT} per attachment, synthetic prevResult); all inside throw-away host namespaces`,
   )
   const started = Date.now()
   const failures: string[] = []
@@ -430,16 +472,20 @@ async function main(): Promise<void> {
   // The data plane first, on a host with no other mappings (its entries stay during the latency phase:
   // 2 mappings per side, the same for every M).
   let paths: Path[] | undefined
-  try {
-    paths = await dataPlane(host, sides, bin, mkTmp('ipam'))
-  } catch (e) {
-    failures.push(`data plane: ${errMsg(e)}`)
+  if (PARTS.has('dataplane')) {
+    try {
+      paths = await dataPlane(host, sides, bin, mkTmp('ipam'))
+    } catch (e) {
+      failures.push(`data plane: ${errMsg(e)}`)
+    }
   }
   let lat: Map<string, LatencyRow[]> | undefined
-  try {
-    lat = await latency(host, sides, sandbox)
-  } catch (e) {
-    failures.push(`latency: ${errMsg(e)}`)
+  if (PARTS.has('latency')) {
+    try {
+      lat = await latency(sides, sandbox)
+    } catch (e) {
+      failures.push(`latency: ${errMsg(e)}`)
+    }
   }
   if (lat) printLatency(lat, sides)
   if (paths) printDataPlane(paths)

@@ -41,6 +41,17 @@ export function nftTableExists(ns: NetnsHandle | undefined, family: NftFamily, t
 }
 
 /**
+ * The chains of a family, (table, name) only: cheap whatever the tables hold, since libnftables then
+ * loads neither rules nor set elements (listing a table loads them all).
+ */
+export function nftListChains(ns: NetnsHandle | undefined, family: NftFamily): { table: string; name: string }[] {
+  return listJson(ns, { list: { chains: { family: checkFamily(family) } } })
+    .map((o) => o['chain'])
+    .filter((c) => c !== undefined)
+    .map((c) => ({ table: String(c['table']), name: String(c['name']) }))
+}
+
+/**
  * The table's contents as libnftables lists them (`nft -j list table`), without the metainfo object;
  * undefined when the table does not exist.
  */

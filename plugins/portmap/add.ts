@@ -1,8 +1,6 @@
 // ADD: validate, plan the container's entries, refuse conflicts (another container's mapping or a host
 // process listening on the port), then add every element in one nftables transaction, turn route_localnet
 // on where 127.0.0.1 is published, and flush stale UDP/SCTP conntrack entries. Returns prevResult.
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type { CniResult } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { withLock } from '../../pkg/lock/lock.js'
@@ -15,12 +13,12 @@ import { hostListeners, listenerCovers } from './listeners.js'
 import { enableRouteLocalnet } from './localnet.js'
 import type { IpFamily } from '../../pkg/ip/cidr.js'
 import { addIptBatch, delIptBatch, iptablesPresent, masqArgs, restore, savedEntries, saveTables } from './ipt.js'
-import { addBatch, apply, declareFixed, hairpinElements, listedEntries, listTable, ownerTagOf, type ListedEntry } from './nft.js'
+import { addBatch, apply, attachmentElements, hairpinElements, listedEntries, listTable, ownerTagOf, tableState, type ListedEntry } from './nft.js'
 import { describeEntry, elementEntries, overlaps, ownerText, planEntries, portmapOwner, type Entry, type Owner } from './plan.js'
+import { PortmapState, type OwnerRecord } from './records.js'
+import { removeAttachment, settleLegacy, syncLayout } from './sync.js'
 
 const log = createLog('portmap')
-/** Serialises check-then-apply between concurrent ADDs on one host (the kernel would refuse exact duplicates only). */
-export const LOCK_PATH = '/run/berth/portmap.lock'
 
 export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const cfg = parsePortmapConfig(a.conf)
@@ -41,39 +39,70 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const owner = portmapOwner(cfg.netConf.name, a.containerId, a.ifName)
   // 127.0.0.1 reaches the container only with route_localnet on its host interface and masquerading.
   const localhost = cfg.snat && entries.some((e) => e.family === 4 && (e.hostIP === undefined || e.hostIP.startsWith('127.')))
-  const hairpin = cfg.snat ? Object.values(addrs).flatMap((c) => hairpinElements(c.cidr, localhost, owner.comment)) : []
+  const hairpin = cfg.snat ? Object.values(addrs).flatMap((c) => hairpinElements(c.cidr, localhost)) : []
 
-  mkdirSync(dirname(LOCK_PATH), { recursive: true, mode: 0o755 })
-  await withLock(LOCK_PATH, async () => {
-    const listing = listTable(undefined)
-    const listed: ListedEntry[] = listing === undefined ? [] : listedEntries(listing)
+  // Serialises check-then-apply between concurrent ADDs (and DELs) in this host namespace.
+  const state = PortmapState.open()
+  await withLock(state.lockPath, async () => {
     if (cfg.backend === 'iptables') {
-      await addIptables(cfg, owner, entries, addrs, localhost, listed, prev)
+      await addIptables(cfg, state, owner, entries, addrs, localhost, prev)
       return
     }
-    refuseConflicts(entries, owner.tag, listed)
+    const ts = syncLayout(state)
+    refuseRecorded(state, entries, owner.tag, () => true)
+    // Elements without records may exist (a table of the first layout): check them the slow way.
+    const listing = state.legacy ? listTable(undefined) : undefined
+    if (listing !== undefined) refuseConflicts(entries, owner.tag, listedEntries(listing))
     refuseListeners(entries)
     if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
-    declareFixed(undefined, localhost)
-    apply(undefined, addBatch(owner, { entries: elementEntries(entries), hairpin, guard: localhost }, listing))
+    // A repeated ADD of the attachment replaces what it added before.
+    removeAttachment(state, owner.tag, state.readOwner(owner.tag))
+    const elements = attachmentElements(owner, elementEntries(entries))
+    const rec = ownerRecord(owner, 'nftables', entries, elements, hairpin)
+    // Recorded before the kernel change: a crash leaves a record DEL and GC can use.
+    state.record(rec)
+    try {
+      // Shared hairpin elements are added every time: adding an existing one changes nothing, and a small set.
+      apply(undefined, addBatch([...elements, ...hairpin], localhost && !ts.guard))
+    } catch (e) {
+      state.forget(rec)
+      // The kernel refused a key someone holds without a record (made behind our back): name them if we can.
+      if (listing === undefined) refuseConflicts(entries, owner.tag, listedEntries(listTable(undefined) ?? []))
+      throw e
+    }
+    if (listing !== undefined) settleLegacy(state, listing, owner.tag)
   })
   flushConntrack(addFlushes(entries), log)
   return result
 }
 
+function ownerRecord(owner: Owner, backend: OwnerRecord['backend'], entries: Entry[], elements: OwnerRecord['elements'], hairpin: OwnerRecord['hairpin']): OwnerRecord {
+  return { version: 1, tag: owner.tag, netTag: owner.netTag, comment: owner.comment, backend, entries, elements, hairpin }
+}
+
 /** The iptables backend: the same checks, then one iptables-restore per family (undone if a later one fails). */
-async function addIptables(cfg: PortmapConfig, owner: Owner, entries: readonly Entry[], addrs: Partial<Record<IpFamily, ContainerAddr>>, localhost: boolean, listed: ListedEntry[], prev: CniResult): Promise<void> {
+async function addIptables(cfg: PortmapConfig, state: PortmapState, owner: Owner, entries: readonly Entry[], addrs: Partial<Record<IpFamily, ContainerAddr>>, localhost: boolean, prev: CniResult): Promise<void> {
   const families = ([4, 6] as const).filter((f) => entries.some((e) => e.family === f))
   const saved = new Map<IpFamily, Awaited<ReturnType<typeof saveTables>>>()
+  const listed: ListedEntry[] = []
   for (const f of families) {
     if (!iptablesPresent(f)) throw new CniError(CniCode.NotAvailable, `${f === 6 ? 'ip6tables' : 'iptables'}-restore/-save not found: install iptables or use the nftables backend`)
     const t = await saveTables(f)
     saved.set(f, t)
     listed.push(...savedEntries(f, t.nat))
   }
+  // Records are trusted as far as the kernel confirms them: iptables owners by their rules, nftables
+  // owners by the table's generation (records of a namespace that had the same inode are stale).
+  const ts = tableState(undefined)
+  const nftValid = ts.gen !== undefined && ts.gen === state.generation()
+  const iptTags = new Set(listed.map((l) => ownerTagOf(l.element)))
+  refuseRecorded(state, entries, owner.tag, (o) => (o.backend === 'iptables' ? iptTags.has(o.tag) : nftValid))
+  if (ts.exists && (!nftValid || state.legacy)) listed.push(...listedEntries(listTable(undefined) ?? []))
   refuseConflicts(entries, owner.tag, listed)
   refuseListeners(entries)
   if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
+  const rec = ownerRecord(owner, 'iptables', [...entries], [], [])
+  state.record(rec)
   const done: IpFamily[] = []
   try {
     for (const f of families) {
@@ -91,8 +120,17 @@ async function addIptables(cfg: PortmapConfig, owner: Owner, entries: readonly E
         log.warn(`rollback of IPv${f} iptables rules failed: ${u instanceof Error ? u.message : String(u)}`)
       }
     }
+    state.forget(rec)
     throw e
   }
+}
+
+/** Conflicts found by reservation records (no listing); `live` confirms a holder before it is believed. */
+function refuseRecorded(state: PortmapState, entries: readonly Entry[], myTag: string, live: (o: OwnerRecord) => boolean): void {
+  const h = state.findHolder(entries, myTag, live)
+  if (h === undefined) return
+  const mine = entries.find((e) => overlaps(e, h.entry)) ?? entries[0]!
+  throw new CniError(CniCode.InvalidConfig, `host port ${describeEntry(mine)} is already mapped: ${describeEntry(h.entry)} belongs to ${ownerText(h.owner.comment)}`)
 }
 
 function refuseConflicts(entries: readonly Entry[], myTag: string, listed: readonly ListedEntry[]): void {

@@ -6,7 +6,7 @@ import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { containerAddresses, parsePortmapConfig, refuseUnsupported } from './config.js'
 import { DNAT_CHAIN, savedEntries, saveTables } from './ipt.js'
-import { listedEntries, listTable, ownerTagOf, TABLE, type ListedEntry } from './nft.js'
+import { CHAINS, listedEntries, listTable, ownerTagOf, TABLE, type ListedEntry } from './nft.js'
 import { describeEntry, elementEntries, planEntries, portmapOwner, type Entry } from './plan.js'
 
 export async function cmdCheck(a: CmdArgs): Promise<void> {
@@ -35,7 +35,7 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
     entries = elementEntries(planned)
     const listing = listTable(undefined)
     if (listing === undefined) throw fail(`nftables table inet ${TABLE} does not exist`)
-    for (const chain of ['prerouting', 'output', 'hostports']) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
+    for (const chain of [CHAINS.prerouting, CHAINS.output, CHAINS.dnat]) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
     mine = listedEntries(listing).filter((l) => ownerTagOf(l.element) === tag)
   }
   for (const e of entries) {

@@ -1,28 +1,36 @@
 // Mechanism: port mappings as elements of berth's own nftables table, added and removed in one transaction.
 //
 // Layout (family inet, table berth_portmap); fixed objects, the same for every container:
-//   map ports4/ports6    ipvX_addr . inet_proto . inet_service : ipvX_addr . inet_service   flags interval
-//                        host address (a prefix /0 for "every address") . protocol . host port
-//                        → container address . container port; one element per port
-//   map ranges4/ranges6  same key : ipvX_addr                                               flags interval
-//                        port ranges with equal host and container ports (8000-8010:8000-8010):
-//                        one element per range, DNAT to the address keeps the port
-//   set hairpin4/6       ipvX_addr . ipvX_addr  flags interval   source prefix . container address that
-//                        must be masqueraded after DNAT: the container's own subnet (another container on
-//                        the same bridge, or the container itself) and, for IPv4, 127.0.0.0/8 (the host
-//                        through 127.0.0.1, with route_localnet on the container's host interface)
-//   (fixed objects are written by declareScript, elements by NftBatch)
-//   chain hostports      meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
-//                          ip daddr . meta l4proto . th dport map @ports4        (and @ranges4, ip6 ...)
-//   chain prerouting     nat, prerouting, dstnat: jump hostports
-//   chain output         nat, output, dstnat: jump hostports (the host's own connections)
-//   chain postrouting    nat, postrouting, srcnat: ct status dnat ip saddr . ip daddr @hairpin4 masquerade
+//   map any4/any6        inet_proto . inet_service : ipvX_addr . inet_service        (hash)
+//                        protocol . host port on every local address → container address . port
+//   map host4/host6      ipvX_addr . inet_proto . inet_service : ipvX_addr . inet_service   (hash)
+//                        the same on one host address (hostIP)
+//   map ranges4/ranges6  ipvX_addr . inet_proto . inet_service : ipvX_addr          flags interval
+//                        port ranges with equal host and container ports (8000-8010:8000-8010), host
+//                        address or a /0 prefix: one element per range, DNAT to the address keeps the port
+//   set hairpin4/6       ipvX_addr . ipvX_addr  flags interval   source prefix . destination prefix that
+//                        must be masqueraded after DNAT: a container subnet to itself (another container
+//                        on the same bridge, or the container itself) and, for IPv4, 127.0.0.0/8 to it
+//                        (the host through 127.0.0.1, with route_localnet on the container's host
+//                        interface); one element per subnet, shared by its attachments (records.ts
+//                        counts them), so the interval set stays small
+//   chain hostports_2    meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
+//                          meta l4proto . th dport map @any4         (and @host4, @ranges4, ip6 ...)
+//   chain prerouting_2   nat, prerouting, dstnat: jump hostports_2
+//   chain output_2       nat, output, dstnat: jump hostports_2 (the host's own connections)
+//   chain postrouting_2  nat, postrouting, srcnat: ct status dnat ip saddr . ip daddr @hairpin4 masquerade
 //   chain guard          filter, prerouting, raw: iifname != "lo" ip daddr 127.0.0.0/8 drop
-//                        (rules only once an ADD turned route_localnet on, as Docker 28 does)
+//                        (rules only once an ADD turned route_localnet on, as Docker 28 does; the empty
+//                        chain guard_on marks that they are there)
+//   chain layout_2_<gen> empty: marks the layout version and names this table's generation, which the
+//                        on-disk records (records.ts) must match; `list chains` reads it cheaply
+// Single ports (the common case) live in hash maps: adding or deleting one costs the same however many
+// mappings exist, while libnftables loads a whole interval set to change it. Tables made by the first
+// layout (maps ports4/ports6, interval; chains without the _2) keep those maps and chains ("legacy").
 // Elements carry the comment "<owner tag> <network tag> net:<network> id:<container> if:<ifname>".
 // DNAT only applies to packets addressed to the host itself (fib daddr type local), never to traffic
 // that is routed through the host to another address (GHSA-jv3w-x3r3-g6rm).
-import { elementsOf, nftApply, nftApplyScript, nftList, type NftObject } from '../../pkg/firewall/nft.js'
+import { elementsOf, nftApply, nftApplyScript, nftList, nftListChains, type NftObject } from '../../pkg/firewall/nft.js'
 import { NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-batch.js'
 import type { IpFamily } from '../../pkg/ip/cidr.js'
 import { parseCidr, formatIp, networkOf } from '../../pkg/ip/cidr.js'
@@ -32,72 +40,137 @@ import { isSamePortRange, type Entry, type Owner } from './plan.js'
 
 export const TABLE = 'berth_portmap'
 const FAMILY = 'inet'
-export const PORTS: Record<IpFamily, string> = { 4: 'ports4', 6: 'ports6' }
+export const ANY_MAP: Record<IpFamily, string> = { 4: 'any4', 6: 'any6' }
+export const HOST_MAP: Record<IpFamily, string> = { 4: 'host4', 6: 'host6' }
 export const RANGES: Record<IpFamily, string> = { 4: 'ranges4', 6: 'ranges6' }
 export const HAIRPIN: Record<IpFamily, string> = { 4: 'hairpin4', 6: 'hairpin6' }
+/** The first layout's maps (interval, one element per port), kept in tables it made. */
+export const LEGACY_PORTS: Record<IpFamily, string> = { 4: 'ports4', 6: 'ports6' }
+export const LAYOUT_MARKER = 'layout_2_'
+export const GUARD_MARKER = 'guard_on'
 const ADDR_TYPE: Record<IpFamily, string> = { 4: 'ipv4_addr', 6: 'ipv6_addr' }
-const ANY: Record<IpFamily, string> = { 4: '0.0.0.0', 6: '::' }
+const ANY_ADDR: Record<IpFamily, string> = { 4: '0.0.0.0', 6: '::' }
 const L3: Record<IpFamily, string> = { 4: 'ip', 6: 'ip6' }
+const NFPROTO: Record<IpFamily, string> = { 4: 'ipv4', 6: 'ipv6' }
 const DSTNAT = -100
 const SRCNAT = 100
 const RAW = -300
-
+const ALL_MAPS = (f: IpFamily) => [ANY_MAP[f], HOST_MAP[f], RANGES[f], LEGACY_PORTS[f]]
 
 /**
- * Table, maps, sets, chains and their fixed rules as an nft script, rewritten identically by every ADD
- * (add + flush + add rules, one transaction). A script rather than JSON: libnftables 1.0.6 crashes
- * (SIGSEGV) parsing a JSON dnat statement whose address is a map to a concatenation (address . port),
- * while its text parser handles it. Element changes, which carry comments, stay JSON (NftBatch).
+ * This layout's chains. Their names differ from the first layout's (hostports, prerouting, output,
+ * postrouting), whose chains keep serving its elements in a table it made, untouched: a first-layout
+ * binary re-declaring its chains (flush + rules) then cannot remove this layout's rules either.
  */
-export function declareScript(opts: { guard: boolean }): string {
+export const CHAINS = { dnat: 'hostports_2', prerouting: 'prerouting_2', output: 'output_2', postrouting: 'postrouting_2' } as const
+
+/**
+ * Table, maps, sets, chains and their fixed rules as an nft script (add + flush + add rules, one
+ * transaction), applied when the table or its layout marker is missing. A script rather than JSON:
+ * libnftables 1.0.6 crashes (SIGSEGV) parsing a JSON dnat statement whose address is a map to a
+ * concatenation (address . port), while its text parser handles it. Element changes, which carry
+ * comments, stay JSON (NftBatch).
+ */
+export function declareScript(opts: { gen: string }): string {
   const t = `inet ${TABLE}`
+  const c = CHAINS
   const lines = [`add table ${t}`]
   for (const f of [4, 6] as const) {
-    const key = `${ADDR_TYPE[f]} . inet_proto . inet_service`
-    lines.push(`add map ${t} ${PORTS[f]} { type ${key} : ${ADDR_TYPE[f]} . inet_service; flags interval; }`)
-    lines.push(`add map ${t} ${RANGES[f]} { type ${key} : ${ADDR_TYPE[f]}; flags interval; }`)
-    lines.push(`add set ${t} ${HAIRPIN[f]} { type ${ADDR_TYPE[f]} . ${ADDR_TYPE[f]}; flags interval; }`)
+    const a = ADDR_TYPE[f]
+    lines.push(`add map ${t} ${ANY_MAP[f]} { type inet_proto . inet_service : ${a} . inet_service; }`)
+    lines.push(`add map ${t} ${HOST_MAP[f]} { type ${a} . inet_proto . inet_service : ${a} . inet_service; }`)
+    lines.push(`add map ${t} ${RANGES[f]} { type ${a} . inet_proto . inet_service : ${a}; flags interval; }`)
+    lines.push(`add set ${t} ${HAIRPIN[f]} { type ${a} . ${a}; flags interval; }`)
   }
-  lines.push(`add chain ${t} hostports`)
-  lines.push(`add chain ${t} prerouting { type nat hook prerouting priority ${DSTNAT}; policy accept; }`)
-  lines.push(`add chain ${t} output { type nat hook output priority ${DSTNAT}; policy accept; }`)
-  lines.push(`add chain ${t} postrouting { type nat hook postrouting priority ${SRCNAT}; policy accept; }`)
+  lines.push(`add chain ${t} ${c.dnat}`)
+  lines.push(`add chain ${t} ${c.prerouting} { type nat hook prerouting priority ${DSTNAT}; policy accept; }`)
+  lines.push(`add chain ${t} ${c.output} { type nat hook output priority ${DSTNAT}; policy accept; }`)
+  lines.push(`add chain ${t} ${c.postrouting} { type nat hook postrouting priority ${SRCNAT}; policy accept; }`)
   lines.push(`add chain ${t} guard { type filter hook prerouting priority ${RAW}; policy accept; }`)
-  for (const chain of ['hostports', 'prerouting', 'output', 'postrouting']) lines.push(`flush chain ${t} ${chain}`)
+  for (const chain of Object.values(c)) lines.push(`flush chain ${t} ${chain}`)
+  const local = `meta l4proto { ${PROTOCOLS.join(', ')} } fib daddr type local`
   for (const f of [4, 6] as const) {
-    for (const map of [PORTS[f], RANGES[f]]) {
-      lines.push(`add rule ${t} hostports meta l4proto { ${PROTOCOLS.join(', ')} } fib daddr type local dnat ${L3[f]} to ${L3[f]} daddr . meta l4proto . th dport map @${map}`)
-    }
+    const l3 = L3[f]
+    lines.push(`add rule ${t} ${c.dnat} meta nfproto ${NFPROTO[f]} ${local} dnat ${l3} to meta l4proto . th dport map @${ANY_MAP[f]}`)
+    for (const map of [HOST_MAP[f], RANGES[f]]) lines.push(`add rule ${t} ${c.dnat} ${local} dnat ${l3} to ${l3} daddr . meta l4proto . th dport map @${map}`)
   }
-  for (const chain of ['prerouting', 'output']) lines.push(`add rule ${t} ${chain} jump hostports`)
-  for (const f of [4, 6] as const) lines.push(`add rule ${t} postrouting ct status dnat ${L3[f]} saddr . ${L3[f]} daddr @${HAIRPIN[f]} masquerade`)
-  if (opts.guard) {
-    lines.push(`flush chain ${t} guard`)
-    lines.push(`add rule ${t} guard iifname != "lo" ip daddr 127.0.0.0/8 drop`)
-  }
+  for (const chain of [c.prerouting, c.output]) lines.push(`add rule ${t} ${chain} jump ${c.dnat}`)
+  for (const f of [4, 6] as const) lines.push(`add rule ${t} ${c.postrouting} ct status dnat ${L3[f]} saddr . ${L3[f]} daddr @${HAIRPIN[f]} masquerade`)
+  lines.push(`add chain ${t} ${LAYOUT_MARKER}${opts.gen}`)
   return lines.join('\n') + '\n'
 }
 
-/** An entry as a map element of ports<f> or ranges<f>. */
-export function entryElement(e: Entry, comment: string): { map: string; elem: NftElement } {
-  const addr: NftJson = e.hostIP === undefined ? { prefix: { addr: ANY[e.family], len: 0 } } : e.hostIP
-  if (isSamePortRange(e)) {
-    return { map: RANGES[e.family], elem: { key: { concat: [addr, e.protocol, { range: [e.hostPort, e.hostPortEnd] }] }, value: e.containerIP, comment } }
-  }
-  return { map: PORTS[e.family], elem: { key: { concat: [addr, e.protocol, e.hostPort] }, value: { concat: [e.containerIP, e.containerPort] }, comment } }
+/** Adds, in `b`, the guard rule (127.0.0.0/8 only from lo) and its marker chain. */
+export function addGuard(b: NftBatch): NftBatch {
+  b.addChain({ family: FAMILY, table: TABLE, name: GUARD_MARKER })
+  b.flushChain(FAMILY, TABLE, 'guard')
+  b.addRule({
+    family: FAMILY,
+    table: TABLE,
+    chain: 'guard',
+    expr: [
+      { match: { op: '!=', left: { meta: { key: 'iifname' } }, right: 'lo' } },
+      { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '127.0.0.0', len: 8 } } } },
+      { drop: null },
+    ],
+  })
+  return b
 }
 
-/** The hairpin elements of a container address: its subnet, and 127.0.0.0/8 when IPv4 localhost is published. */
-export function hairpinElements(cidr: string, localhost: boolean, comment: string): { set: string; elem: NftElement }[] {
+/** What `list chains` tells about the table: whether it exists, its layout generation, the guard. */
+export interface TableState {
+  exists: boolean
+  /** the generation of a table of the current layout; undefined: missing or an older layout */
+  gen: string | undefined
+  guard: boolean
+}
+
+/** Reads TableState from chain names only: unlike listing the table, this does not load any element. */
+export function tableState(ns: NetnsHandle | undefined): TableState {
+  const names = nftListChains(ns, FAMILY)
+    .filter((c) => c.table === TABLE)
+    .map((c) => c.name)
+  const marker = names.find((n) => n.startsWith(LAYOUT_MARKER))
+  return { exists: names.length > 0, gen: marker?.slice(LAYOUT_MARKER.length), guard: names.includes(GUARD_MARKER) }
+}
+
+/** An entry as a map element: any<f> or host<f> for one port, ranges<f> for a same-port range. */
+export function entryElement(e: Entry, comment: string): { set: string; elem: NftElement } {
+  if (isSamePortRange(e)) {
+    const addr: NftJson = e.hostIP === undefined ? { prefix: { addr: ANY_ADDR[e.family], len: 0 } } : e.hostIP
+    return { set: RANGES[e.family], elem: { key: { concat: [addr, e.protocol, { range: [e.hostPort, e.hostPortEnd] }] }, value: e.containerIP, comment } }
+  }
+  const value = { concat: [e.containerIP, e.containerPort] }
+  if (e.hostIP === undefined) return { set: ANY_MAP[e.family], elem: { key: { concat: [e.protocol, e.hostPort] }, value, comment } }
+  return { set: HOST_MAP[e.family], elem: { key: { concat: [e.hostIP, e.protocol, e.hostPort] }, value, comment } }
+}
+
+/** The comment of hairpin elements: shared by every attachment of a subnet, so no owner tag (GC and purges skip them). */
+export const HAIRPIN_COMMENT = 'berth-portmap shared hairpin'
+
+/** A hairpin element and its name among the records (records.ts counts its users). */
+export interface HairpinElement {
+  name: string
+  set: string
+  elem: NftElement
+}
+
+/**
+ * The hairpin elements of a container address: its subnet to its subnet, and 127.0.0.0/8 to its subnet
+ * when IPv4 localhost is published. One element per subnet, whatever the number of containers: the set
+ * has interval flags (prefixes), and libnftables loads a whole interval set to change it.
+ */
+export function hairpinElements(cidr: string, localhost: boolean): HairpinElement[] {
   const n = parseCidr(cidr)
-  const ip = formatIp(n.bytes)
   const net = networkOf(n)
-  const out = [{ set: HAIRPIN[n.family], elem: { key: { concat: [{ prefix: { addr: formatIp(net.bytes), len: net.prefixLen } }, ip] }, comment } }]
-  if (localhost && n.family === 4) out.push({ set: HAIRPIN[4], elem: { key: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, ip] }, comment } })
+  const subnet = { prefix: { addr: formatIp(net.bytes), len: net.prefixLen } }
+  const text = `${formatIp(net.bytes)}_${net.prefixLen}`
+  const out = [{ name: `${n.family}-${text}-${text}`, set: HAIRPIN[n.family], elem: { key: { concat: [subnet, subnet] }, comment: HAIRPIN_COMMENT } }]
+  if (localhost && n.family === 4) out.push({ name: `4-127.0.0.0_8-${text}`, set: HAIRPIN[4], elem: { key: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, subnet] }, comment: HAIRPIN_COMMENT } })
   return out
 }
 
-/** An element of ports/ranges read back from a listing. */
+/** An element of the port maps read back from a listing. */
 export interface ListedEntry extends Omit<Entry, 'containerPort'> {
   containerPort: number | undefined
   map: string
@@ -106,15 +179,17 @@ export interface ListedEntry extends Omit<Entry, 'containerPort'> {
 
 const PROTO_NUM: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' }
 
-/** Reads ports<f>/ranges<f> elements back into entries; elements of another shape are skipped. */
+/** Reads the port maps' elements back into entries; elements of another shape are skipped. */
 export function listedEntries(listing: readonly NftObject[]): ListedEntry[] {
   const out: ListedEntry[] = []
   for (const f of [4, 6] as const) {
-    for (const map of [PORTS[f], RANGES[f]]) {
+    for (const map of ALL_MAPS(f)) {
       for (const el of elementsOf(listing, map) ?? []) {
         const parts = (el.key as { concat?: readonly NftJson[] } | null)?.concat
-        if (!Array.isArray(parts) || parts.length !== 3) continue
-        const [a, p, port] = parts as [NftJson, NftJson, NftJson]
+        if (!Array.isArray(parts)) continue
+        // any<f> keys have no address: every local address.
+        const [a, p, port] = (map === ANY_MAP[f] ? [{ prefix: { addr: ANY_ADDR[f], len: 0 } }, ...parts] : parts) as [NftJson, NftJson, NftJson]
+        if (parts.length !== (map === ANY_MAP[f] ? 2 : 3)) continue
         let hostIP: string | undefined
         if (typeof a === 'string') hostIP = a
         else if ((a as { prefix?: { len?: number } })?.prefix?.len !== 0) continue
@@ -147,12 +222,12 @@ export function listedEntries(listing: readonly NftObject[]): ListedEntry[] {
 const tagOf = (e: NftElement) => (e.comment ?? '').split(' ')[0] ?? ''
 const netTagOf = (e: NftElement) => (e.comment ?? '').split(' ')[1] ?? ''
 
-/** Deletes, in `b`, every element of the table's maps and sets that `pick` selects. Returns how many. */
+/** Deletes, in `b`, every element of the table's maps and sets that `pick` selects. Returns them. */
 function deleteWhere(b: NftBatch, listing: readonly NftObject[] | undefined, pick: (e: NftElement) => boolean): NftElement[] {
   if (listing === undefined) return []
   const gone: NftElement[] = []
   for (const f of [4, 6] as const) {
-    for (const name of [PORTS[f], RANGES[f], HAIRPIN[f]]) {
+    for (const name of [...ALL_MAPS(f), HAIRPIN[f]]) {
       const mine = (elementsOf(listing, name) ?? []).filter(pick)
       if (mine.length > 0) b.deleteElements(FAMILY, TABLE, name, mine.map(({ key }) => ({ key })))
       gone.push(...mine)
@@ -161,37 +236,44 @@ function deleteWhere(b: NftBatch, listing: readonly NftObject[] | undefined, pic
   return gone
 }
 
-export interface AddPlan {
-  entries: readonly Entry[]
-  hairpin: readonly { set: string; elem: NftElement }[]
-  guard: boolean
+/** The map elements of an attachment's entries, with the owner's comment. */
+export function attachmentElements(o: Owner, entries: readonly Entry[]): { set: string; elem: NftElement }[] {
+  return entries.map((e) => entryElement(e, o.comment))
 }
 
-/**
- * The ADD transaction (after declareScript): removal of the owner's previous elements (a repeated ADD) and of
- * hairpin elements of the same key (leftovers of a container never deleted), then the new elements.
- */
-export function addBatch(o: Owner, plan: AddPlan, listing: readonly NftObject[] | undefined): NftBatch {
+/** The ADD transaction: the elements (grouped by map) and, when asked, the guard. */
+export function addBatch(elements: readonly { set: string; elem: NftElement }[], guard: boolean): NftBatch {
   const b = new NftBatch()
-  const hairpinKeys = new Set(plan.hairpin.map((h) => JSON.stringify(h.elem.key)))
-  deleteWhere(b, listing, (e) => tagOf(e) === o.tag || (hairpinKeys.has(JSON.stringify(e.key)) && Array.isArray((e.key as { concat?: unknown }).concat)))
   const byMap = new Map<string, NftElement[]>()
-  for (const e of plan.entries) {
-    const { map, elem } = entryElement(e, o.comment)
-    byMap.set(map, [...(byMap.get(map) ?? []), elem])
-  }
-  for (const h of plan.hairpin) byMap.set(h.set, [...(byMap.get(h.set) ?? []), h.elem])
+  for (const { set, elem } of elements) byMap.set(set, [...(byMap.get(set) ?? []), elem])
   for (const [name, elems] of byMap) b.addElements(FAMILY, TABLE, name, elems)
+  if (guard) addGuard(b)
   return b
 }
 
-/** The DEL transaction: the owner's elements. Also returns what they were (for conntrack). */
-export function delBatch(o: Owner, listing: readonly NftObject[] | undefined): { batch: NftBatch; removed: ListedEntry[] } {
+/** Deletes exactly these elements by key (fails as a whole when one is gone: then list, purgeBatch). */
+export function deleteKeysBatch(elements: readonly { set: string; elem: NftElement }[]): NftBatch {
   const b = new NftBatch()
-  const removed = listing === undefined ? [] : listedEntries(listing).filter((e) => tagOf(e.element) === o.tag)
-  deleteWhere(b, listing, (e) => tagOf(e) === o.tag)
+  const byMap = new Map<string, NftJson[]>()
+  for (const { set, elem } of elements) byMap.set(set, [...(byMap.get(set) ?? []), elem.key])
+  for (const [name, keys] of byMap) b.deleteElements(FAMILY, TABLE, name, keys.map((key) => ({ key })))
+  return b
+}
+
+/**
+ * From a listing: the owner's elements (the first layout also tagged hairpin elements per container).
+ * Used where no record says what an attachment added (tables of the first layout, lost records) and
+ * when a delete by key failed.
+ */
+export function purgeBatch(tag: string, listing: readonly NftObject[] | undefined): { batch: NftBatch; removed: ListedEntry[] } {
+  const b = new NftBatch()
+  const removed = listing === undefined ? [] : listedEntries(listing).filter((e) => tagOf(e.element) === tag)
+  deleteWhere(b, listing, (e) => tagOf(e) === tag)
   return { batch: b, removed }
 }
+
+/** The DEL transaction found by listing: the owner's elements. Also returns what they were (for conntrack). */
+export const delBatch = (o: Owner, listing: readonly NftObject[] | undefined) => purgeBatch(o.tag, listing)
 
 /** The GC transaction: elements of the network whose owner is none of `keepTags`. */
 export function gcBatch(netTag: string, keepTags: ReadonlySet<string>, listing: readonly NftObject[] | undefined): NftBatch {
@@ -202,6 +284,13 @@ export function gcBatch(netTag: string, keepTags: ReadonlySet<string>, listing: 
 
 export const ownerTagOf = tagOf
 
+/** The owner tags of every element of the table's maps and sets ('' for an element without comment). */
+export function listedTags(listing: readonly NftObject[]): Set<string> {
+  const tags = new Set<string>()
+  for (const f of [4, 6] as const) for (const name of [...ALL_MAPS(f), HAIRPIN[f]]) for (const e of elementsOf(listing, name) ?? []) if (e.comment !== HAIRPIN_COMMENT) tags.add(tagOf(e))
+  return tags
+}
+
 export const listTable = (ns: NetnsHandle | undefined) => nftList(ns, FAMILY, TABLE)
 export const apply = (ns: NetnsHandle | undefined, b: NftBatch) => nftApply(ns, b)
-export const declareFixed = (ns: NetnsHandle | undefined, guard: boolean) => nftApplyScript(ns, declareScript({ guard }))
+export const declareFixed = (ns: NetnsHandle | undefined, gen: string) => nftApplyScript(ns, declareScript({ gen }))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NftObject } from '../../../../pkg/firewall/nft.js'
 import type { NftJson } from '../../../../pkg/firewall/nft-batch.js'
-import { addBatch, declareScript, delBatch, entryElement, gcBatch, hairpinElements, listedEntries, TABLE } from '../../../../plugins/portmap/nft.js'
+import { addBatch, HAIRPIN_COMMENT, declareScript, delBatch, deleteKeysBatch, entryElement, gcBatch, hairpinElements, listedEntries, purgeBatch, TABLE } from '../../../../plugins/portmap/nft.js'
 import { portmapOwner, type Entry } from '../../../../plugins/portmap/plan.js'
 
 const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
@@ -9,40 +9,50 @@ const e = (o: Partial<Entry>): Entry => ({ family: 4, hostIP: undefined, protoco
 const o1 = portmapOwner('net1', 'c1', 'eth0')
 const o2 = portmapOwner('net1', 'c2', 'eth0')
 
-t.test('declareScript: fixed rules, DNAT only to local addresses, guard only when asked', async (t) => {
-  const s = declareScript({ guard: false })
+t.test('declareScript: hash maps for single ports, DNAT only to local addresses, a layout marker', async (t) => {
+  const s = declareScript({ gen: 'abc123' })
   t.match(s, `add table inet ${TABLE}`)
-  t.match(s, /add map inet berth_portmap ports4 \{ type ipv4_addr \. inet_proto \. inet_service : ipv4_addr \. inet_service; flags interval; \}/)
+  t.match(s, /add map inet berth_portmap any4 \{ type inet_proto \. inet_service : ipv4_addr \. inet_service; \}/, 'every-address ports: hash map, no interval')
+  t.match(s, /add map inet berth_portmap host6 \{ type ipv6_addr \. inet_proto \. inet_service : ipv6_addr \. inet_service; \}/, 'hostIP ports: hash map')
   t.match(s, /add map inet berth_portmap ranges6 \{ type ipv6_addr \. inet_proto \. inet_service : ipv6_addr; flags interval; \}/)
-  const dnat = s.split('\n').filter((l) => l.includes(' hostports ') && l.includes(' dnat '))
-  t.equal(dnat.length, 4, 'ports and ranges, both families')
+  t.notMatch(s, /ports4/, 'no first-layout maps in a new table')
+  const dnat = s.split('\n').filter((l) => l.includes(' hostports_2 ') && l.includes(' dnat '))
+  t.equal(dnat.length, 6, 'any, host and ranges, both families')
   t.ok(dnat.every((l) => l.includes('fib daddr type local')), 'every DNAT rule matches local destinations only')
-  t.match(s, /flush chain inet berth_portmap hostports\n/)
-  t.match(s, /add rule inet berth_portmap prerouting jump hostports/)
-  t.match(s, /add rule inet berth_portmap output jump hostports/)
-  t.match(s, /postrouting ct status dnat ip saddr \. ip daddr @hairpin4 masquerade/)
-  t.notMatch(s, /127\.0\.0\.0\/8 drop/, 'no guard rule without localhost publishing')
-  t.notMatch(s, /flush chain inet berth_portmap guard/, 'and the guard chain is not flushed either')
-  t.match(declareScript({ guard: true }), /flush chain inet berth_portmap guard\nadd rule inet berth_portmap guard iifname != "lo" ip daddr 127\.0\.0\.0\/8 drop/)
+  t.match(s, /hostports_2 meta nfproto ipv4 .* dnat ip to meta l4proto \. th dport map @any4/)
+  t.match(s, /flush chain inet berth_portmap hostports_2\n/)
+  t.match(s, /add rule inet berth_portmap prerouting_2 jump hostports_2/)
+  t.match(s, /add rule inet berth_portmap output_2 jump hostports_2/)
+  t.match(s, /postrouting_2 ct status dnat ip saddr \. ip daddr @hairpin4 masquerade/)
+  t.notMatch(s, /(chain|rule) inet berth_portmap (hostports|prerouting|output|postrouting)\b(?!_)/, "the first layout's chains are never touched")
+  t.match(s, /add chain inet berth_portmap layout_2_abc123\n$/, 'the marker names the generation')
+  t.notMatch(s, /127\.0\.0\.0\/8 drop/, 'the guard is added by the ADD that needs it, not here')
+  const guard = cmds(addBatch([], true))
+  t.same(guard.map((c) => Object.keys(c)[0] + ' ' + Object.keys(Object.values(c)[0] ?? {})[0]), ['add chain', 'flush chain', 'add rule'], 'guard: marker chain, flush, rule')
 })
 
-t.test('elements: one per port mapping, one per same-port range', async (t) => {
-  t.same(entryElement(e({}), 'c'), { map: 'ports4', elem: { key: { concat: [{ prefix: { addr: '0.0.0.0', len: 0 } }, 'tcp', 8080] }, value: { concat: ['10.0.0.5', 80] }, comment: 'c' } })
-  t.same(entryElement(e({ family: 6, hostIP: 'fd00::1', containerIP: 'fd00::5', protocol: 'udp' }), 'c').elem.key, { concat: ['fd00::1', 'udp', 8080] })
+t.test('elements: hash maps for one port, one interval element per same-port range', async (t) => {
+  t.same(entryElement(e({}), 'c'), { set: 'any4', elem: { key: { concat: ['tcp', 8080] }, value: { concat: ['10.0.0.5', 80] }, comment: 'c' } })
+  t.same(entryElement(e({ family: 6, hostIP: 'fd00::1', containerIP: 'fd00::5', protocol: 'udp' }), 'c'), {
+    set: 'host6',
+    elem: { key: { concat: ['fd00::1', 'udp', 8080] }, value: { concat: ['fd00::5', 80] }, comment: 'c' },
+  })
   t.same(entryElement(e({ hostPort: 7000, hostPortEnd: 7010, containerPort: 7000 }), 'c'), {
-    map: 'ranges4',
+    set: 'ranges4',
     elem: { key: { concat: [{ prefix: { addr: '0.0.0.0', len: 0 } }, 'tcp', { range: [7000, 7010] }] }, value: '10.0.0.5', comment: 'c' },
   })
-  t.same(hairpinElements('10.0.0.5/24', true, 'c').map((h) => h.elem.key), [
-    { concat: [{ prefix: { addr: '10.0.0.0', len: 24 } }, '10.0.0.5'] },
-    { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, '10.0.0.5'] },
-  ])
-  t.equal(hairpinElements('fd00::5/64', true, 'c').length, 1, 'no localhost for IPv6')
+  const net = { prefix: { addr: '10.0.0.0', len: 24 } }
+  t.same(hairpinElements('10.0.0.5/24', true), [
+    { name: '4-10.0.0.0_24-10.0.0.0_24', set: 'hairpin4', elem: { key: { concat: [net, net] }, comment: HAIRPIN_COMMENT } },
+    { name: '4-127.0.0.0_8-10.0.0.0_24', set: 'hairpin4', elem: { key: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, net] }, comment: HAIRPIN_COMMENT } },
+  ], 'one element per subnet (shared), not per container')
+  t.same(hairpinElements('10.0.0.9/24', true).map((h) => h.name), hairpinElements('10.0.0.5/24', true).map((h) => h.name), 'the same for another container of the subnet')
+  t.same(hairpinElements('fd00::5/64', true).map((h) => h.name), ['6-fd00::_64-fd00::_64'], 'no localhost for IPv6')
 })
 
 // A listing as `nft -j list table` prints it.
 function listing(elems: { map: string; key: NftJson; value?: NftJson; comment: string }[]): NftObject[] {
-  const names = ['ports4', 'ranges4', 'hairpin4', 'ports6', 'ranges6', 'hairpin6']
+  const names = ['any4', 'host4', 'ranges4', 'ports4', 'hairpin4', 'any6', 'host6', 'ranges6', 'ports6', 'hairpin6']
   return names.map((name) => {
     const mine = elems.filter((x) => x.map === name)
     const isSet = name.startsWith('hairpin')
@@ -55,34 +65,37 @@ function listing(elems: { map: string; key: NftJson; value?: NftJson; comment: s
 
 t.test('listedEntries reads back what entryElement writes', async (t) => {
   const written = [e({}), e({ hostIP: '1.2.3.4', protocol: 'sctp' }), e({ hostPort: 7000, hostPortEnd: 7010, containerPort: 7000 }), e({ family: 6, containerIP: 'fd00::5' })]
-  const l = listing(written.map((x) => {
-    const { map, elem } = entryElement(x, o1.comment)
-    return { map, key: elem.key, value: elem.value ?? null, comment: o1.comment }
-  }))
+  const l = listing([...written.map((x) => {
+    const { set, elem } = entryElement(x, o1.comment)
+    return { map: set, key: elem.key, value: elem.value ?? null, comment: o1.comment }
+  }), { map: 'ports4', key: { concat: ['1.2.3.5', 'tcp', 9000] }, value: { concat: ['10.0.0.5', 90] }, comment: o1.comment }])
+  written.push(e({ hostIP: '1.2.3.5', hostPort: 9000, hostPortEnd: 9000, containerPort: 90 }))
   const back = listedEntries(l).map(({ map: _m, element: _e, ...rest }) => rest)
   t.same(back.sort((a, b) => a.hostPort - b.hostPort || a.family - b.family || (a.hostIP ?? '').localeCompare(b.hostIP ?? '')), written.sort((a, b) => a.hostPort - b.hostPort || a.family - b.family || (a.hostIP ?? '').localeCompare(b.hostIP ?? '')))
 })
 
-t.test('addBatch, delBatch and gcBatch touch only what they own', async (t) => {
+t.test('addBatch, deleteKeysBatch, purgeBatch and gcBatch touch only what they own', async (t) => {
   const mine = entryElement(e({}), o1.comment)
   const theirs = entryElement(e({ hostPort: 9090 }), o2.comment)
   const other = portmapOwner('net2', 'c9', 'eth0')
   const foreign = entryElement(e({ hostPort: 9191 }), other.comment)
-  const l = listing([
-    { map: mine.map, key: mine.elem.key, value: mine.elem.value ?? null, comment: o1.comment },
-    { map: theirs.map, key: theirs.elem.key, value: theirs.elem.value ?? null, comment: o2.comment },
-    { map: foreign.map, key: foreign.elem.key, value: foreign.elem.value ?? null, comment: other.comment },
-  ])
-  const add = cmds(addBatch(o1, { entries: [e({ hostPort: 8081 })], hairpin: hairpinElements('10.0.0.5/24', false, o1.comment), guard: false }, l))
-  t.same(add.map((c) => `${Object.keys(c)[0]} ${String(Object.values(c)[0]?.['element']?.['name'])}`), ['delete ports4', 'add ports4', 'add hairpin4'], "a repeated ADD replaces the owner's old elements")
-  t.same((add[0]?.['delete']?.['element']?.['elem'] as unknown[]).length, 1)
+  const l = listing([mine, theirs, foreign].map((x) => ({ map: x.set, key: x.elem.key, value: x.elem.value ?? null, comment: x.elem.comment ?? '' })))
+  const hp = hairpinElements('10.0.0.5/24', false)
+  const add = cmds(addBatch([entryElement(e({ hostPort: 8081 }), o1.comment), ...hp], false))
+  t.same(add.map((c) => `${Object.keys(c)[0]} ${String(Object.values(c)[0]?.['element']?.['name'])}`), ['add any4', 'add hairpin4'], 'ADD only adds: no listing, no delete')
+  const byKey = cmds(deleteKeysBatch([mine, ...hp]))
+  t.same(byKey.map((c) => `${String(c['delete']?.['element']?.['name'])} ${JSON.stringify(c['delete']?.['element']?.['elem'])}`), [
+    'any4 [{"concat":["tcp",8080]}]',
+    'hairpin4 [{"concat":[{"prefix":{"addr":"10.0.0.0","len":24}},{"prefix":{"addr":"10.0.0.0","len":24}}]}]',
+  ], 'DEL by record: exactly the recorded keys')
 
   const del = delBatch(o1, l)
-  t.same(cmds(del.batch).map((c) => (c['delete']?.['element']?.['elem'] as NftJson[]).length), [1], 'DEL deletes one element')
+  t.same(cmds(del.batch).map((c) => (c['delete']?.['element']?.['elem'] as NftJson[]).length), [1], 'DEL by listing deletes one element')
   t.same(del.removed.map((r) => r.hostPort), [8080])
   t.equal(delBatch(o1, undefined).batch.length, 0, 'no table: nothing to do')
+  t.equal(cmds(purgeBatch(o2.tag, l).batch).length, 1, "purge by tag finds c2's element")
 
   const gc = cmds(gcBatch(o1.netTag, new Set([o2.tag]), l))
   t.equal(gc.length, 1)
-  t.same((gc[0]?.['delete']?.['element']?.['elem'] as { concat: NftJson[] }[]).map((k) => k.concat[2]), [8080], "GC removes c1's element, keeps c2's and the other network's")
+  t.same((gc[0]?.['delete']?.['element']?.['elem'] as { concat: NftJson[] }[]).map((k) => k.concat[1]), [8080], "GC removes c1's element, keeps c2's and the other network's")
 })
