@@ -3,14 +3,18 @@
 // Contract for the plugin and the agent (helper O2 codes against this; change it only together):
 //
 // - A network is registered once (registerNetwork) with its cluster CIDR, per-host subnet length and VNI;
-//   registering again with the same values is a no-op, different CIDR/subnetLen for the same name or a
-//   cluster CIDR overlapping ANOTHER network's is CniError 7 (InvalidConfig). The VNI may not be shared either.
+//   registering again with the same values is a no-op; a different CIDR/subnetLen/VNI for the same name, a
+//   cluster CIDR overlapping ANOTHER network's, or another network's VNI is CniError 7 (InvalidConfig).
+//   acquire() on a network never registered is CniError 7 too.
 // - acquire() gives the host (hostId) its lease: its existing live lease renewed (same subnet), else the
 //   subnet it held before if nobody took it meanwhile, else a free subnet, chosen atomically (file lock or
 //   etcd compare-and-swap) so two hosts never hold the same subnet. No free subnet → CniError 100.
 // - renew() extends a lease; when the lease was lost (expired AND its subnet taken by someone else, or
 //   released) it throws LeaseLostError (lease.ts; a CniError 11): call acquire() again, the host may get a new subnet.
-// - list() returns live (unexpired) leases only, sorted by subnet.
+// - list() returns live (unexpired) leases only, sorted by subnet. (etcd: "live" = the key exists; etcd
+//   expires it, so host clocks need not agree and expiresAt is informative there.)
+// - Subnet choice (subnet-alloc.ts): the host's live lease, else preferSubnet, else the subnet it held last,
+//   else random among the 100 lowest free subnets, subnets other hosts held last coming only after the rest.
 // - watch() calls onChange with the full list of live leases once at the start and then whenever the set
 //   changes: a lease added, released, expired, or its publicIp/vtepMac/directRoutingOk changed. Renewals that
 //   only move expiresAt do NOT fire. When the store cannot be reached the watch never reports an empty list:
@@ -18,7 +22,11 @@
 //   set changed meanwhile.
 // - An unreachable store (etcd down) is CniError 11 (TryAgainLater) naming the endpoints; bad names are 7.
 // - openStore() is synchronous and cheap: the etcd client is imported only when the etcd store is first used.
+// - Names (network, hostId) match /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/ (else code 7); vtepMac is stored lower-case.
+// - TTLs are whole ms in 1000..one week; etcd rounds up to whole seconds (and raises TTLs below its minimum, ~2 s).
 import type { CniError } from '../errors/cni-error.js'
+import { EtcdLeaseStore } from './etcd-store.js'
+import { FileLeaseStore } from './file-store.js'
 
 export interface Lease {
   network: string
@@ -85,4 +93,8 @@ export const DEFAULT_FILE_STORE_PATH = '/var/lib/berth/overlay'
 export const DEFAULT_ETCD_PREFIX = '/berth/overlay'
 export const DEFAULT_DIAL_TIMEOUT_MS = 3000
 
-// openStore(cfg: StoreConfig): LeaseStore is added here with the file store (next commit).
+/** The store a network's config names; cheap and synchronous (nothing is opened or imported until first use). */
+export function openStore(cfg: StoreConfig): LeaseStore {
+  if (cfg.type === 'file') return new FileLeaseStore({ path: cfg.path ?? DEFAULT_FILE_STORE_PATH })
+  return new EtcdLeaseStore({ endpoints: cfg.endpoints, prefix: cfg.prefix ?? DEFAULT_ETCD_PREFIX, dialTimeoutMs: cfg.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS })
+}
