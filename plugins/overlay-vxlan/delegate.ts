@@ -1,0 +1,72 @@
+// The configuration handed to the `bridge` plugin for one attachment (as flannel's CNI plugin delegates):
+// a bridge per network that is the gateway of the leased subnet, host-local IPAM over that subnet, the
+// overlay MTU, no per-container NAT (the network's one masquerade lives in pkg/overlay/masq.ts).
+// It is saved per attachment so DEL and CHECK use exactly what ADD used, even after the lease moved.
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { safeJoin } from '../../pkg/fsutil/safe-path.js'
+import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
+import type { DelegateTarget } from '../../pkg/invoke/delegate.js'
+import type { Lease } from '../../pkg/overlay/store.js'
+import type { CmdArgs } from '../../pkg/skel/skel.js'
+import type { OverlayConfig } from './config.js'
+
+export type BridgeConf = Record<string, unknown>
+
+export function bridgeConf(cfg: OverlayConfig, lease: Lease, mtu: number): BridgeConf {
+  const c = cfg.netConf
+  return {
+    cniVersion: c.cniVersion,
+    name: c.name,
+    type: 'bridge',
+    bridge: cfg.net.bridgeName,
+    isGateway: true,
+    isDefaultGateway: true,
+    ipMasq: false,
+    mtu,
+    ipam: {
+      type: 'host-local',
+      ranges: [[{ subnet: lease.subnet }]],
+      routes: [{ dst: cfg.net.clusterCidr }],
+      ...(cfg.dataDir !== undefined ? { dataDir: cfg.dataDir } : {}),
+    },
+    ...(c.runtimeConfig !== undefined ? { runtimeConfig: c.runtimeConfig } : {}),
+    ...(c.args !== undefined ? { args: c.args } : {}),
+    ...(c.dns !== undefined ? { dns: c.dns } : {}),
+  }
+}
+
+export function statePath(cfg: OverlayConfig, a: CmdArgs): string {
+  return safeJoin(cfg.stateDir, [cfg.netConf.name, `${a.containerId}-${a.ifName}.json`], { what: 'attachment name' })
+}
+
+export function saveBridgeConf(path: string, conf: BridgeConf): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  writeFileAtomicSync(path, JSON.stringify(conf))
+}
+
+/** The saved configuration, or undefined when this attachment has none (never added, or deleted). */
+export function loadBridgeConf(path: string): BridgeConf | undefined {
+  if (!existsSync(path)) return undefined
+  try {
+    const v: unknown = JSON.parse(readFileSync(path, 'utf8'))
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as BridgeConf
+  } catch {
+    // fall through: a torn file is as good as none (it is written atomically, so this is corruption)
+  }
+  throw new CniError(CniCode.IoFailure, `attachment record ${path} is corrupt; remove it and run DEL again`)
+}
+
+export function removeBridgeConf(path: string): void {
+  rmSync(path, { force: true })
+  try {
+    rmdirSync(dirname(path))
+  } catch {
+    // other attachments of the network still have records there
+  }
+}
+
+export function bridgeTarget(a: CmdArgs, conf: BridgeConf): DelegateTarget {
+  return { type: 'bridge', path: a.path, env: a.env, stdin: Buffer.from(JSON.stringify(conf)) }
+}
