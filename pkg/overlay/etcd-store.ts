@@ -162,24 +162,28 @@ export class EtcdLeaseStore implements LeaseStore {
     return startLeaseWatch(
       {
         list: () => this.list(network),
-        subscribe: (kick) => {
+        subscribe: (kick, report) => {
           let cancelled = false
           const watcher = this.#ns().then((ns) => ns.watch().prefix(`leases/${network}/`).withPreviousKV().create())
           void watcher.then(
             (w) => {
               if (cancelled) return void w.cancel().catch(() => undefined)
               // Re-list after every (re)connection: events missed while etcd was away are not replayed.
-              w.on('connected', kick)
-              w.on('delete', kick)
+              w.on('connected', () => !cancelled && kick())
+              w.on('delete', () => !cancelled && kick())
               w.on('put', (kv, prev) => {
-                const a = prev === undefined ? undefined : decodeLease(prev.value.toString())
+                if (cancelled) return
+                // etcd3 passes null (not undefined) when there was no previous value
+                const a = prev == null ? undefined : decodeLease(prev.value.toString())
                 const b = decodeLease(kv.value.toString())
                 if (a === undefined || b === undefined || leaseDiffers(a, b)) kick()
               })
-              w.on('error', (e) => opts?.onError?.(this.#unreachable('watch', e)))
+              // etcd3 reconnects by itself (every 500 ms, see #connect); the re-list on 'connected' catches up.
+              w.on('disconnected', (e) => !cancelled && report(this.#unreachable('watch', e)))
+              w.on('error', (e) => !cancelled && report(this.#unreachable('watch', e)))
               kick()
             },
-            (e: unknown) => opts?.onError?.(this.#unreachable('watch', e)),
+            (e: unknown) => !cancelled && report(this.#unreachable('watch', e)),
           )
           return () => {
             cancelled = true

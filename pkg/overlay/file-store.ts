@@ -139,7 +139,7 @@ export class FileLeaseStore implements LeaseStore {
     return startLeaseWatch(
       {
         list: () => this.list(network),
-        subscribe: (kick) => {
+        subscribe: (kick, report) => {
           this.#mkdir(dir)
           let w: FSWatcher | undefined
           try {
@@ -147,7 +147,7 @@ export class FileLeaseStore implements LeaseStore {
             // A watcher that breaks (directory removed) leaves the periodic re-list in charge.
             w.on('error', () => w?.close())
           } catch (e) {
-            opts?.onError?.(new CniError(CniCode.IoFailure, `cannot watch ${dir}: ${errorCode(e) ?? String(e)}; changes are noticed by periodic re-reads only`))
+            report(new CniError(CniCode.IoFailure, `cannot watch ${dir}: ${errorCode(e) ?? String(e)}; changes are noticed by periodic re-reads only`))
           }
           return () => w?.close()
         },

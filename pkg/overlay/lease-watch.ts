@@ -8,8 +8,8 @@ import type { Lease, Watch, WatchOptions } from './store.js'
 
 export interface LeaseWatchSource {
   list(): Promise<Lease[]>
-  /** starts delivering change hints to `kick`; returns the function that stops them */
-  subscribe(kick: () => void): () => void
+  /** starts delivering change hints to `kick` (and trouble to `report`); returns the function that stops them */
+  subscribe(kick: () => void, report: (e: CniError) => void): () => void
   now(): number
   /** re-list this often even without hints (ms) */
   resyncMs: number
@@ -21,6 +21,8 @@ export interface LeaseWatchSource {
 const DEBOUNCE_MS = 15
 /** a re-list after the expiry instant, so the lease is past it when we look */
 const EXPIRY_SLACK_MS = 5
+/** while the store stays unreachable, onError is called again at most this often */
+const ERROR_REPEAT_MS = 30_000
 
 export function startLeaseWatch(src: LeaseWatchSource, onChange: (leases: Lease[]) => void, opts: WatchOptions = {}): Watch {
   let closed = false
@@ -29,6 +31,14 @@ export function startLeaseWatch(src: LeaseWatchSource, onChange: (leases: Lease[
   let again = false
   let timer: NodeJS.Timeout | undefined
   let debounce: NodeJS.Timeout | undefined
+  // The first error after a success is reported at once, repeats of it only every ERROR_REPEAT_MS.
+  let lastErrorAt: number | undefined
+  const report = (e: CniError) => {
+    const now = Date.now()
+    if (closed || (lastErrorAt !== undefined && now - lastErrorAt < ERROR_REPEAT_MS)) return
+    lastErrorAt = now
+    opts.onError?.(e)
+  }
 
   const schedule = (ms: number) => {
     if (closed) return
@@ -47,6 +57,7 @@ export function startLeaseWatch(src: LeaseWatchSource, onChange: (leases: Lease[
     try {
       const leases = await src.list()
       if (closed) return
+      lastErrorAt = undefined
       const key = leaseSetKey(leases)
       if (key !== lastKey) {
         lastKey = key
@@ -57,7 +68,7 @@ export function startLeaseWatch(src: LeaseWatchSource, onChange: (leases: Lease[
         next = Math.min(next, first - src.now() + EXPIRY_SLACK_MS)
       }
     } catch (e) {
-      if (!closed) opts.onError?.(e instanceof CniError ? e : new CniError(CniCode.TryAgainLater, `watching leases failed: ${describe(e)}`, undefined, { cause: e }))
+      report(e instanceof CniError ? e : new CniError(CniCode.TryAgainLater, `watching leases failed: ${describe(e)}`, undefined, { cause: e }))
       // Retry soon, but not in a tight loop against a store that is down.
       next = Math.min(next, 1000)
     } finally {
@@ -78,7 +89,7 @@ export function startLeaseWatch(src: LeaseWatchSource, onChange: (leases: Lease[
     }, DEBOUNCE_MS)
   }
 
-  const unsubscribe = src.subscribe(kick)
+  const unsubscribe = src.subscribe(kick, report)
   void refresh()
   return {
     close() {

@@ -18,8 +18,9 @@
 // - watch() calls onChange with the full list of live leases once at the start and then whenever the set
 //   changes: a lease added, released, expired, or its publicIp/vtepMac/directRoutingOk changed. Renewals that
 //   only move expiresAt do NOT fire. When the store cannot be reached the watch never reports an empty list:
-//   it calls onError (if given) and keeps the last list; once the store is back it re-lists and fires if the
-//   set changed meanwhile.
+//   it calls onError (if given; at once, then at most every 30 s while the trouble lasts) and keeps the last
+//   list; once the store is back it re-lists and fires if the set changed meanwhile. A file store watch
+//   notices an expiry within a few ms of it (a timer), an etcd watch when etcd deletes the key (about the TTL).
 // - An unreachable store (etcd down) is CniError 11 (TryAgainLater) naming the endpoints; bad names are 7.
 // - openStore() is synchronous and cheap: the etcd client is imported only when the etcd store is first used.
 // - Names (network, hostId) match /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/ (else code 7); vtepMac is stored lower-case.

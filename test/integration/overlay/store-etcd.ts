@@ -1,0 +1,137 @@
+// The etcd lease store against a real etcd started by the test (temp data dir, free ports on 127.0.0.1):
+// leases and renewals, TTL expiry, a returning host's subnet, racing clients, registry conflicts, etcd down
+// (code 11 naming the endpoint) and back (the watch resumes, leases survive a short outage).
+import { createServer, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import { CniCode } from '../../../pkg/errors/cni-error.js'
+import { LeaseLostError } from '../../../pkg/overlay/lease.js'
+import { openStore, type AcquireRequest, type Lease, type LeaseStore } from '../../../pkg/overlay/store.js'
+import { freePort, needsEtcd, startEtcd, type EtcdServer } from '../../helpers/etcd-server.js'
+import { raceAcquire } from './fixtures/race.js'
+import { watchQueue } from './fixtures/watch-queue.js'
+
+const skip = needsEtcd()
+const NET = { network: 'ov', clusterCidr: '10.244.0.0/16', subnetLen: 24, vni: 1 }
+const mac = (n: number) => `02:00:00:00:02:${n.toString(16).padStart(2, '0')}`
+const req = (n: number, over: Partial<AcquireRequest> = {}): AcquireRequest => ({ network: 'ov', hostId: `host${n}`, publicIp: `192.168.60.${n}`, vtepMac: mac(n), ttlMs: 60_000, ...over })
+const hosts = (leases: Lease[]) => leases.map((l) => l.hostId).sort()
+
+function client(t: Test, etcd: EtcdServer, prefix = '/berth-test'): LeaseStore {
+  const s = openStore({ type: 'etcd', endpoints: [etcd.endpoint], prefix, dialTimeoutMs: 2000 })
+  // Registered after the server's teardown, so it runs first (tap runs teardowns in reverse).
+  t.teardown(() => s.close())
+  return s
+}
+
+t.test('leases, renewals, release and registration on etcd', { skip }, async (t) => {
+  const etcd = await startEtcd(t)
+  const a = client(t, etcd)
+  const b = client(t, etcd)
+  await a.registerNetwork(NET)
+  await b.registerNetwork(NET)
+  t.same(await b.getNetwork('ov'), NET)
+  await t.rejects(b.registerNetwork({ ...NET, subnetLen: 26 }), { code: 7, message: /network ov is registered with/ })
+  await t.rejects(b.registerNetwork({ network: 'two', clusterCidr: '10.244.128.0/17', subnetLen: 24, vni: 2 }), { code: 7, message: /overlaps 10\.244\.0\.0\/16 of network ov/ })
+  await b.registerNetwork({ network: 'two', clusterCidr: '10.245.0.0/16', subnetLen: 24, vni: 2 })
+  t.same(await a.getNetwork('two'), { network: 'two', clusterCidr: '10.245.0.0/16', subnetLen: 24, vni: 2 })
+  await t.rejects(a.acquire(req(1, { network: 'nope' })), { code: 7, message: /overlay network nope is not registered in etcd/ })
+
+  const l1 = await a.acquire(req(1))
+  t.match(l1.subnet, /^10\.244\.\d+\.0\/24$/)
+  t.equal((await b.acquire(req(1, { publicIp: '192.168.60.101' }))).subnet, l1.subnet, 'acquire again from another client: same subnet')
+  const l2 = await b.acquire(req(2))
+  t.not(l2.subnet, l1.subnet)
+  const listed = await a.list('ov')
+  t.same(hosts(listed), ['host1', 'host2'])
+  t.equal(listed.find((l) => l.hostId === 'host1')?.publicIp, '192.168.60.101', 'the re-acquire updated the record')
+  const r = await b.renew(l1, 30_000)
+  t.equal(r.subnet, l1.subnet)
+  await a.release('ov', 'host2')
+  await a.release('ov', 'host2')
+  t.same(hosts(await b.list('ov')), ['host1'], 'released (twice: idempotent)')
+  t.ok((await a.renew(l2, 30_000).catch((e: unknown) => e)) instanceof LeaseLostError, 'renewing a released lease: LeaseLostError')
+  t.same(await a.list('two'), [], 'networks are separate')
+})
+
+t.test('exhaustion is code 100; an expired lease frees its subnet and a returning host gets its own back', { skip }, async (t) => {
+  const etcd = await startEtcd(t)
+  const s = client(t, etcd)
+  await s.registerNetwork({ network: 'ov', clusterCidr: '10.9.0.0/29', subnetLen: 30, vni: 9 })
+  const l1 = await s.acquire(req(1, { ttlMs: 2000 }))
+  const l2 = await s.acquire(req(2))
+  await t.rejects(s.acquire(req(3)), { code: CniCode.AddressesExhausted, message: /^every \/30 of 10\.9\.0\.0\/29 is leased \(2 hosts on network ov\)/ })
+  const q = watchQueue(t, s, 'ov')
+  t.same(hosts(await q.next()), ['host1', 'host2'])
+  t.same(hosts(await q.next()), ['host2'], 'host1 expired (etcd removed the key with its lease)')
+  t.equal((await s.acquire(req(1))).subnet, l1.subnet, 'host1 returns to its old subnet')
+  t.same(hosts(await q.next()), ['host1', 'host2'])
+  await s.release('ov', 'host1')
+  t.same(hosts(await q.next()), ['host2'])
+  t.equal((await s.acquire(req(3))).subnet, l1.subnet, 'a released subnet goes to a new host')
+  t.ok((await s.renew(l1, 5000).catch((e: unknown) => e)) instanceof LeaseLostError, 'host1 lost it')
+  t.equal((await s.renew(l2, 5000)).subnet, l2.subnet)
+})
+
+t.test('clients racing for leases never get the same subnet', { skip }, async (t) => {
+  const etcd = await startEtcd(t)
+  await client(t, etcd).registerNetwork(NET)
+  await client(t, etcd).registerNetwork({ network: 'tiny', clusterCidr: '10.9.0.0/27', subnetLen: 30, vni: 5 })
+  const cfg = { type: 'etcd' as const, endpoints: [etcd.endpoint], prefix: '/berth-test', dialTimeoutMs: 5000 }
+  const results = await raceAcquire(cfg, 'ov', 4, 5)
+  t.same(results.filter((r) => r.subnet === undefined), [], 'every host got a lease')
+  t.equal(new Set(results.map((r) => r.subnet)).size, 20, '20 distinct subnets')
+  t.same((await client(t, etcd).list('ov')).map((l) => `${l.hostId} ${l.subnet}`).sort(), results.map((r) => `${r.hostId} ${r.subnet}`).sort(), 'etcd agrees')
+  const tiny = await raceAcquire(cfg, 'tiny', 4, 3)
+  const won = tiny.filter((r) => r.subnet !== undefined)
+  t.equal(won.length, 8, '8 /30s in a /27')
+  t.equal(new Set(won.map((r) => r.subnet)).size, 8, 'each once')
+  for (const r of tiny.filter((x) => x.subnet === undefined)) t.match(r, { code: 100 })
+})
+
+t.test('etcd down: code 11 naming the endpoint; back: the watch resumes and leases survived', { skip }, async (t) => {
+  const etcd = await startEtcd(t)
+  const s = client(t, etcd)
+  await s.registerNetwork(NET)
+  await s.acquire(req(1))
+  const q = watchQueue(t, s, 'ov')
+  t.same(hosts(await q.next()), ['host1'])
+  await etcd.stop()
+  const started = Date.now()
+  const down = await s.acquire(req(2)).catch((e: unknown) => e)
+  t.match(down, { code: CniCode.TryAgainLater, message: new RegExp(`^etcd store at ${etcd.endpoint} \\(prefix /berth-test\\) cannot be reached`) }, `rejected after ${Date.now() - started} ms`)
+  await t.rejects(s.list('ov'), { code: 11 })
+  t.match(await q.nextError(), { code: 11, message: /cannot be reached/ }, 'the watch reports the outage')
+  // A closed port, and a listener that accepts and never answers (what a hung or firewalled etcd looks like):
+  // code 11 as well, the second bounded by the dial timeout rather than waiting forever.
+  const closed = openStore({ type: 'etcd', endpoints: [`http://127.0.0.1:${await freePort()}`], dialTimeoutMs: 500 })
+  await t.rejects(closed.registerNetwork(NET), { code: 11, message: /cannot be reached/ })
+  await closed.close()
+  const silent = await silentListener(t)
+  const mute = openStore({ type: 'etcd', endpoints: [silent], dialTimeoutMs: 500 })
+  const t0 = Date.now()
+  const e = await mute.acquire(req(3)).catch((x: unknown) => x)
+  t.match(e, { code: 11, message: new RegExp(`^etcd store at ${silent} .*cannot be reached`) }, `a silent endpoint: code 11 after ${Date.now() - t0} ms (dial timeout 500 ms)`)
+  await mute.close()
+  await etcd.start()
+  const other = client(t, etcd)
+  await other.acquire(req(2))
+  t.same(hosts(await q.next()), ['host1', 'host2'], 'the watch resumed and saw host2; host1 survived the outage')
+  t.equal(q.errors.length, 1, 'the outage was reported once (repeats are throttled)')
+})
+
+/** A TCP listener on 127.0.0.1 that accepts connections and never says a word; closed in teardown. */
+async function silentListener(t: Test): Promise<string> {
+  const sockets = new Set<Socket>()
+  const server = createServer((sock) => {
+    sockets.add(sock)
+    sock.on('error', () => undefined)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  const addr = server.address()
+  if (typeof addr !== 'object' || addr === null) throw new Error('no address')
+  return `http://127.0.0.1:${addr.port}`
+}
