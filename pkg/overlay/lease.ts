@@ -4,9 +4,11 @@ import { CniCode, CniError } from '../errors/cni-error.js'
 import { ipFamily } from '../ip/cidr.js'
 import type { AcquireRequest, Lease, NetworkRecord } from './store.js'
 
-// Network names as libcni accepts them; host IDs as hostnames (and machine IDs) look. Neither can hold "/"
-// or start with ".", so they are safe as file names and etcd key segments.
+// Network names as libcni accepts them; host IDs as hostnames, machine IDs or underlay addresses (IPv6 ones
+// included, hence ":") look. Neither can hold "/" or start with ".", so both are safe as file names and etcd
+// key segments.
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/
+const HOST_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$/
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
 
 /** renew() found the lease gone: call acquire() again (the host may get another subnet). */
@@ -26,8 +28,8 @@ export function checkNetworkName(network: string): void {
 }
 
 export function checkHostId(hostId: string): void {
-  if (!NAME_RE.test(hostId)) {
-    throw new CniError(CniCode.InvalidConfig, `invalid overlay host ID ${JSON.stringify(hostId)}: use letters, digits, "_", "." and "-", starting with a letter or digit (at most 253)`)
+  if (!HOST_RE.test(hostId)) {
+    throw new CniError(CniCode.InvalidConfig, `invalid overlay host ID ${JSON.stringify(hostId)}: use letters, digits, "_", ".", ":" and "-", starting with a letter or digit (at most 253)`)
   }
 }
 
@@ -65,7 +67,7 @@ export function decodeLease(text: string): Lease | undefined {
   if (typeof network !== 'string' || typeof subnet !== 'string' || typeof hostId !== 'string') return undefined
   if (typeof publicIp !== 'string' || typeof vtepMac !== 'string' || typeof expiresAt !== 'number') return undefined
   if (directRoutingOk !== undefined && typeof directRoutingOk !== 'boolean') return undefined
-  if (!NAME_RE.test(network) || !NAME_RE.test(hostId) || ipFamily(subnet) !== 4) return undefined
+  if (!NAME_RE.test(network) || !HOST_RE.test(hostId) || ipFamily(subnet) !== 4) return undefined
   const lease: Lease = { network, subnet, hostId, publicIp, vtepMac, expiresAt }
   if (directRoutingOk !== undefined) lease.directRoutingOk = directRoutingOk
   return lease

@@ -23,7 +23,8 @@
 //   notices an expiry within a few ms of it (a timer), an etcd watch when etcd deletes the key (about the TTL).
 // - An unreachable store (etcd down) is CniError 11 (TryAgainLater) naming the endpoints; bad names are 7.
 // - openStore() is synchronous and cheap: the etcd client is imported only when the etcd store is first used.
-// - Names (network, hostId) match /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/ (else code 7); vtepMac is stored lower-case.
+// - Network names match /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/, host IDs the same plus ":" (an IPv6 underlay
+//   address is a fine host ID); else code 7. vtepMac is stored lower-case.
 // - TTLs are whole ms in 1000..one week; etcd rounds up to whole seconds (and raises TTLs below its minimum, ~2 s).
 import type { CniError } from '../errors/cni-error.js'
 import { EtcdLeaseStore } from './etcd-store.js'

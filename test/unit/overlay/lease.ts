@@ -11,10 +11,12 @@ t.test('names that could leave the store directory or the key prefix are code 7'
     t.throws(() => checkNetworkName(bad), { code: CniCode.InvalidConfig, message: /invalid overlay network name/ }, JSON.stringify(bad))
     t.throws(() => checkHostId(bad), { code: CniCode.InvalidConfig, message: /invalid overlay host ID/ }, JSON.stringify(bad))
   }
-  for (const good of ['ov', 'my-net.1', 'host_3', 'a'.repeat(253), '9']) {
+  for (const good of ['ov', 'my-net.1', 'host_3', 'a'.repeat(253), '9', '192.168.50.2']) {
     t.doesNotThrow(() => checkNetworkName(good))
     t.doesNotThrow(() => checkHostId(good))
   }
+  t.doesNotThrow(() => checkHostId('fd00::2'), 'an IPv6 underlay address is a host ID')
+  t.throws(() => checkNetworkName('fd00::2'), { code: 7 }, 'but not a network name')
 })
 
 t.test('acquire requests: underlay IP, VTEP MAC, TTL', async (t) => {
