@@ -264,7 +264,14 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   async #connect(): Promise<{ root: Etcd3; ns: Namespace }> {
-    const [{ Etcd3 }, { noop }] = await Promise.all([import('etcd3'), import('cockatiel')])
+    let mods: [typeof import('etcd3'), typeof import('cockatiel')]
+    try {
+      mods = await Promise.all([import('etcd3'), import('cockatiel')])
+    } catch (e) {
+      // Not transient: a broken installation (etcd3 missing, or its .proto files not beside a bundle).
+      throw new CniError(CniCode.Internal, `cannot load the etcd client (npm etcd3): ${describe(e)}; reinstall berth`, undefined, { cause: e })
+    }
+    const [{ Etcd3 }, { noop }] = mods
     const timeout = this.#opts.dialTimeoutMs
     // Reconnect watches quickly (etcd restarts are routine); the default backoff grows to 30 s.
     const watchBackoff = { duration: 500, next: () => watchBackoff }
