@@ -111,7 +111,7 @@ export class FileLeaseStore implements LeaseStore {
     checkTtl(ttlMs)
     const dir = this.#netDir(lease.network)
     return this.#locked(dir, () => {
-      const held = this.#readLeases(lease.network).find((l) => l.subnet === lease.subnet)
+      const held = this.#readLease(lease.network, lease.subnet)
       if (held === undefined || held.hostId !== lease.hostId) throw new LeaseLostError(lease.network, lease.hostId, lease.subnet)
       const renewed: Lease = { ...lease, expiresAt: this.#now() + ttlMs }
       writeFileAtomicSync(join(dir, fileOf(lease.subnet)), encodeLease(renewed), { mode: 0o644 })
@@ -210,6 +210,22 @@ export class FileLeaseStore implements LeaseStore {
       throw new CniError(CniCode.DecodingFailure, `${path} does not hold {"networks": [...]} records; fix or remove it`)
     }
     return recs as NetworkRecord[]
+  }
+
+  /** The lease file of one subnet (renewals read just that one), or undefined. */
+  #readLease(network: string, subnet: string): Lease | undefined {
+    // A subnet that is not a plain IPv4 CIDR cannot name a lease file (and must not reach a path).
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(subnet)) return undefined
+    const path = safeJoin(this.#netDir(network), fileOf(subnet), { what: 'subnet' })
+    let text: string
+    try {
+      text = readFileSync(path, 'utf8')
+    } catch (e) {
+      if (errorCode(e) === 'ENOENT') return undefined
+      throw new CniError(CniCode.IoFailure, `cannot read lease ${path}: ${errorCode(e) ?? String(e)}`, undefined, { cause: e })
+    }
+    const lease = decodeLease(text)
+    return lease !== undefined && lease.network === network && lease.subnet === subnet ? lease : undefined
   }
 
   /** Every lease file of the network, live or expired; files that do not decode, or whose name does not match, are ignored. */

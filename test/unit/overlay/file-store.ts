@@ -93,6 +93,7 @@ t.test('renew extends a lease; a lease taken over or released is lost (code 11)'
   t.ok((await store.renew(b, 10_000).catch((e: unknown) => e)) instanceof LeaseLostError, 'released: LeaseLostError')
   t.same((await store.list('ov')).map((l) => l.hostId), ['host3'])
   await t.rejects(store.renew(b, 500), { code: 7, message: /invalid lease TTL/ })
+  t.ok((await store.renew({ ...b, hostId: 'host3', subnet: '../../../../etc/x/24' }, 10_000).catch((e: unknown) => e)) instanceof LeaseLostError, 'a subnet that is no CIDR is simply not held')
 })
 
 t.test('registration: idempotent, conflicts are code 7; acquire needs a registered network', async (t) => {
