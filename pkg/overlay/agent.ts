@@ -97,6 +97,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     watch = store.watch(
       net.name,
       (ls) => {
+        log.debug(`store: ${ls.length} live leases`)
         leases = ls
         void sync()
       },
@@ -107,6 +108,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     const renew = async () => {
       try {
         h = { ...h, lease: await store.renew(h.lease, net.leaseTtlMs) }
+        log.debug(`renewed ${h.lease.subnet} until ${new Date(h.lease.expiresAt).toISOString()}`)
       } catch (e) {
         if (e instanceof LeaseLostError) {
           log.warn(`lease on ${h.lease.subnet} lost; acquiring again`)

@@ -93,6 +93,8 @@ export async function createFakeRig(t: Tap, count: number, opts: { prefix?: stri
 
 export interface RunningAgent {
   stop(): Promise<void>
+  /** every reconcile pass so far: lease count and changes made */
+  passes: { leases: number; added: number; removed: number; unchanged: number }[]
 }
 
 /**
@@ -106,7 +108,15 @@ export async function startAgent(t: Tap, host: FakeHost, conf: { name: string },
   const { createLog } = await import('../../pkg/log/log.js')
   const ns = NetnsHandle.open(host.ns.path)
   const ac = new AbortController()
-  const done = runAgent({ net: parseOverlayNetwork(conf.name, conf), ns, log: createLog(`agent ${host.name}`), signal: ac.signal, resyncMs: opts.resyncMs ?? 1000 })
+  const passes: RunningAgent['passes'] = []
+  const done = runAgent({
+    net: parseOverlayNetwork(conf.name, conf),
+    ns,
+    log: createLog(`agent ${host.name}`),
+    signal: ac.signal,
+    resyncMs: opts.resyncMs ?? 1000,
+    onSync: (leases, s) => passes.push({ leases: leases.length, ...s }),
+  })
   let stopped = false
   const stop = async () => {
     if (stopped) return
@@ -121,7 +131,7 @@ export async function startAgent(t: Tap, host: FakeHost, conf: { name: string },
   t.teardown(stop)
   // An agent failing at start (bad config, kernel refusal) fails the test at stop().
   done.catch(() => undefined)
-  return { stop }
+  return { stop, passes }
 }
 
 /** Polls `cond` every 50 ms for up to `ms`; resolves whether it became true (tests assert on that, not on time). */
