@@ -1,6 +1,7 @@
 // A throw-away etcd for tests: its own data directory and free ports, started and stopped by the test.
 // `wrap` runs it elsewhere, e.g. ['nsenter', '--net=/run/netns/x'] or ['berth', 'rig', 'exec', 'R', 'switch', '--']
-// with `host` an address there (a rig's underlay), so hosts in other namespaces can reach it.
+// with `host` an address there (a rig's underlay), so hosts in other namespaces can reach it. The wrapper must
+// exec etcd or pass SIGTERM on (nsenter execs); the health check runs through the same wrapper.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -43,6 +44,26 @@ export async function freePort(): Promise<number> {
   })
 }
 
+// GET /health from where etcd listens: this process, or a node run through the wrapper (another namespace).
+const HEALTH_JS = `fetch(process.argv[1] + '/health', { signal: AbortSignal.timeout(1000) }).then((r) => r.json()).then((j) => process.exit(j.health === 'true' ? 0 : 1), () => process.exit(1))`
+
+async function healthy(endpoint: string, wrap: string[] | undefined): Promise<boolean> {
+  if (wrap === undefined || wrap.length === 0) {
+    try {
+      const r = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) })
+      return r.ok && ((await r.json()) as { health?: string }).health === 'true'
+    } catch {
+      return false // not listening yet
+    }
+  }
+  const [cmd, ...args] = wrap as [string, ...string[]]
+  const p = spawn(cmd, [...args, process.execPath, '-e', HEALTH_JS, endpoint], { stdio: 'ignore' })
+  return new Promise((resolve) => {
+    p.on('error', () => resolve(false))
+    p.on('close', (code) => resolve(code === 0))
+  })
+}
+
 /** Starts etcd and registers its stop and the removal of its data directory as teardown. */
 export async function startEtcd(t: Test, opts: EtcdOptions = {}): Promise<EtcdServer> {
   const host = opts.host ?? '127.0.0.1'
@@ -75,12 +96,7 @@ export async function startEtcd(t: Test, opts: EtcdOptions = {}): Promise<EtcdSe
     const deadline = Date.now() + 20_000
     for (;;) {
       if (p.exitCode !== null) throw new Error(`etcd exited with ${p.exitCode}: ${log.trim()}`)
-      try {
-        const r = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) })
-        if (r.ok && ((await r.json()) as { health?: string }).health === 'true') return
-      } catch {
-        // not listening yet
-      }
+      if (await healthy(endpoint, opts.wrap)) return
       if (Date.now() > deadline) throw new Error(`etcd at ${endpoint} not healthy after 20 s: ${log.trim()}`)
       await new Promise((r) => setTimeout(r, 100))
     }

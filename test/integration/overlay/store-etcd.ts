@@ -7,6 +7,8 @@ import { CniCode } from '../../../pkg/errors/cni-error.js'
 import { LeaseLostError } from '../../../pkg/overlay/lease.js'
 import { openStore, type AcquireRequest, type Lease, type LeaseStore } from '../../../pkg/overlay/store.js'
 import { freePort, needsEtcd, startEtcd, type EtcdServer } from '../../helpers/etcd-server.js'
+import { createTestNetns } from '../../helpers/netns.js'
+import { needsRoot } from '../../helpers/privileges.js'
 import { raceAcquire } from './fixtures/race.js'
 import { watchQueue } from './fixtures/watch-queue.js'
 
@@ -117,6 +119,29 @@ t.test('etcd down: code 11 naming the endpoint; back: the watch resumes and leas
   await other.acquire(req(2))
   t.same(hosts(await q.next()), ['host1', 'host2'], 'the watch resumed and saw host2; host1 survived the outage')
   t.equal(q.errors.length, 1, 'the outage was reported once (repeats are throttled)')
+})
+
+t.test('etcd in a "switch" namespace serves clients in two "host" namespaces over veths (a rig\'s layout)', { skip: skip || needsRoot() }, async (t) => {
+  const sw = await createTestNetns(t)
+  const hostsNs = [await createTestNetns(t), await createTestNetns(t)]
+  sw.exec('ip', ['link', 'set', 'lo', 'up'])
+  for (const [i, h] of hostsNs.entries()) {
+    // The veth is made in the switch and its peer moved into the host: nothing touches the machine's namespace.
+    sw.exec('ip', ['link', 'add', `sw${i}`, 'type', 'veth', 'peer', 'name', 'up0'])
+    sw.exec('ip', ['link', 'set', 'up0', 'netns', String(h.pid)])
+    sw.exec('ip', ['addr', 'add', `192.0.2.${1 + i * 4}/30`, 'dev', `sw${i}`])
+    sw.exec('ip', ['link', 'set', `sw${i}`, 'up'])
+    h.exec('ip', ['addr', 'add', `192.0.2.${2 + i * 4}/30`, 'dev', 'up0'])
+    h.exec('ip', ['link', 'set', 'up0', 'up'])
+    h.exec('ip', ['link', 'set', 'lo', 'up'])
+    h.exec('ip', ['route', 'add', 'default', 'via', `192.0.2.${1 + i * 4}`])
+  }
+  sw.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1'])
+  const etcd = await startEtcd(t, { host: '192.0.2.1', wrap: ['nsenter', `--net=${sw.path}`, '--'], clientPort: 2379, peerPort: 2380 })
+  const cfg = { type: 'etcd' as const, endpoints: [etcd.endpoint], prefix: '/berth-test', dialTimeoutMs: 5000 }
+  const results = await raceAcquire(cfg, 'ov', 2, 3, { register: NET, wrap: (p) => ['nsenter', `--net=${hostsNs[p]!.path}`, '--'] })
+  t.same(results.filter((r) => r.subnet === undefined), [], 'both hosts registered the network at once and reached etcd on the switch')
+  t.equal(new Set(results.map((r) => r.subnet)).size, 6, '6 distinct subnets')
 })
 
 /** A TCP listener on 127.0.0.1 that accepts connections and never says a word; closed in teardown. */
