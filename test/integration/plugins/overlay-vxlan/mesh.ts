@@ -70,6 +70,27 @@ t.test('containers on three hosts reach each other', { skip }, async (t) => {
   // Full-size packets with DF cross without fragmentation (container MTU = overlay MTU).
   t.ok(pingOk(conts[0]!.ns, conts[1]!.ip, { size: 1450 - 28, df: true }), 'MTU-sized ping with DF set')
 
+  // The self-test from host1: every peer reachable at the overlay MTU; then host3's underlay MTU shrinks
+  // (a path MTU problem) and the self-test reports the mismatch while small packets still pass.
+  const { runSelftest } = await import('../../../../pkg/overlay/selftest.js')
+  const { parseOverlayNetwork } = await import('../../../../pkg/overlay/config.js')
+  const { NetnsHandle } = await import('../../../../pkg/ns/netns.js')
+  const net = parseOverlayNetwork(conf.name, conf)
+  const h1ns = NetnsHandle.open(rig.hosts[0]!.ns.path)
+  t.teardown(() => h1ns.close())
+  const good = await runSelftest(net, { ns: h1ns })
+  t.equal(good.ok, true, 'self-test ok')
+  t.equal(good.peers.length, 2)
+  t.equal(good.mtu, 1450)
+  t.ok(good.peers.every((p) => p.reachable && p.mtuOk), 'all peers reachable at the MTU')
+  rig.hosts[2]!.ns.exec('ip', ['link', 'set', 'eth0', 'mtu', '1400'])
+  const bad = await runSelftest(net, { ns: h1ns })
+  t.equal(bad.ok, false, 'self-test fails')
+  const p3 = bad.peers.find((p) => p.hostId === rig.hosts[2]!.ip)
+  t.same([p3?.reachable, p3?.mtuOk], [true, false], 'host3 reachable but with an MTU mismatch')
+  t.ok(bad.peers.find((p) => p.hostId === rig.hosts[1]!.ip)?.mtuOk, 'host2 still fine')
+  rig.hosts[2]!.ns.exec('ip', ['link', 'set', 'eth0', 'mtu', '1500'])
+
   // A second container on host1: no new per-host entries anywhere.
   const extra = await createTestNetns(t)
   const extraId = containerId()
