@@ -1,0 +1,437 @@
+// The berth command line: declares commands (with --help examples) and calls their handlers in
+// runtime-min/commands/<group>.ts, loaded lazily so each command pays only for its own code.
+// This is the only module that imports yargs. Each helper edits only its own marked block.
+import yargs, { type Argv } from 'yargs'
+import { describe as describeError } from '../pkg/errors/describe.js'
+import { CliError } from './cli-error.js'
+
+/** Global options every handler gets. */
+export interface GlobalArgs {
+  'cni-conf-dir'?: string | undefined
+}
+
+const write = (s: string) => process.stderr.write(s)
+
+function requireRoot(): void {
+  if (process.getuid !== undefined && process.getuid() !== 0) {
+    throw new CliError('this command must run as root (it creates network namespaces, links and firewall rules)', 'run it with sudo')
+  }
+}
+
+/**
+ * Wraps a handler: root check, then the handler; a returned number becomes the exit code; a thrown
+ * error becomes one line on stderr and exit code 1 (or the CliError's code).
+ */
+export function act<A>(fn: (argv: A) => Promise<number | void> | number | void, opts: { root?: boolean } = {}) {
+  return async (argv: A): Promise<void> => {
+    try {
+      if (opts.root !== false) requireRoot()
+      const code = await fn(argv)
+      if (typeof code === 'number') process.exitCode = code
+    } catch (e) {
+      write(`berth: ${describeError(e)}\n`)
+      process.exitCode = e instanceof CliError ? e.exitCode : 1
+    }
+  }
+}
+
+/** Subcommand groups (`berth net ...`) demand a subcommand and reject unknown ones. */
+export const group = (y: Argv, usage: string) => y.usage(usage).demandCommand(1, 'missing subcommand').strictCommands()
+
+export function buildCli(argv: string[]): Argv<GlobalArgs> {
+  const cli = yargs(argv)
+    .scriptName('berth')
+    .usage('berth <command> [options]\n\nRun containers on CNI networks, drive CNI plugins like libcni, build multi-host rigs.')
+    .option('cni-conf-dir', {
+      type: 'string',
+      describe: 'CNI configuration directory (default $BERTH_ROOT/etc/cni/net.d)',
+      global: true,
+    })
+    .strict()
+    .demandCommand(1, 'no command given')
+    .recommendCommands()
+    .version(false)
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((msg, err) => {
+      // Validation errors from yargs (unknown command/option, missing argument): one line, no usage dump.
+      if (err !== undefined && err !== null && msg === null) throw err
+      // recommendCommands reports only its guess: say that the command is unknown as well
+      // one line: yargs words some messages over several ("Invalid values:\n  Argument: ...")
+      const raw = msg === null ? describeError(err) : /^Did you mean/.test(msg) ? `unknown command; ${msg.replace(/^D/, 'd')}` : msg
+      const text = raw.replace(/:?\s*\n\s*/g, ': ')
+      write(`berth: ${text}; see 'berth --help'\n`)
+      process.exit(1)
+    }) as Argv<GlobalArgs>
+
+  // --- net commands (R1) ---
+  declareR1Commands(cli)
+  // --- end net commands (R1) ---
+
+  // --- container commands (R2) ---
+  {
+    const strs = (v: unknown): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String))
+    // everything after `--` is the command, verbatim (no number parsing)
+    const verbatim = { 'populate--': true, 'parse-numbers': false, 'parse-positional-numbers': false } as const
+    const print = (line: string) => void process.stdout.write(`${line}\n`)
+    const containers = async (a: GlobalArgs) => {
+      const [{ ContainerStore }, paths] = await Promise.all([import('./container/state.js'), import('./paths.js')])
+      return {
+        ctx: { store: new ContainerStore(paths.containersDir()), cni: { cniPath: paths.cniPath(), cacheDir: paths.cniCacheDir() } },
+        confDir: a['cni-conf-dir'] ?? paths.cniConfDir(),
+      }
+    }
+    type CmdArgs = GlobalArgs & { command?: unknown; '--'?: unknown }
+    const commandOf = (a: CmdArgs) => [...strs(a.command), ...strs(a['--'])]
+
+    cli.command(
+      'run [command..]',
+      'Run a command in a new container (network, UTS, IPC, PID and mount namespaces)',
+      (y) =>
+        y
+          .parserConfiguration(verbatim)
+          .positional('command', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
+          .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'run in the background and print the name' })
+          .option('name', { type: 'string', describe: 'container name (default: generated)' })
+          .option('net', { type: 'string', describe: 'network from the CNI conf dir, "host" or "none"; repeat for more (eth0, eth1, ...); default: berth' })
+          .option('publish', { alias: 'p', type: 'string', describe: 'publish a port: [HOSTIP:]HOSTPORT[-END]:CPORT[-END][/tcp|udp|sctp]; repeatable' })
+          .option('hostname', { type: 'string', describe: 'host name inside (default: the container name)' })
+          .option('rootfs', { type: 'string', describe: 'chroot into this directory (it gets its own /proc)' })
+          .option('env', { alias: 'e', type: 'string', describe: 'set K=V (or copy K from this environment); repeatable' })
+          .example('berth run -d --name web -p 8080:80 -- busybox httpd -f -p 80', 'a web server published on host port 8080')
+          .example('berth run --net none -- ip addr', 'only a loopback interface')
+          .example('berth run --net mynet --net other -- sh', 'two networks: eth0 and eth1')
+          .example('berth run --rootfs /srv/rootfs -e FOO=bar -- /bin/sh', 'chroot into a root file system'),
+      act(async (a: CmdArgs & { detach: boolean; name?: string; net?: unknown; publish?: unknown; hostname?: string; rootfs?: string; env?: unknown }) => {
+        const [{ run }, { ctx, confDir }, { ensureDefaultNetwork }] = await Promise.all([import('./commands/run.js'), containers(a), import('./netconf/networks.js')])
+        return run(
+          {
+            detach: a.detach,
+            name: a.name,
+            net: strs(a.net),
+            publish: strs(a.publish),
+            hostname: a.hostname,
+            rootfs: a.rootfs,
+            env: strs(a.env),
+            command: commandOf(a),
+            confDir,
+            defaultNetwork: async () => (await ensureDefaultNetwork(confDir)).name,
+            print,
+          },
+          ctx,
+        )
+      }),
+    )
+    cli.command('_supervise <name>', false, (y) => y.positional('name', { type: 'string', demandOption: true }), act(async (a: GlobalArgs & { name: string }) => {
+      const [{ supervise }, { ctx }] = await Promise.all([import('./container/supervisor.js'), containers(a)])
+      return supervise(ctx, a.name)
+    }))
+    cli.command(
+      'ps',
+      'List containers (running ones; all with -a)',
+      (y) =>
+        y
+          .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'include stopped containers' })
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+          .example('berth ps -a --json', 'every container as JSON'),
+      act(async (a: GlobalArgs & { all: boolean; json: boolean }) => {
+        const [{ ps }, { ctx }] = await Promise.all([import('./commands/ps.js'), containers(a)])
+        return ps({ all: a.all, json: a.json, print }, ctx)
+      }),
+    )
+    cli.command(
+      'exec <name> [command..]',
+      'Run a command inside a running container (all its namespaces and root)',
+      (y) =>
+        y
+          .parserConfiguration(verbatim)
+          .positional('name', { type: 'string', demandOption: true })
+          .positional('command', { type: 'string', array: true })
+          .option('env', { alias: 'e', type: 'string', describe: 'set K=V for the command; repeatable' })
+          .example('berth exec web -- ip -br addr', 'the container\'s interfaces'),
+      act(async (a: CmdArgs & { name: string; env?: unknown }) => {
+        const [{ exec }, { ctx }] = await Promise.all([import('./commands/exec.js'), containers(a)])
+        return exec({ name: a.name, command: commandOf(a), env: strs(a.env) }, ctx)
+      }),
+    )
+    cli.command(
+      'inspect <name>',
+      'Show a container as JSON: status, PIDs, namespaces, each network\'s CNI result',
+      (y) => y.positional('name', { type: 'string', demandOption: true }).example('berth inspect web', 'the JSON document'),
+      act(async (a: GlobalArgs & { name: string }) => {
+        const [{ inspect }, { ctx }] = await Promise.all([import('./commands/inspect.js'), containers(a)])
+        return inspect({ name: a.name, print }, ctx)
+      }),
+    )
+    cli.command(
+      'logs <name>',
+      'Print the output of a detached container',
+      (y) =>
+        y
+          .positional('name', { type: 'string', demandOption: true })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'keep printing until the container stops' })
+          .example('berth logs -f web', 'follow the log'),
+      act(async (a: GlobalArgs & { name: string; follow: boolean }) => {
+        const [{ logs }, { ctx }] = await Promise.all([import('./commands/logs.js'), containers(a)])
+        const write = (chunk: Uint8Array) => new Promise<void>((resolve) => (process.stdout.write(chunk) ? resolve() : process.stdout.once('drain', () => resolve())))
+        return logs({ name: a.name, follow: a.follow, write }, ctx)
+      }),
+    )
+    cli.command(
+      'stop <names..>',
+      'Stop containers: TERM, then KILL after the grace period',
+      (y) =>
+        y
+          .positional('names', { type: 'string', array: true, demandOption: true })
+          .option('time', { alias: 't', type: 'number', default: 10, describe: 'seconds to wait before KILL' })
+          .example('berth stop -t 2 web', 'stop web, killing it after 2 s'),
+      act(async (a: GlobalArgs & { names: unknown; time: number }) => {
+        const [{ stop }, { ctx }] = await Promise.all([import('./commands/stop.js'), containers(a)])
+        return stop({ names: strs(a.names), time: a.time, print }, ctx)
+      }),
+    )
+    cli.command(
+      'rm <names..>',
+      'Remove containers and everything they hold (namespaces, CNI attachments, state, log)',
+      (y) =>
+        y
+          .positional('names', { type: 'string', array: true, demandOption: true })
+          .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill a running container first' })
+          .example('berth rm -f web', 'kill and remove web'),
+      act(async (a: GlobalArgs & { names: unknown; force: boolean }) => {
+        const [{ rm }, { ctx }] = await Promise.all([import('./commands/rm.js'), containers(a)])
+        return rm({ names: strs(a.names), force: a.force, print }, ctx)
+      }),
+    )
+  }
+  // --- end container commands (R2) ---
+
+  // --- rig commands (G) ---
+  cli.command('rig', 'Multi-host rigs: namespaces as hosts on a shared underlay, each with its own berth state', (y) =>
+    group(y, 'berth rig <command>\n\nA rig is a switch namespace holding an underlay bridge and N host namespaces on it.')
+      .command(
+        'up',
+        'Make a rig of N hosts (prints its name)',
+        (y) =>
+          y
+            .option('name', { type: 'string', describe: 'rig name (default: the first free rigN)' })
+            .option('hosts', { type: 'number', demandOption: true, describe: 'number of hosts (host1..hostN)' })
+            .option('underlay', { type: 'string', describe: 'IPv4 underlay prefix (default: a free /24 of 10.200.0.0/16)' })
+            .option('driver', { type: 'string', default: 'bridge', describe: 'bridge or vxlan: what the hosts will network containers with' })
+            .option('json', { type: 'boolean', describe: 'print the rig as `rig inspect --json` does' })
+            .example('berth rig up --name lab --hosts 3', 'hosts lab.host1..lab.host3 on a free 10.200.X.0/24')
+            .example('berth rig up --hosts 2 --underlay 192.168.77.0/24 --driver vxlan', 'a rig for the VXLAN overlay'),
+        act(async (a: { name?: string; hosts: number; underlay?: string; driver?: string; json?: boolean }) => {
+          const { rigUpCommand } = await import('./commands/rig.js')
+          await rigUpCommand(a)
+        }),
+      )
+      .command(
+        'down <rig>',
+        'Remove a rig: its containers and processes, namespaces and state (a missing rig is fine)',
+        (y) => y.positional('rig', { type: 'string', demandOption: true }).example('berth rig down lab', ''),
+        act(async (a: { rig: string }) => {
+          const { rigDownCommand } = await import('./commands/rig.js')
+          await rigDownCommand(a)
+        }),
+      )
+      .command(
+        'ls',
+        'List rigs',
+        (y) => y.option('json', { type: 'boolean', describe: 'JSON output' }).example('berth rig ls --json', ''),
+        act(async (a: { json?: boolean }) => {
+          const { rigLsCommand } = await import('./commands/rig.js')
+          rigLsCommand(a)
+        }),
+      )
+      .command(
+        'inspect <rig>',
+        'Show a rig: per member its namespace, underlay address and BERTH_ROOT',
+        (y) =>
+          y
+            .positional('rig', { type: 'string', demandOption: true })
+            .option('json', { type: 'boolean', describe: 'JSON output' })
+            .example('berth rig inspect lab --json', ''),
+        act(async (a: { rig: string; json?: boolean }) => {
+          const { rigInspectCommand } = await import('./commands/rig.js')
+          rigInspectCommand(a)
+        }),
+      )
+      .command(
+        'exec <rig> <member>',
+        "Run a command on a rig host (or the switch) with that host's BERTH_ROOT; exits with its code",
+        (y) =>
+          y
+            .positional('rig', { type: 'string', demandOption: true })
+            .positional('member', { type: 'string', demandOption: true, describe: 'host1..hostN or switch' })
+            .example('berth rig exec lab host2 -- berth run -d -p 18080:80 -- socat TCP-LISTEN:80,fork SYSTEM:date', 'publish a server on host2')
+            .example('berth rig exec lab host1 -- ip route', "host1's routing table"),
+        act(async (a: { rig: string; member: string }) => {
+          // The command is taken verbatim from after the first '--' (yargs would turn "0x10" into 16).
+          const dash = argv.indexOf('--')
+          const command = dash < 0 ? [] : argv.slice(dash + 1)
+          const { rigExecCommand } = await import('./commands/rig.js')
+          return rigExecCommand({ rig: a.rig, member: a.member, command })
+        }),
+      ),
+  )
+  // --- end rig commands (G) ---
+
+  // --- overlay commands (O1/O2) ---
+  // --- end overlay commands (O1/O2) ---
+
+  return cli
+}
+
+export function main(argv: string[]): void {
+  buildCli(argv)
+    .parseAsync()
+    .catch((e: unknown) => {
+      write(`berth: ${describeError(e)}\n`)
+      process.exitCode = 1
+    })
+}
+
+// --- net commands (R1): net, cni, install ---
+const str = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)])
+
+function declareR1Commands(cli: Argv<GlobalArgs>): void {
+  cli.command('net', 'Manage CNI networks (conflists in the CNI config directory)', (y) =>
+    group(y, 'berth net <command>\n\nNetworks are conflists in $BERTH_ROOT/etc/cni/net.d (or --cni-conf-dir).')
+      .command(
+        'create <name>',
+        'Write a conflist for a new network (bridge, or the vxlan overlay) and print its name',
+        (y) =>
+          y
+            .positional('name', { type: 'string', demandOption: true })
+            .option('driver', { type: 'string', default: 'bridge', describe: 'bridge (one host) or vxlan (overlay-vxlan plugin)' })
+            .option('subnet', { type: 'string', describe: 'subnet CIDR, repeatable (IPv4 and IPv6); default: a free 10.89-10.99/24' })
+            .option('gateway', { type: 'string', describe: 'gateway IP of the first subnet (default: its first address)' })
+            .option('internal', { type: 'boolean', default: false, describe: 'no gateway, no masquerade: containers reach only each other' })
+            .option('mtu', { type: 'number', describe: 'MTU of the bridge and the container interfaces' })
+            .example('berth net create web', 'a bridge network with a free subnet, NAT and port publishing')
+            .example('berth net create db --subnet 10.90.7.0/24 --subnet fd00:7::/64 --internal', 'dual-stack, isolated')
+            .example('berth net create ovl --driver vxlan --subnet 10.244.0.0/16', 'a multi-host overlay network'),
+        act(async (a: GlobalArgs & { name: string; driver: string; subnet?: unknown; gateway?: string; internal: boolean; mtu?: number }) => {
+          const { netCreate } = await import('./commands/net.js')
+          const created = await netCreate({
+            confDir: a['cni-conf-dir'],
+            name: a.name,
+            driver: a.driver,
+            subnets: str(a.subnet),
+            gateway: a.gateway,
+            internal: a.internal,
+            mtu: a.mtu,
+          })
+          process.stdout.write(`${created.name}\n`)
+        }),
+      )
+      .command(
+        ['ls', 'list'],
+        'List networks',
+        (y) => y.option('json', { type: 'boolean', default: false, describe: 'JSON output' }).example('berth net ls --json', ''),
+        act(async (a: GlobalArgs & { json: boolean }) => {
+          const { netLs } = await import('./commands/net.js')
+          process.stdout.write(netLs({ confDir: a['cni-conf-dir'], json: a.json }))
+        }),
+      )
+      .command(
+        'inspect <name>',
+        'Print a network: its file, conflist and the attachments cached for it (JSON)',
+        (y) => y.positional('name', { type: 'string', demandOption: true }).example('berth net inspect berth', ''),
+        act(async (a: GlobalArgs & { name: string }) => {
+          const { netInspect } = await import('./commands/net.js')
+          process.stdout.write(netInspect({ confDir: a['cni-conf-dir'], name: a.name }))
+        }),
+      )
+      .command(
+        ['rm <name>', 'remove <name>'],
+        'Remove a network (refused while a container uses it)',
+        (y) => y.positional('name', { type: 'string', demandOption: true }).example('berth net rm web', ''),
+        act(async (a: GlobalArgs & { name: string }) => {
+          const { netRm } = await import('./commands/net.js')
+          await netRm({ confDir: a['cni-conf-dir'], name: a.name })
+          process.stdout.write(`${a.name}\n`)
+        }),
+      ),
+  )
+
+  const attach = (y: Argv<GlobalArgs>) =>
+    y
+      .positional('net', { type: 'string', demandOption: true, describe: 'network name (the "name" in a conflist)' })
+      .positional('netns', { type: 'string', demandOption: true, describe: 'path of a network namespace, e.g. /run/netns/x' })
+      .option('ifname', { type: 'string', default: 'eth0', describe: 'interface name inside the namespace' })
+      .option('args', { type: 'string', describe: "CNI_ARGS, 'K=V;K2=V2'" })
+      .option('cap', { type: 'string', describe: 'capability arg NAME=JSON (repeatable), passed to plugins that declare it' })
+  type AttachArgs = GlobalArgs & { net: string; netns: string; ifname: string; args?: string; cap?: unknown }
+  const attachArgs = (a: AttachArgs) => ({ net: a.net, netns: a.netns, ifname: a.ifname, args: a.args, cap: str(a.cap), 'cni-conf-dir': a['cni-conf-dir'] })
+  cli.command('cni', 'Run a network\'s CNI plugins against a namespace, like cnitool (container ID derived from the path)', (y) =>
+    group(y, 'berth cni <command>\n\ncnitool-compatible: results are cached in libcni\'s format under $BERTH_ROOT/var/lib/cni.')
+      .command(
+        'add <net> <netns>',
+        'ADD the namespace to a network; prints the result',
+        (y) =>
+          attach(y)
+            .example('ip netns add demo && berth cni add berth /run/netns/demo', 'attach eth0 to the default network')
+            .example(`berth cni add web /run/netns/demo --ifname eth1 --cap 'portMappings=[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]'`, 'publish a port'),
+        act(async (a: AttachArgs) => {
+          const { cniAdd } = await import('./commands/cni.js')
+          process.stdout.write(await cniAdd(attachArgs(a)))
+        }),
+      )
+      .command(
+        'check <net> <netns>',
+        'CHECK an attachment made by add',
+        (y) => attach(y).example('berth cni check berth /run/netns/demo', ''),
+        act(async (a: AttachArgs) => {
+          const { cniCheck } = await import('./commands/cni.js')
+          await cniCheck(attachArgs(a))
+        }),
+      )
+      .command(
+        'del <net> <netns>',
+        'DEL an attachment (works after the namespace is gone)',
+        (y) => attach(y).example('berth cni del berth /run/netns/demo', ''),
+        act(async (a: AttachArgs) => {
+          const { cniDel } = await import('./commands/cni.js')
+          await cniDel(attachArgs(a))
+        }),
+      )
+      .command(
+        'gc <net>',
+        'DEL cached attachments whose container berth no longer knows, then GC the plugins',
+        (y) => y.positional('net', { type: 'string', demandOption: true }).example('berth cni gc berth', ''),
+        act(async (a: GlobalArgs & { net: string }) => {
+          const { cniGc } = await import('./commands/cni.js')
+          const removed = await cniGc({ net: a.net, 'cni-conf-dir': a['cni-conf-dir'] })
+          for (const r of removed) process.stdout.write(`removed ${r.containerID} ${r.ifname}\n`)
+        }),
+      )
+      .command(
+        'status <net>',
+        "Ask the network's plugins whether they are ready (exit 0 when they are)",
+        (y) => y.positional('net', { type: 'string', demandOption: true }).example('berth cni status berth', ''),
+        act(async (a: GlobalArgs & { net: string }) => {
+          const { cniStatus } = await import('./commands/cni.js')
+          await cniStatus({ net: a.net, 'cni-conf-dir': a['cni-conf-dir'] })
+        }),
+      ),
+  )
+
+  cli.command(
+    'install',
+    'Copy the berth CNI plugins into a CNI bin directory for other runtimes',
+    (y) =>
+      y
+        .option('dir', { type: 'string', default: '/opt/cni/bin', describe: 'target directory' })
+        .example('berth install', 'install into /opt/cni/bin')
+        .example('berth install --dir /usr/libexec/cni', 'install where podman looks first'),
+    act(async (a: { dir: string }) => {
+      const { install } = await import('./commands/install.js')
+      const plan = install({ dir: a.dir })
+      process.stdout.write(`installed ${plan.plugins.length} plugins into ${a.dir}: ${plan.plugins.join(', ')}\n`)
+    }),
+  )
+}
+// --- end net commands (R1): net, cni, install ---

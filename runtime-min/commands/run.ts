@@ -1,0 +1,177 @@
+// `berth run`: validate everything, then create (in this order, each undone in reverse if a later step
+// fails or a signal comes): the name reservation and state, the network namespace, the UTS namespace,
+// each network's CNI ADD; then start the command. Foreground: berth supervises it (signals forwarded,
+// exit code returned) and removes everything when it ends. Detached (-d): a supervisor process takes
+// over, and the stopped container stays listed until `berth rm` (as Docker).
+import { statSync } from 'node:fs'
+import { constants } from 'node:os'
+import { join } from 'node:path'
+import { Rollback } from '../../pkg/rollback/rollback.js'
+import { createLog } from '../../pkg/log/log.js'
+import { CliError } from '../cli-error.js'
+import { checkCommand, DEFAULT_PATH } from '../container/command-path.js'
+import { resolveHostPorts } from '../container/host-ports.js'
+import { finish, start, type Ctx } from '../container/lifecycle.js'
+import { envObject } from '../container/launch.js'
+import { generateName, newContainerId, validateContainerName } from '../container/names.js'
+import { createContainerNetns, createUtsNamespace, removeNamespaceFile, validateHostname } from '../container/namespaces.js'
+import { attach, attachmentFor, detach, planNetworks } from '../container/network.js'
+import { parsePortSpecs } from '../container/port-spec.js'
+import { SetupAborted, SignalRelay } from '../container/signals.js'
+import type { ContainerState } from '../container/state.js'
+import { startSupervisor } from '../container/supervisor.js'
+import { netnsDir } from '../paths.js'
+
+export interface RunArgs {
+  detach: boolean
+  name?: string | undefined
+  net: string[]
+  publish: string[]
+  hostname?: string | undefined
+  rootfs?: string | undefined
+  env: string[]
+  command: string[]
+  confDir: string
+  /** the default network's name, its conflist written on first use (R1's ensureDefaultNetwork) */
+  defaultNetwork: () => Promise<string> | string
+  /** where output goes (the CLI passes process.stdout) */
+  print: (line: string) => void
+}
+
+const log = createLog('berth')
+
+/** -e K=V, or -e K to copy K from berth's own environment (Docker's rule; unset K is dropped). */
+export function containerEnv(given: readonly string[], hostname: string): string[] {
+  const env = new Map<string, string>([
+    ['PATH', DEFAULT_PATH],
+    ['HOSTNAME', hostname],
+  ])
+  for (const kv of given) {
+    const i = kv.indexOf('=')
+    const key = i < 0 ? kv : kv.slice(0, i)
+    if (key === '' || key.includes('\0') || kv.includes('\0')) throw new CliError(`invalid -e "${kv}"`, 'use -e KEY=VALUE or -e KEY')
+    if (i >= 0) env.set(key, kv.slice(i + 1))
+    else if (process.env[key] !== undefined) env.set(key, process.env[key] as string)
+  }
+  return [...env].map(([k, v]) => `${k}=${v}`)
+}
+
+function checkRootfs(dir: string | undefined): string | undefined {
+  if (dir === undefined) return undefined
+  let ok = false
+  try {
+    ok = statSync(dir).isDirectory()
+  } catch {
+    ok = false
+  }
+  if (!ok) throw new CliError(`rootfs ${dir} is not a directory`, 'give --rootfs an unpacked root file system, e.g. one made with busybox --install')
+  return join(dir) === '/' ? undefined : dir
+}
+
+export async function run(a: RunArgs, ctx: Ctx): Promise<number> {
+  const relay = new SignalRelay()
+  try {
+    return await runWith(a, ctx, relay)
+  } finally {
+    relay.dispose()
+  }
+}
+
+async function runWith(a: RunArgs, ctx: Ctx, relay: SignalRelay): Promise<number> {
+  // 1. Validate everything before creating anything.
+  if (a.name !== undefined) validateContainerName(a.name)
+  const rootfs = checkRootfs(a.rootfs)
+  const name = a.name ?? generateName((n) => ctx.store.exists(n))
+  const hostname = validateHostname(a.hostname ?? name.replace(/[_.]/g, '-'))
+  const env = containerEnv(a.env, hostname)
+  const [cmd] = a.command
+  if (cmd === undefined) throw new CliError('no command given', 'put the command after --, e.g. berth run -- sleep 60')
+  checkCommand(rootfs ?? '/', cmd, envObject(env)['PATH'] ?? DEFAULT_PATH)
+  const specs = parsePortSpecs(a.publish)
+  const nets = a.net.length > 0 ? a.net : [await a.defaultNetwork()]
+  const plan = planNetworks(nets, a.confDir, specs.length > 0)
+  const ports = await resolveHostPorts(specs)
+  relay.check()
+
+  // 2. Create, each step registering its undo.
+  const rb = new Rollback()
+  ctx.store.reserve(name)
+  rb.defer(`remove state of ${name}`, () => ctx.store.remove(name))
+  const state: ContainerState = {
+    version: 1,
+    id: newContainerId(),
+    name,
+    createdAt: new Date().toISOString(),
+    command: a.command,
+    env,
+    hostname,
+    ...(rootfs !== undefined ? { rootfs } : {}),
+    networks: nets,
+    ports,
+    detached: a.detach,
+    uts: ctx.store.path(name, 'uts'),
+    attachments: [],
+    status: 'created',
+  }
+  try {
+    ctx.store.write(state)
+    if (plan.mode !== 'host') {
+      const netns = join(netnsDir(), name)
+      await createContainerNetns(netns)
+      state.netns = netns
+      rb.defer(`remove network namespace ${netns}`, () => removeNamespaceFile(netns))
+      ctx.store.write(state)
+    }
+    relay.check()
+    createUtsNamespace(state.uts, hostname)
+    rb.defer('remove UTS namespace', () => removeNamespaceFile(state.uts))
+    if (plan.mode === 'cni') {
+      for (const [i, list] of plan.lists.entries()) {
+        relay.check()
+        const att = attachmentFor(list, i, plan.publishIndex, ports)
+        // recorded before ADD, so a crash during ADD leaves something `rm` can DEL
+        state.attachments.push(att)
+        ctx.store.write(state)
+        rb.defer(`CNI DEL ${att.network} ${att.ifName}`, () => detach(state, att, ctx.cni))
+        await attach(state, att, ctx.cni)
+        ctx.store.write(state)
+      }
+    }
+    relay.check()
+    if (a.detach) {
+      await startSupervisor(ctx, name)
+      rb.commit()
+      a.print(name)
+      return 0
+    }
+    rb.commit()
+  } catch (e) {
+    relay.teardown()
+    await rb.settle(log)
+    if (e instanceof SetupAborted) throw new CliError(e.message, undefined, 128 + (constants.signals[e.signal] ?? 2))
+    throw e
+  }
+  return foreground(ctx, state, relay)
+}
+
+/** The foreground run: start with this terminal's stdio, forward signals, then remove everything. */
+async function foreground(ctx: Ctx, state: ContainerState, relay: SignalRelay): Promise<number> {
+  relay.running()
+  let code: number
+  try {
+    const s = await start(ctx, state, 'inherit')
+    relay.target(s.init, s.launcher)
+    code = await s.exited
+  } catch (e) {
+    relay.teardown()
+    const errors = await finish(ctx, state.name, undefined, true)
+    for (const err of errors) log.warn(err)
+    throw e
+  }
+  relay.teardown()
+  const errors = await finish(ctx, state.name, code, true)
+  if (errors.length > 0) {
+    throw new CliError(`container ${state.name} exited with ${code} but its teardown failed: ${errors.join('; ')}`, `retry with 'berth rm -f ${state.name}'`, code === 0 ? 1 : code)
+  }
+  return code
+}

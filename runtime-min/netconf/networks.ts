@@ -1,0 +1,224 @@
+// Creating and removing berth networks in a CNI config dir, and the embedded default network `berth`.
+// Creation runs under one lock per host (run/berth/net.lock) so two creates cannot pick the same subnet
+// or bridge name; the conflist is written atomically as <confDir>/<name>.conflist.
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { validateNetworkName } from '../../pkg/cni/validate.js'
+import { describe } from '../../pkg/errors/describe.js'
+import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
+import { safeJoin } from '../../pkg/fsutil/safe-path.js'
+import { parseCidr, type IpNet, netContains, parseIp, ipEquals, networkOf, broadcastOf } from '../../pkg/ip/cidr.js'
+import { withLock } from '../../pkg/lock/lock.js'
+import { CliError } from '../cli-error.js'
+import { loadNetworkList, scanConfDir, type NetworkList } from '../libcni/index.js'
+import { berthRunDir, cniConfDir, hostLocalDataDir } from '../paths.js'
+import { bridgeConflist, summarize, vxlanConflist } from './conflist.js'
+import { canonicalSubnet, DEFAULT_NETWORK_SUBNET, firstHost, hostRoutes, overlaps, pickSubnet, userSubnetPool } from './subnets.js'
+
+export const DEFAULT_NETWORK = 'berth'
+export const DEFAULT_BRIDGE = 'berth0'
+export const DEFAULT_VXLAN_CIDR = '10.244.0.0/16'
+/** --net values that are not networks (R2's `run`) */
+const RESERVED = new Set(['host', 'none', 'default', 'bridge'])
+
+export interface CreateNetworkOptions {
+  confDir?: string | undefined
+  name: string
+  driver: 'bridge' | 'vxlan'
+  subnets: string[]
+  gateway?: string | undefined
+  internal: boolean
+  mtu?: number | undefined
+}
+
+export interface CreatedNetwork {
+  name: string
+  file: string
+  conflist: Record<string, unknown>
+}
+
+const netLockPath = () => {
+  mkdirSync(berthRunDir(), { recursive: true, mode: 0o755 })
+  return join(berthRunDir(), 'net.lock')
+}
+
+export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> {
+  checkName(o.name)
+  const mtu = checkMtu(o.mtu)
+  const given = o.subnets.map(parseSubnet)
+  for (let i = 0; i < given.length; i++) {
+    for (let j = i + 1; j < given.length; j++) {
+      if (overlaps(given[i] as IpNet, given[j] as IpNet)) throw new CliError(`--subnet ${o.subnets[i]} overlaps --subnet ${o.subnets[j]}`, 'give disjoint subnets')
+    }
+  }
+  if (o.driver === 'vxlan') {
+    if (o.internal) throw new CliError('--internal is not supported with --driver vxlan', 'leave it out')
+    if (o.gateway !== undefined) throw new CliError('--gateway is not supported with --driver vxlan (each host gets its own gateway)', 'leave it out')
+    if (given.length > 1 || given.some((g) => g.family !== 4 || g.prefixLen > 22)) {
+      throw new CliError('--driver vxlan takes one IPv4 cluster subnet of /22 or larger (each host gets a /24 of it)', 'e.g. --subnet 10.244.0.0/16')
+    }
+  }
+  const confDir = o.confDir ?? cniConfDir()
+  return withLock(netLockPath(), async () => {
+    const entries = scanConfDir(confDir)
+    if (entries.some((e) => 'list' in e && e.list.name === o.name)) {
+      throw new CliError(`network ${JSON.stringify(o.name)} already exists in ${confDir}`, `choose another name or remove it with 'berth net rm ${o.name}'`)
+    }
+    const others: { name: string; net: IpNet }[] = []
+    for (const e of entries) {
+      if (!('list' in e)) continue
+      for (const s of summarize(e.list.plugins).subnets) {
+        try {
+          others.push({ name: e.list.name, net: parseCidr(s) })
+        } catch {
+          // a subnet berth cannot read is not one it could collide with knowingly
+        }
+      }
+    }
+    let conflist: Record<string, unknown>
+    if (o.driver === 'vxlan') {
+      const cidr = given[0] ?? parseCidr(DEFAULT_VXLAN_CIDR)
+      checkFree(cidr, others, [])
+      conflist = vxlanConflist({ name: o.name, clusterCidr: canonicalSubnet(cidr), mtu })
+    } else {
+      const routes = hostRoutes()
+      const taken = [...others.map((x) => x.net), ...routes]
+      let subnets = given
+      if (subnets.length === 0) {
+        const pool = o.name === DEFAULT_NETWORK ? [parseCidr(DEFAULT_NETWORK_SUBNET), ...userSubnetPool()] : userSubnetPool()
+        const picked = pickSubnet(pool, taken)
+        if (picked === undefined) throw new CliError('no free subnet left in 10.89.0.0-10.99.255.0/24', 'pass one with --subnet')
+        subnets = [picked]
+      } else for (const s of subnets) checkFree(s, others, routes)
+      const gateways = assignGateway(subnets, o.gateway)
+      conflist = bridgeConflist({
+        name: o.name,
+        bridge: o.name === DEFAULT_NETWORK ? DEFAULT_BRIDGE : await freeBridgeName(entries.flatMap((e) => ('list' in e ? [summarize(e.list.plugins).bridge ?? ''] : []))),
+        subnets: subnets.map((s, i) => ({ subnet: canonicalSubnet(s), gateway: gateways[i] })),
+        internal: o.internal,
+        mtu,
+        dataDir: hostLocalDataDir(),
+      })
+    }
+    mkdirSync(confDir, { recursive: true, mode: 0o755 })
+    const file = safeJoin(confDir, `${o.name}.conflist`, { what: 'network name' })
+    if (existsSync(file)) throw new CliError(`${file} exists but holds another network`, 'rename or remove that file')
+    writeFileAtomicSync(file, `${JSON.stringify(conflist, null, 2)}\n`, { mode: 0o644 })
+    return { name: o.name, file, conflist }
+  })
+}
+
+/**
+ * The embedded default network `berth`, its conflist written on first use: bridge berth0, subnet
+ * 10.87.0.0/16 unless that collides with the host's routes or another network (then the first free /24
+ * of the user pool), NAT and port publishing. For R2's `berth run` without --net.
+ */
+export async function ensureDefaultNetwork(confDir: string = cniConfDir()): Promise<NetworkList> {
+  try {
+    return loadNetworkList(confDir, DEFAULT_NETWORK)
+  } catch {
+    // not there yet (or unreadable): create it, unless a concurrent run just did
+  }
+  try {
+    await createNetwork({ confDir, name: DEFAULT_NETWORK, driver: 'bridge', subnets: [], internal: false })
+  } catch (e) {
+    if (!(e instanceof CliError && /already exists/.test(e.message))) throw e
+  }
+  return loadNetworkList(confDir, DEFAULT_NETWORK)
+}
+
+function checkName(name: string): void {
+  try {
+    validateNetworkName(name)
+  } catch (e) {
+    throw new CliError(`invalid network name ${JSON.stringify(name)}: ${describe(e).replace(/^invalid network configuration: /, '')}`, "use letters, digits, '_', '.' and '-', starting with a letter or digit")
+  }
+  if (RESERVED.has(name)) throw new CliError(`"${name}" is reserved (it means something else to 'berth run --net')`, 'choose another name')
+}
+
+function checkMtu(mtu: number | undefined): number | undefined {
+  if (mtu === undefined) return undefined
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new CliError(`invalid --mtu ${Number.isNaN(mtu) ? '(not a number)' : mtu}`, 'give an integer from 68 to 65535 (1280 or more for IPv6)')
+  return mtu
+}
+
+function parseSubnet(s: string): IpNet {
+  let n: IpNet
+  try {
+    n = parseCidr(s)
+  } catch {
+    throw new CliError(`invalid --subnet ${JSON.stringify(s)}`, 'give a CIDR such as 10.90.1.0/24 or fd00:90::/64')
+  }
+  if (!s.includes('/')) throw new CliError(`invalid --subnet ${JSON.stringify(s)}: no prefix length`, `write it as ${s}/24`)
+  const max = n.family === 4 ? 30 : 126
+  if (n.prefixLen > max) throw new CliError(`--subnet ${s} is too small for containers`, `use a prefix of /${max} or shorter`)
+  return networkOf(n)
+}
+
+function checkFree(s: IpNet, others: readonly { name: string; net: IpNet }[], routes: readonly IpNet[]): void {
+  const clash = others.find((o) => overlaps(o.net, s))
+  if (clash !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps network ${JSON.stringify(clash.name)}`, 'choose another --subnet')
+  const route = routes.find((r) => overlaps(r, s))
+  if (route !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps the host's route to ${canonicalSubnet(route)}`, 'choose another --subnet')
+}
+
+/** Gateways per subnet: --gateway goes to the subnet holding it, every other subnet gets its first host. */
+function assignGateway(subnets: readonly IpNet[], gateway: string | undefined): string[] {
+  const out = subnets.map(firstHost)
+  if (gateway === undefined) return out
+  let ip
+  try {
+    ip = parseIp(gateway)
+  } catch {
+    throw new CliError(`invalid --gateway ${JSON.stringify(gateway)}`, 'give an IP address inside the subnet')
+  }
+  const i = subnets.findIndex((s) => netContains(s, ip))
+  const s = subnets[i]
+  if (s === undefined) throw new CliError(`--gateway ${gateway} is not inside any --subnet`, 'give an address of the subnet, or add --subnet')
+  const bcast = broadcastOf(s)
+  if (ipEquals(networkOf(s), ip) || (bcast !== undefined && ipEquals(bcast, ip))) {
+    throw new CliError(`--gateway ${gateway} is the network or broadcast address of ${canonicalSubnet(s)}`, 'give a host address')
+  }
+  out[i] = gateway
+  return out
+}
+
+/** berth1, berth2, ...: the first name no conflist uses and no link in this namespace has. */
+async function freeBridgeName(used: readonly string[]): Promise<string> {
+  const links = new Set(await linkNames())
+  for (let n = 1; ; n++) {
+    const name = `berth${n}`
+    if (!used.includes(name) && !links.has(name)) return name
+  }
+}
+
+async function linkNames(): Promise<string[]> {
+  const { openRtnl } = await import('../../pkg/link/rtnl.js')
+  const { listLinks } = await import('../../pkg/link/link.js')
+  const rt = openRtnl()
+  try {
+    return (await listLinks(rt)).map((l) => l.name)
+  } finally {
+    rt.close()
+  }
+}
+
+/** Deletes a bridge berth created (a link named berthN) in this namespace; a missing one is fine. */
+export async function deleteBridge(name: string): Promise<void> {
+  if (!/^berth\d+$/.test(name)) return
+  const { openRtnl } = await import('../../pkg/link/rtnl.js')
+  const { delLinkIfExists } = await import('../../pkg/link/link.js')
+  const rt = openRtnl()
+  try {
+    await delLinkIfExists(rt, name)
+  } finally {
+    rt.close()
+  }
+}
+
+/** host-local's reservations of a network created by berth (its dataDir is berth's): removed with the network. */
+export function removeReservations(list: NetworkList): void {
+  const ipam = list.plugins[0]?.ipam as Record<string, unknown> | undefined
+  if (ipam?.['dataDir'] !== hostLocalDataDir()) return
+  rmSync(safeJoin(hostLocalDataDir(), list.name, { what: 'network name' }), { recursive: true, force: true })
+}

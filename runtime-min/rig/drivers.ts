@@ -1,0 +1,39 @@
+// Per-driver hooks of a rig: the one place where a driver adds per-host work to `rig up` and `rig down`.
+//
+// `bridge`: the hosts only share the underlay; nothing else to do.
+// `vxlan`:  recorded in rig.json so the overlay knows the rig is meant for it. The overlay code (issue 7)
+//           starts its per-host agent in afterHostUp, e.g. by spawning `berth overlay agent --net NAME`
+//           through execInMember(..., { detached: true }) from ./exec.ts. It does nothing yet: the rig must not
+//           depend on the overlay, and the overlay is not in this branch. Agents need no stopping hook
+//           to be correct: `rig down` kills every process in the rig's namespaces; beforeHostDown is
+//           for store clean-up (e.g. releasing the host's lease early instead of waiting for expiry).
+//
+// Both hooks run under the rigs lock. afterHostUp runs once per host after every host is up (so a host
+// can reach its peers), in host order; if it throws, `up` fails and removes the whole rig.
+// beforeHostDown is best effort: `down` logs its error and goes on.
+import type { RigInfo, RigMember } from './store.js'
+
+export interface HostHookContext {
+  readonly rig: RigInfo
+  readonly host: RigMember
+}
+
+export async function afterHostUp(ctx: HostHookContext): Promise<void> {
+  switch (ctx.rig.driver) {
+    case 'bridge':
+      return
+    case 'vxlan':
+      // The overlay's agent start-up goes here (see the header).
+      return
+  }
+}
+
+export async function beforeHostDown(ctx: HostHookContext): Promise<void> {
+  switch (ctx.rig.driver) {
+    case 'bridge':
+      return
+    case 'vxlan':
+      // The overlay's early lease release goes here (see the header).
+      return
+  }
+}

@@ -1,0 +1,219 @@
+// `berth net create|ls|inspect|rm` and the default network: conflists of podman's shape that berth's own
+// plugins run end to end, subnets clear of the host's routes and of other networks, unique bridges, and
+// rm that refuses while the network is in use and otherwise leaves nothing. bin/berth runs inside a
+// throw-away "host" namespace with BERTH_ROOT in a test directory (bridges and routes stay there).
+import t, { type Test } from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
+import { BIN_DIR } from '../../helpers/paths.js'
+import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
+
+const skip = needsRoot() || needsBuiltBin('berth', BIN_DIR) || needsBuiltBin('bridge', BIN_DIR)
+const PATH = process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'
+
+interface Host {
+  ns: TestNetns
+  root: string
+  confDir: string
+  berth(args: string[]): { status: number | null; stdout: string; stderr: string }
+  berthAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }>
+  conflist(name: string): Record<string, unknown> & { plugins: Record<string, unknown>[] }
+}
+
+async function host(t: Test): Promise<Host> {
+  const ns = await createTestNetns(t)
+  ns.exec('ip', ['link', 'set', 'lo', 'up'])
+  const root = t.testdir()
+  const argv = (args: string[]) => [`--net=${ns.path}`, '--', join(BIN_DIR, 'berth'), ...args]
+  const env = { PATH, BERTH_ROOT: root, CNI_PATH: BIN_DIR }
+  const confDir = join(root, 'etc/cni/net.d')
+  return {
+    ns,
+    root,
+    confDir,
+    berth: (args) => {
+      const r = spawnSync('nsenter', argv(args), { env, encoding: 'utf8', timeout: 60_000 })
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+    },
+    berthAsync: (args) =>
+      new Promise((resolve) => {
+        const c = spawn('nsenter', argv(args), { env })
+        let stdout = ''
+        let stderr = ''
+        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+        c.on('close', (status) => resolve({ status, stdout, stderr }))
+      }),
+    conflist: (name) => JSON.parse(readFileSync(join(confDir, `${name}.conflist`), 'utf8')) as Record<string, unknown> & { plugins: Record<string, unknown>[] },
+  }
+}
+
+const links = (ns: TestNetns) => (ns.ipJson(['link', 'show']) as { ifname: string }[]).map((l) => l.ifname).sort()
+
+t.test('create, ls, inspect, use with berth cni, rm: the round trip leaves nothing', { skip }, async (t) => {
+  const h = await host(t)
+  // the host already routes 10.89.0.0/24: the first free /24 is the next one
+  h.ns.exec('ip', ['route', 'add', '10.89.0.0/24', 'dev', 'lo'])
+  const c = h.berth(['net', 'create', 'web'])
+  t.equal(c.status, 0, c.stderr)
+  t.equal(c.stdout, 'web\n', 'prints the name')
+  const conf = h.conflist('web')
+  t.equal(conf['cniVersion'], '1.1.0')
+  t.same(conf.plugins.map((p) => p['type']), ['bridge', 'portmap', 'firewall', 'tuning'], "podman's plugin order")
+  const [bridge, portmap, firewall] = conf.plugins
+  t.same(bridge, {
+    type: 'bridge',
+    bridge: 'berth1',
+    isGateway: true,
+    ipMasq: true,
+    hairpinMode: true,
+    capabilities: { ips: true, mac: true },
+    ipam: { type: 'host-local', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '10.89.1.0/24', gateway: '10.89.1.1' }]], dataDir: join(h.root, 'var/lib/cni/networks') },
+  }, 'bridge + host-local, subnet clear of the host route')
+  t.same(portmap, { type: 'portmap', capabilities: { portMappings: true } })
+  t.same(firewall, { type: 'firewall', backend: '' })
+
+  const ls = h.berth(['net', 'ls', '--json'])
+  t.equal(ls.status, 0, ls.stderr)
+  t.same((JSON.parse(ls.stdout) as { name: string; subnets: string[]; bridge: string; driver: string }[]).map((n) => [n.name, n.driver, n.subnets, n.bridge]), [['web', 'bridge', ['10.89.1.0/24'], 'berth1']])
+  t.match(h.berth(['net', 'ls']).stdout, /^NAME\s+DRIVER\s+SUBNETS\s+BRIDGE\s+FILE\nweb\s+bridge\s+10\.89\.1\.0\/24\s+berth1\s+\S+web\.conflist\n$/)
+
+  const ctr = await createTestNetns(t)
+  const add = h.berth(['cni', 'add', 'web', ctr.path, '--cap', 'portMappings=[{"hostPort":18081,"containerPort":80,"protocol":"tcp"}]'])
+  t.equal(add.status, 0, `the whole chain runs with berth's plugins: ${add.stderr}`)
+  t.match((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address, /^10\.89\.1\.\d+\/24$/)
+  t.ok(links(h.ns).includes('berth1'), 'bridge berth1 exists in the host')
+
+  const insp = h.berth(['net', 'inspect', 'web'])
+  t.equal(insp.status, 0, insp.stderr)
+  const doc = JSON.parse(insp.stdout) as { name: string; conflist: unknown; attachments: { netns: string; ifName: string }[]; containers: string[] }
+  t.equal(doc.name, 'web')
+  t.same(doc.conflist, conf, 'the conflist as written')
+  t.same(doc.attachments.map((a) => [a.netns, a.ifName]), [[ctr.path, 'eth0']], 'the cached attachment')
+  t.same(doc.containers, [])
+
+  const busy = h.berth(['net', 'rm', 'web'])
+  t.equal(busy.status, 1, 'rm refused while a namespace is attached')
+  t.match(busy.stderr, /^berth: network "web" is attached to .* \(eth0\); detach first with 'berth cni del web /)
+  t.ok(existsSync(join(h.confDir, 'web.conflist')), 'conflist kept')
+
+  t.equal(h.berth(['cni', 'del', 'web', ctr.path]).status, 0)
+  const rm = h.berth(['net', 'rm', 'web'])
+  t.equal(rm.status, 0, rm.stderr)
+  t.equal(rm.stdout, 'web\n')
+  t.notOk(existsSync(join(h.confDir, 'web.conflist')), 'conflist removed')
+  t.notOk(existsSync(join(h.root, 'var/lib/cni/networks/web')), 'host-local reservations removed')
+  t.same(links(h.ns), ['lo'], 'the bridge is gone from the host')
+  t.same(JSON.parse(h.berth(['net', 'ls', '--json']).stdout), [])
+  const again = h.berth(['net', 'rm', 'web'])
+  t.equal(again.status, 1)
+  t.match(again.stderr, /^berth: no network named "web"/)
+})
+
+t.test('rm is refused while a berth container uses the network', { skip }, async (t) => {
+  const h = await host(t)
+  t.equal(h.berth(['net', 'create', 'db', '--subnet', '10.90.7.0/24']).status, 0)
+  const dir = join(h.root, 'run/berth/containers/app1')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'state.json'), JSON.stringify({ version: 1, id: 'x1', name: 'app1', networks: ['db'], attachments: [{ network: 'db', ifName: 'eth0' }] }))
+  const r = h.berth(['net', 'rm', 'db'])
+  t.equal(r.status, 1)
+  t.equal(r.stderr, "berth: network \"db\" is in use by container app1; remove it first with 'berth rm -f app1'\n")
+  t.ok(existsSync(join(h.confDir, 'db.conflist')))
+  t.same((JSON.parse(h.berth(['net', 'inspect', 'db']).stdout) as { containers: string[] }).containers, ['app1'], 'inspect names the container')
+})
+
+t.test('shapes: internal, dual stack, gateway, mtu, vxlan', { skip }, async (t) => {
+  const h = await host(t)
+  t.equal(h.berth(['net', 'create', 'iso', '--internal', '--subnet', '10.90.8.0/24', '--subnet', 'fd00:8::/64', '--mtu', '1400']).status, 0)
+  const iso = h.conflist('iso').plugins[0] as Record<string, unknown>
+  t.equal(iso['isGateway'], false)
+  t.equal(iso['ipMasq'], false)
+  t.equal(iso['mtu'], 1400)
+  t.same(iso['ipam'], { type: 'host-local', ranges: [[{ subnet: '10.90.8.0/24' }], [{ subnet: 'fd00:8::/64' }]], dataDir: join(h.root, 'var/lib/cni/networks') }, 'no gateway, no default route')
+
+  t.equal(h.berth(['net', 'create', 'gw', '--subnet', '10.90.9.0/24', '--subnet', 'fd00:9::/64', '--gateway', '10.90.9.254']).status, 0)
+  t.same((h.conflist('gw').plugins[0] as { ipam: unknown }).ipam, {
+    type: 'host-local',
+    routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
+    ranges: [[{ subnet: '10.90.9.0/24', gateway: '10.90.9.254' }], [{ subnet: 'fd00:9::/64', gateway: 'fd00:9::1' }]],
+    dataDir: join(h.root, 'var/lib/cni/networks'),
+  })
+  t.equal((h.conflist('gw').plugins[0] as { bridge: string }).bridge, 'berth2', 'the next free bridge name')
+
+  t.equal(h.berth(['net', 'create', 'ovl', '--driver', 'vxlan']).status, 0)
+  const ovl = h.conflist('ovl')
+  t.same(ovl.plugins.map((p) => p['type']), ['overlay-vxlan', 'portmap', 'firewall', 'tuning'])
+  t.same(ovl.plugins[0], { type: 'overlay-vxlan', clusterCidr: '10.244.0.0/16', subnetLen: 24, vni: 1, store: { type: 'file' } })
+  t.match(h.berth(['net', 'ls']).stdout, /ovl\s+vxlan\s+10\.244\.0\.0\/16\s+-/)
+})
+
+t.test('parallel creates pick different subnets and bridges', { skip }, async (t) => {
+  const h = await host(t)
+  const rs = await Promise.all(['p1', 'p2', 'p3'].map((n) => h.berthAsync(['net', 'create', n])))
+  for (const r of rs) t.equal(r.status, 0, r.stderr)
+  const firsts = ['p1', 'p2', 'p3'].map((n) => h.conflist(n).plugins[0] as { bridge: string; ipam: { ranges: { subnet: string }[][] } })
+  t.equal(new Set(firsts.map((f) => f.bridge)).size, 3, 'three bridge names')
+  t.equal(new Set(firsts.map((f) => f.ipam.ranges[0]?.[0]?.subnet)).size, 3, 'three subnets')
+})
+
+t.test('bad input: one clear line, exit 1, no file written', { skip }, async (t) => {
+  const h = await host(t)
+  t.equal(h.berth(['net', 'create', 'taken', '--subnet', '10.90.1.0/24']).status, 0)
+  h.ns.exec('ip', ['route', 'add', '10.91.0.0/16', 'dev', 'lo'])
+  const cases: [string[], RegExp][] = [
+    [['net', 'create', 'taken'], /network "taken" already exists in .*; choose another name or remove it with 'berth net rm taken'/],
+    [['net', 'create', 'x', '--subnet', '10.90.1.128/25'], /subnet 10\.90\.1\.128\/25 overlaps network "taken"; choose another --subnet/],
+    [['net', 'create', 'x', '--subnet', '10.91.3.0/24'], /overlaps the host's route to 10\.91\.0\.0\/16/],
+    [['net', 'create', 'x', '--subnet', '10.92.0.0'], /invalid --subnet "10\.92\.0\.0": no prefix length/],
+    [['net', 'create', 'x', '--subnet', 'banana'], /invalid --subnet "banana"; give a CIDR/],
+    [['net', 'create', 'x', '--subnet', '10.92.0.0/31'], /too small/],
+    [['net', 'create', 'x', '--subnet', '10.92.0.0/24', '--subnet', '10.92.0.0/16'], /overlaps --subnet/],
+    [['net', 'create', 'x', '--subnet', '10.92.0.0/24', '--gateway', '10.93.0.1'], /--gateway 10\.93\.0\.1 is not inside any --subnet/],
+    [['net', 'create', 'x', '--subnet', '10.92.0.0/24', '--gateway', '10.92.0.255'], /broadcast/],
+    [['net', 'create', 'x', '--mtu', '9'], /invalid --mtu 9/],
+    [['net', 'create', 'host'], /"host" is reserved/],
+    [['net', 'create', '../evil'], /invalid network name "\.\.\/evil"/],
+    [['net', 'create', 'x', '--driver', 'macvlan'], /invalid --driver "macvlan"; use bridge or vxlan/],
+    [['net', 'create', 'x', '--mtu', 'big'], /invalid --mtu \(not a number\)/],
+    [['net', 'create', 'x', '--driver', 'vxlan', '--internal'], /--internal is not supported with --driver vxlan/],
+    [['net', 'create', 'x', '--driver', 'vxlan', '--subnet', '10.92.0.0/24'], /one IPv4 cluster subnet of \/22 or larger/],
+    [['net', 'inspect', 'nope'], /no network named "nope"/],
+    [['net', 'rm'], /Not enough non-option arguments/],
+  ]
+  for (const [args, re] of cases) {
+    const r = h.berth(args)
+    t.equal(r.status, 1, `${args.join(' ')}: exit 1`)
+    t.match(r.stderr, re, `${args.join(' ')}: says what is wrong`)
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line')
+    t.equal(r.stdout, '', 'nothing on stdout')
+  }
+  t.same(readdirSync(h.confDir), ['taken.conflist'], 'no other file written')
+})
+
+t.test('the default network: written on first use, clear of the host routes, then reused', { skip }, async (t) => {
+  const root = t.testdir()
+  const saved = process.env['BERTH_ROOT']
+  process.env['BERTH_ROOT'] = root
+  t.teardown(() => {
+    if (saved === undefined) delete process.env['BERTH_ROOT']
+    else process.env['BERTH_ROOT'] = saved
+  })
+  const { ensureDefaultNetwork } = await import('../../../runtime-min/netconf/networks.js')
+  const { hostRoutes, overlaps } = await import('../../../runtime-min/netconf/subnets.js')
+  const { parseCidr } = await import('../../../pkg/ip/cidr.js')
+  const [a, b] = await Promise.all([ensureDefaultNetwork(), ensureDefaultNetwork()])
+  t.equal(a.name, 'berth')
+  t.same(Buffer.from(a.bytes), Buffer.from(b.bytes ?? new Uint8Array()), 'concurrent first uses agree')
+  t.same(readdirSync(join(root, 'etc/cni/net.d')), ['berth.conflist'])
+  const first = a.plugins[0] as unknown as { bridge: string; ipam: { ranges: { subnet: string }[][] } }
+  t.equal(first.bridge, 'berth0')
+  const subnet = first.ipam.ranges[0]?.[0]?.subnet ?? ''
+  const clash = hostRoutes().filter((r) => overlaps(r, parseCidr(subnet)))
+  t.same(clash, [], `default subnet ${subnet} overlaps none of this machine's routes`)
+  if (!hostRoutes().some((r) => overlaps(r, parseCidr('10.87.0.0/16')))) t.equal(subnet, '10.87.0.0/16', 'the documented default')
+  const again = await ensureDefaultNetwork()
+  t.same(Buffer.from(again.bytes), Buffer.from(a.bytes), 'reused, not rewritten')
+})

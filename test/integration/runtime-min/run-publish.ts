@@ -1,0 +1,78 @@
+// `berth run -d -p 18080:80 -- busybox httpd` on the default network, inside a throw-away host
+// namespace: the server answers through the published port from the host itself (its uplink address)
+// and from another namespace; ps, inspect, exec and logs see it; `rm -f` leaves nothing behind
+// (namespaces, veth, host-local reservation, nft elements, cache and state files).
+import t from 'tap'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { containerIPs, createBerthHost } from '../../helpers/berth-host.js'
+import { BIN_DIR } from '../../helpers/paths.js'
+import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
+
+const skip = needsRoot() || needsBuiltBin('berth', BIN_DIR) || needsBuiltBin('portmap', BIN_DIR)
+
+interface Inspect {
+  name: string
+  id: string
+  status: string
+  pid: number
+  hostname: string
+  namespaces: Record<string, string | null>
+  networks: { network: string; ifName: string; result: { ips?: { address: string }[]; interfaces?: { name: string }[] } | null }[]
+  ports: { hostPort: number; containerPort: number; protocol: string }[]
+}
+
+t.test('a published TCP server is reachable from the host and from another namespace; rm -f leaves nothing', { skip }, async (t) => {
+  const b = await createBerthHost(t)
+  const www = join(b.root, 'www')
+  mkdirSync(www)
+  const token = `berth-${Math.random().toString(36).slice(2)}`
+  writeFileSync(join(www, 'token'), token)
+
+  const run = b.berth(['run', '-d', '--name', 'web', '-p', '18080:80', '--', 'busybox', 'httpd', '-f', '-p', '80', '-h', www])
+  t.equal(run.status, 0, `run -d succeeds: ${run.stderr}`)
+  t.equal(run.stdout, 'web\n', 'prints the name')
+
+  const ps = JSON.parse(b.berth(['ps', '--json']).stdout) as { name: string; status: string; ports: unknown[] }[]
+  t.match(ps, [{ name: 'web', status: 'running', ports: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] }], 'ps --json lists it')
+  t.match(b.berth(['ps']).stdout, /web\s+running\s+\d+\s+berth\s+18080->80\/tcp\s+busybox httpd/, 'ps table')
+
+  const insp = JSON.parse(b.berth(['inspect', 'web']).stdout) as Inspect
+  t.equal(insp.status, 'running')
+  t.equal(insp.hostname, 'web')
+  t.equal(insp.namespaces['net'], join(b.netnsDir, 'web'), 'netns persisted at the contract path')
+  t.match(insp.networks, [{ network: 'berth', ifName: 'eth0' }])
+  const ips = containerIPs(insp)
+  t.equal(ips.length, 1, 'one address from the default network')
+  const ip = ips[0] as string
+
+  const curl = (ns: 'host' | 'outside', url: string) => (ns === 'host' ? b.host : b.outside).exec('curl', ['-s', '-m', '5', url])
+  t.equal(curl('host', `http://${b.hostAddr}:18080/token`), token, 'from the host via its own address and the published port')
+  t.equal(curl('outside', `http://${b.hostAddr}:18080/token`), token, 'from another namespace via the host address')
+  t.equal(curl('host', `http://${ip}:80/token`), token, 'the container address directly from the host')
+
+  // exec enters every namespace: same hostname, PID namespace where httpd is PID 1, eth0 with the address
+  const ex = b.berth(['exec', 'web', '--', 'sh', '-c', 'hostname; cat /proc/1/comm; ip -o -4 addr show eth0'])
+  t.equal(ex.status, 0, ex.stderr)
+  const [hn, comm, addr] = ex.stdout.split('\n')
+  t.equal(hn, 'web')
+  t.equal(comm, 'busybox', 'PID 1 of the container is the command')
+  t.match(addr ?? '', new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`))
+  t.equal(b.berth(['exec', 'web', '--', 'sh', '-c', 'exit 5']).status, 5, 'exec returns the command exit code')
+  t.equal(b.berth(['logs', 'web']).status, 0, 'logs works for a detached container')
+
+  const marks = { ips: [ip], ids: [insp.id], ports: [18080] }
+  const live = b.leftovers(marks)
+  for (const what of ['run/netns', 'veth', 'reservation', 'cache file', `nft still mentions ${ip}`, 'nft still maps port 18080']) {
+    t.ok(live.some((l) => l.includes(what)), `the leftover check sees the live container's ${what}`)
+  }
+
+  const rm = b.berth(['rm', 'web'])
+  t.equal(rm.status, 1, 'rm without -f refuses a running container')
+  t.match(rm.stderr, /container web is running; stop it first/)
+  const rmf = b.berth(['rm', '-f', 'web'])
+  t.equal(rmf.status, 0, rmf.stderr)
+  t.equal(rmf.stdout, 'web\n')
+  t.same(b.leftovers(marks), [], 'nothing of the container is left')
+  t.throws(() => b.host.exec('curl', ['-s', '-f', '-m', '2', `http://${b.hostAddr}:18080/token`]), 'the port is no longer published')
+})
