@@ -1,4 +1,4 @@
-// The lease store on etcd v3 (npm etcd3, imported on first use so the plugin pays nothing for it otherwise).
+// The lease store on etcd v3 (through etcd-client.ts: npm etcd3, imported on first use).
 //
 // Keys under the prefix (default /berth/overlay):
 //   networks                      {"networks": [NetworkRecord...]}, replaced by compare-and-swap on its revision
@@ -10,18 +10,14 @@
 // agent) cannot take two subnets. Expiry is etcd's: a key disappears with its etcd lease, so clocks need not agree.
 // A renewal attaches the key to a fresh etcd lease (stateless: any process of the host can renew), compared on
 // the key's revision so a lease that was lost meanwhile is not resurrected.
-import type { Etcd3, IKeyValue, Namespace } from 'etcd3'
 import { CniCode, CniError } from '../errors/cni-error.js'
-import { describe } from '../errors/describe.js'
+import { EtcdClient, type EtcdClientOptions, type IKeyValue, type Namespace } from './etcd-client.js'
 import { checkAcquireRequest, checkHostId, checkNetworkName, checkTtl, decodeLease, decodeNetworkRecord, encodeLease, leaseDiffers, leaseFor, LeaseLostError, liveSorted } from './lease.js'
 import { startLeaseWatch } from './lease-watch.js'
 import type { AcquireRequest, Lease, LeaseStore, NetworkRecord, Watch, WatchOptions } from './store.js'
 import { checkAgainstRegistered, exhaustedError, pickSubnet, subnetAt, subnetIndex, subnetSpace } from './subnet-alloc.js'
 
-export interface EtcdStoreOptions {
-  endpoints: string[]
-  prefix: string
-  dialTimeoutMs: number
+export interface EtcdStoreOptions extends EtcdClientOptions {
   /** watch safety-net re-list period */
   resyncMs?: number
 }
@@ -31,31 +27,26 @@ const MAX_ROUNDS = 16
 const keyOf = (subnet: string) => subnet.replace('/', '-')
 
 export class EtcdLeaseStore implements LeaseStore {
-  readonly #opts: EtcdStoreOptions
-  #client: Promise<{ root: Etcd3; ns: Namespace }> | undefined
+  readonly #c: EtcdClient
+  readonly #resyncMs: number
 
   constructor(opts: EtcdStoreOptions) {
-    if (opts.endpoints.length === 0) throw new CniError(CniCode.InvalidConfig, 'etcd store: "endpoints" is empty; list at least one URL such as "http://10.0.0.1:2379"')
-    for (const e of opts.endpoints) {
-      if (!/^https?:\/\/[^/\s]+$/.test(e)) throw new CniError(CniCode.InvalidConfig, `etcd store: endpoint ${JSON.stringify(e)} is not a URL such as "http://10.0.0.1:2379"`)
-    }
-    if (!/^\/[\x21-\x7e]*$/.test(opts.prefix)) throw new CniError(CniCode.InvalidConfig, `etcd store: prefix ${JSON.stringify(opts.prefix)} must start with "/" and hold printable characters only`)
-    if (!Number.isInteger(opts.dialTimeoutMs) || opts.dialTimeoutMs < 100) throw new CniError(CniCode.InvalidConfig, `etcd store: dial timeout ${opts.dialTimeoutMs} ms is too short; use at least 100`)
-    this.#opts = opts
+    this.#c = new EtcdClient(opts)
+    this.#resyncMs = opts.resyncMs ?? 5000
   }
 
   async registerNetwork(rec: NetworkRecord): Promise<void> {
     checkNetworkName(rec.network)
     subnetSpace(rec)
-    const ns = await this.#ns()
+    const ns = await this.#c.ns()
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const kv = (await this.#call('read the network registry', () => ns.get('networks').exec())).kvs[0]
+      const kv = (await this.#c.call('read the network registry', () => ns.get('networks').exec())).kvs[0]
       const all = kv === undefined ? [] : this.#decodeRegistry(kv)
       if (checkAgainstRegistered(rec, all)) return
       const { network, clusterCidr, subnetLen, vni } = rec
       const next = JSON.stringify({ networks: [...all, { network, clusterCidr, subnetLen, vni }] })
       const cmp = kv === undefined ? ns.if('networks', 'Create', '==', 0) : ns.if('networks', 'Mod', '==', kv.mod_revision)
-      const r = await this.#call('register the network', () => cmp.then(ns.put('networks').value(next)).commit())
+      const r = await this.#c.call('register the network', () => cmp.then(ns.put('networks').value(next)).commit())
       if (r.succeeded) return
     }
     throw this.#busy('registering network ' + rec.network)
@@ -63,8 +54,8 @@ export class EtcdLeaseStore implements LeaseStore {
 
   async getNetwork(network: string): Promise<NetworkRecord | undefined> {
     checkNetworkName(network)
-    const ns = await this.#ns()
-    const kv = (await this.#call('read the network registry', () => ns.get('networks').exec())).kvs[0]
+    const ns = await this.#c.ns()
+    const kv = (await this.#c.call('read the network registry', () => ns.get('networks').exec())).kvs[0]
     return kv === undefined ? undefined : this.#decodeRegistry(kv).find((r) => r.network === network)
   }
 
@@ -72,10 +63,10 @@ export class EtcdLeaseStore implements LeaseStore {
     checkAcquireRequest(req)
     const rec = await this.getNetwork(req.network)
     if (rec === undefined) {
-      throw new CniError(CniCode.InvalidConfig, `overlay network ${req.network} is not registered in etcd (${this.#where()}); register it (the plugin's ADD does) before acquiring leases`)
+      throw new CniError(CniCode.InvalidConfig, `overlay network ${req.network} is not registered in etcd (${this.#c.where()}); register it (the plugin's ADD does) before acquiring leases`)
     }
     const space = subnetSpace(rec)
-    const ns = await this.#ns()
+    const ns = await this.#c.ns()
     const hostKey = `hosts/${req.network}/${req.hostId}`
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const leases = await this.#leaseKvs(ns, req.network)
@@ -85,7 +76,7 @@ export class EtcdLeaseStore implements LeaseStore {
         if (renewed !== undefined) return renewed
         continue // lost the key between read and write: look again
       }
-      const hosts = await this.#call('read host records', () => ns.getAll().prefix(`hosts/${req.network}/`).exec())
+      const hosts = await this.#c.call('read host records', () => ns.getAll().prefix(`hosts/${req.network}/`).exec())
       const hostKv = hosts.kvs.find((kv) => kv.key.toString() === hostKey)
       const taken = new Set<number>()
       for (const { lease } of leases) {
@@ -105,7 +96,7 @@ export class EtcdLeaseStore implements LeaseStore {
       const lease = leaseFor(req, subnet, Date.now())
       const id = await this.#grant(ns, req.ttlMs)
       const key = `leases/${req.network}/${keyOf(subnet)}`
-      const r = await this.#call('allocate a subnet', () =>
+      const r = await this.#c.call('allocate a subnet', () =>
         ns
           .if(key, 'Create', '==', 0)
           .and(hostKey, 'Mod', '==', hostKv?.mod_revision ?? 0)
@@ -122,10 +113,10 @@ export class EtcdLeaseStore implements LeaseStore {
     checkNetworkName(lease.network)
     checkHostId(lease.hostId)
     checkTtl(ttlMs)
-    const ns = await this.#ns()
+    const ns = await this.#c.ns()
     const key = `leases/${lease.network}/${keyOf(lease.subnet)}`
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const kv = (await this.#call('read the lease', () => ns.get(key).exec())).kvs[0]
+      const kv = (await this.#c.call('read the lease', () => ns.get(key).exec())).kvs[0]
       const held = kv === undefined ? undefined : decodeLease(kv.value.toString())
       if (kv === undefined || held === undefined || held.hostId !== lease.hostId) throw new LeaseLostError(lease.network, lease.hostId, lease.subnet)
       const renewed = await this.#reattach(ns, kv, { ...lease, expiresAt: Date.now() + ttlMs }, ttlMs)
@@ -137,19 +128,19 @@ export class EtcdLeaseStore implements LeaseStore {
   async release(network: string, hostId: string): Promise<void> {
     checkNetworkName(network)
     checkHostId(hostId)
-    const ns = await this.#ns()
+    const ns = await this.#c.ns()
     for (const { kv, lease } of (await this.#leaseKvs(ns, network)).filter((x) => x.lease.hostId === hostId)) {
       const key = `leases/${network}/${keyOf(lease.subnet)}`
       // Compared on the revision: a subnet that changed hands meanwhile is not ours to delete.
-      await this.#call('release the lease', () => ns.if(key, 'Mod', '==', kv.mod_revision).then(ns.delete().key(key)).commit())
+      await this.#c.call('release the lease', () => ns.if(key, 'Mod', '==', kv.mod_revision).then(ns.delete().key(key)).commit())
       if (kv.lease !== '0') await this.#revoke(ns, kv.lease)
     }
-    await this.#call('forget the host', () => ns.delete().key(`hosts/${network}/${hostId}`).exec())
+    await this.#c.call('forget the host', () => ns.delete().key(`hosts/${network}/${hostId}`).exec())
   }
 
   async list(network: string): Promise<Lease[]> {
     checkNetworkName(network)
-    const ns = await this.#ns()
+    const ns = await this.#c.ns()
     // Live means "the key exists": etcd removed the expired ones, whatever the clocks say.
     return liveSorted(
       (await this.#leaseKvs(ns, network)).map((x) => x.lease),
@@ -164,7 +155,7 @@ export class EtcdLeaseStore implements LeaseStore {
         list: () => this.list(network),
         subscribe: (kick, report) => {
           let cancelled = false
-          const watcher = this.#ns().then((ns) => ns.watch().prefix(`leases/${network}/`).withPreviousKV().create())
+          const watcher = this.#c.ns().then((ns) => ns.watch().prefix(`leases/${network}/`).withPreviousKV().create())
           void watcher.then(
             (w) => {
               if (cancelled) return void w.cancel().catch(() => undefined)
@@ -178,12 +169,12 @@ export class EtcdLeaseStore implements LeaseStore {
                 const b = decodeLease(kv.value.toString())
                 if (a === undefined || b === undefined || leaseDiffers(a, b)) kick()
               })
-              // etcd3 reconnects by itself (every 500 ms, see #connect); the re-list on 'connected' catches up.
-              w.on('disconnected', (e) => !cancelled && report(this.#unreachable('watch', e)))
-              w.on('error', (e) => !cancelled && report(this.#unreachable('watch', e)))
+              // etcd3 reconnects by itself (every 500 ms, see etcd-client.ts); the re-list on 'connected' catches up.
+              w.on('disconnected', (e) => !cancelled && report(this.#c.unreachable('watch', e)))
+              w.on('error', (e) => !cancelled && report(this.#c.unreachable('watch', e)))
               kick()
             },
-            (e: unknown) => !cancelled && report(this.#unreachable('watch', e)),
+            (e: unknown) => !cancelled && report(this.#c.unreachable('watch', e)),
           )
           return () => {
             cancelled = true
@@ -191,7 +182,7 @@ export class EtcdLeaseStore implements LeaseStore {
           }
         },
         now: Date.now,
-        resyncMs: this.#opts.resyncMs ?? 5000,
+        resyncMs: this.#resyncMs,
         expiryTimer: false,
       },
       onChange,
@@ -199,10 +190,8 @@ export class EtcdLeaseStore implements LeaseStore {
     )
   }
 
-  async close(): Promise<void> {
-    const c = this.#client
-    this.#client = undefined
-    if (c !== undefined) (await c.catch(() => undefined))?.root.close()
+  close(): Promise<void> {
+    return this.#c.close()
   }
 
   /** Puts `lease` on `kv`'s key under a fresh etcd lease if the key is unchanged; undefined when it changed. */
@@ -210,7 +199,7 @@ export class EtcdLeaseStore implements LeaseStore {
     // Keys are built, never taken from kv.key: etcd3 strips the namespace from some responses and not others.
     const key = `leases/${lease.network}/${keyOf(lease.subnet)}`
     const id = await this.#grant(ns, ttlMs)
-    const r = await this.#call('renew the lease', () =>
+    const r = await this.#c.call('renew the lease', () =>
       ns
         .if(key, 'Mod', '==', kv.mod_revision)
         .then(ns.put(key).value(encodeLease(lease)).lease(id), ns.put(`hosts/${lease.network}/${lease.hostId}`).value(lease.subnet))
@@ -222,7 +211,7 @@ export class EtcdLeaseStore implements LeaseStore {
 
   async #leaseKvs(ns: Namespace, network: string): Promise<{ kv: IKeyValue; lease: Lease }[]> {
     const prefix = `leases/${network}/`
-    const r = await this.#call('list leases', () => ns.getAll().prefix(prefix).exec())
+    const r = await this.#c.call('list leases', () => ns.getAll().prefix(prefix).exec())
     const out: { kv: IKeyValue; lease: Lease }[] = []
     for (const kv of r.kvs) {
       const lease = decodeLease(kv.value.toString())
@@ -234,7 +223,7 @@ export class EtcdLeaseStore implements LeaseStore {
 
   async #grant(ns: Namespace, ttlMs: number): Promise<string> {
     // etcd counts in whole seconds (and raises very short TTLs to its own minimum).
-    const r = await this.#call('grant an etcd lease', () => ns.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1000), ID: 0 }))
+    const r = await this.#c.call('grant an etcd lease', () => ns.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1000), ID: 0 }))
     return r.ID
   }
 
@@ -253,57 +242,12 @@ export class EtcdLeaseStore implements LeaseStore {
     }
     const list = typeof v === 'object' && v !== null && 'networks' in v && Array.isArray(v.networks) ? v.networks.map(decodeNetworkRecord) : undefined
     if (list === undefined || list.some((r) => r === undefined)) {
-      throw new CniError(CniCode.DecodingFailure, `the network registry in etcd (${this.#where()}, key networks) is not {"networks": [...]}; fix or delete that key`)
+      throw new CniError(CniCode.DecodingFailure, `the network registry in etcd (${this.#c.where()}, key networks) is not {"networks": [...]}; fix or delete that key`)
     }
     return list as NetworkRecord[]
   }
 
-  #ns(): Promise<Namespace> {
-    this.#client ??= this.#connect()
-    return this.#client.then((c) => c.ns)
-  }
-
-  async #connect(): Promise<{ root: Etcd3; ns: Namespace }> {
-    let mods: [typeof import('etcd3'), typeof import('cockatiel')]
-    try {
-      mods = await Promise.all([import('etcd3'), import('cockatiel')])
-    } catch (e) {
-      // Not transient: a broken installation (etcd3 missing, or its .proto files not beside a bundle).
-      throw new CniError(CniCode.Internal, `cannot load the etcd client (npm etcd3): ${describe(e)}; reinstall berth`, undefined, { cause: e })
-    }
-    const [{ Etcd3 }, { noop }] = mods
-    const timeout = this.#opts.dialTimeoutMs
-    // Reconnect watches quickly (etcd restarts are routine); the default backoff grows to 30 s.
-    const watchBackoff = { duration: 500, next: () => watchBackoff }
-    const root = new Etcd3({
-      hosts: this.#opts.endpoints,
-      dialTimeout: timeout,
-      // Every unary call ends within the timeout; errors surface at once as code 11 (no retry storms, no
-      // circuit breaker that would refuse calls for seconds after etcd is back).
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      faultHandling: { host: () => noop, global: noop, watchBackoff },
-    })
-    return { root, ns: root.namespace(this.#opts.prefix.replace(/\/*$/, '/')) }
-  }
-
-  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (e) {
-      throw this.#unreachable(what, e)
-    }
-  }
-
-  #unreachable(what: string, e: unknown): CniError {
-    if (e instanceof CniError) return e
-    return new CniError(CniCode.TryAgainLater, `etcd store at ${this.#where()} cannot be reached or failed (${what}: ${describe(e)}); check that etcd is running and reachable, then try again later`, undefined, { cause: e })
-  }
-
   #busy(what: string): CniError {
-    return new CniError(CniCode.TryAgainLater, `etcd store at ${this.#where()}: ${what} lost ${MAX_ROUNDS} compare-and-swap rounds to other hosts; try again later`)
-  }
-
-  #where(): string {
-    return `${this.#opts.endpoints.join(', ')} (prefix ${this.#opts.prefix})`
+    return new CniError(CniCode.TryAgainLater, `etcd store at ${this.#c.where()}: ${what} lost ${MAX_ROUNDS} compare-and-swap rounds to other hosts; try again later`)
   }
 }

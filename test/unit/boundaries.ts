@@ -62,8 +62,8 @@ const DOORS: Record<string, (rel: string) => boolean> = {
   'ip-address': (rel) => rel === 'pkg/ip/cidr.ts',
   yargs: (rel) => rel === 'runtime-min/cli.ts',
   // the etcd client (gRPC, protobuf) loads only when an etcd store is used, through this one file
-  etcd3: (rel) => rel === 'pkg/overlay/etcd-store.ts',
-  cockatiel: (rel) => rel === 'pkg/overlay/etcd-store.ts',
+  etcd3: (rel) => rel === 'pkg/overlay/etcd-client.ts',
+  cockatiel: (rel) => rel === 'pkg/overlay/etcd-client.ts',
   // full zod costs ~30 ms per plugin start; zod/mini is what plugins may load
   zod: () => false,
 }
