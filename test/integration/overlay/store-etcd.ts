@@ -4,6 +4,7 @@
 import { createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { CniCode } from '../../../pkg/errors/cni-error.js'
+import { EtcdLeaseStore } from '../../../pkg/overlay/etcd-store.js'
 import { LeaseLostError } from '../../../pkg/overlay/lease.js'
 import { openStore, type AcquireRequest, type Lease, type LeaseStore } from '../../../pkg/overlay/store.js'
 import { freePort, needsEtcd, startEtcd, type EtcdServer } from '../../helpers/etcd-server.js'
@@ -119,6 +120,21 @@ t.test('etcd down: code 11 naming the endpoint; back: the watch resumes and leas
   await other.acquire(req(2))
   t.same(hosts(await q.next()), ['host1', 'host2'], 'the watch resumed and saw host2; host1 survived the outage')
   t.equal(q.errors.length, 1, 'the outage was reported once (repeats are throttled)')
+})
+
+t.test('a watch started while etcd is down attaches once etcd is up (no periodic re-list to fall back on)', { skip }, async (t) => {
+  const etcd = await startEtcd(t)
+  await client(t, etcd).registerNetwork(NET)
+  await etcd.stop()
+  // resyncMs of an hour: after the first successful list, only etcd's own watch can deliver the join below.
+  const s = new EtcdLeaseStore({ endpoints: [etcd.endpoint], prefix: '/berth-test', dialTimeoutMs: 1000, resyncMs: 3600_000 })
+  t.teardown(() => s.close())
+  const q = watchQueue(t, s, 'ov')
+  t.match(await q.nextError(), { code: 11 }, 'the watch says the store is unreachable')
+  await etcd.start()
+  t.same(await q.next(), [], 'the first list once etcd is up')
+  await client(t, etcd).acquire(req(7))
+  t.same(hosts(await q.next()), ['host7'], 'the join came through the etcd watch')
 })
 
 t.test('etcd in a "switch" namespace serves clients in two "host" namespaces over veths (a rig\'s layout)', { skip: skip || needsRoot() }, async (t) => {
