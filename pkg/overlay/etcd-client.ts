@@ -66,17 +66,21 @@ export class EtcdClient {
       // Not transient: a broken installation (etcd3 missing, or its .proto files not beside a bundle).
       throw new CniError(CniCode.Internal, `cannot load the etcd client (npm etcd3): ${describe(e)}; reinstall berth`, undefined, { cause: e })
     }
-    const [{ Etcd3 }, { noop }] = mods
+    const [{ Etcd3, isRecoverableError }, { noop, retry, handleWhen, ConstantBackoff }] = mods
     const timeout = this.#opts.dialTimeoutMs
+    const hosts = this.#opts.endpoints
     // Reconnect watches quickly (etcd restarts are routine); the default backoff grows to 30 s.
     const watchBackoff = { duration: 500, next: () => watchBackoff }
+    // With several endpoints a call that finds one down goes on to the next (etcd3 picks another host per
+    // retry), once through the list; with one endpoint the failure surfaces at once.
+    const global = hosts.length > 1 ? retry(handleWhen(isRecoverableError), { maxAttempts: hosts.length - 1, backoff: new ConstantBackoff(0) }) : noop
     const root = new Etcd3({
-      hosts: this.#opts.endpoints,
+      hosts,
       dialTimeout: timeout,
-      // Every unary call ends within the timeout; errors surface at once as code 11 (no retry storms, no
+      // Every unary call attempt ends within the timeout; errors surface as code 11 (no retry storms, and no
       // circuit breaker that would refuse calls for seconds after etcd is back).
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      faultHandling: { host: () => noop, global: noop, watchBackoff },
+      faultHandling: { host: () => noop, global, watchBackoff },
     })
     return { root, ns: root.namespace(this.#opts.prefix.replace(/\/*$/, '/')) }
   }
