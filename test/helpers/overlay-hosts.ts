@@ -2,6 +2,7 @@
 // holding a bridge with the first address of the underlay, and host namespaces wired to it by veth pairs,
 // each with the next address, a default route via the switch and forwarding on. Each host also gets a
 // root directory (BERTH_ROOT) so per-host files stay apart. Everything dies with the test (t.teardown).
+import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createTestNetns, type TestNetns } from './netns.js'
@@ -151,4 +152,21 @@ export async function eventually(cond: () => boolean, ms = 15_000): Promise<bool
 /** The overlay routes (proto 190) of a host. */
 export function overlayRoutes(host: FakeHost): { dst: string; gateway: string; dev: string; flags: string[] }[] {
   return host.ns.ipJson(['route', 'show', 'proto', '190']) as { dst: string; gateway: string; dev: string; flags: string[] }[]
+}
+
+/**
+ * Runs `bin/berth overlay agent` as its own process inside the host namespace (needed when the store is
+ * reached over the network, as etcd on the rig's underlay: the connection must come from the host).
+ * Killed at teardown; `stop()` kills it earlier.
+ */
+export function startAgentProcess(t: Tap, host: FakeHost, confDir: string, network: string): { stop(): void } {
+  const child = spawn('nsenter', [`--net=${host.ns.path}`, '--', join(BIN_DIR, 'berth'), 'overlay', 'agent', '--net', network, '--cni-conf-dir', confDir, '--resync', '500'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', BERTH_ROOT: host.root, BERTH_LOG_LEVEL: 'warn' },
+  })
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  t.teardown(stop)
+  return { stop }
 }
