@@ -75,12 +75,18 @@ export function setupMasquerade(ns: NetnsHandle | undefined, network: string, cl
   for (const b of masqueradeBatches(network, clusterCidr)) nftApply(ns, b)
 }
 
-/** Removes the network's element and chain (the agent's `--cleanup`, tests); a missing table is fine. */
+/** Removes the network's element and chain (ADD's rollback); the table goes with the last network; a missing table is fine. */
 export function teardownMasquerade(ns: NetnsHandle | undefined, network: string): void {
   const listing = nftList(ns, FAMILY, OVERLAY_NAT_TABLE)
   if (listing === undefined) return
-  const mine = (elementsOf(listing, MAP) ?? []).filter((e) => e.comment === commentOf(network))
+  const all = elementsOf(listing, MAP) ?? []
+  const mine = all.filter((e) => e.comment === commentOf(network))
   const b = new NftBatch()
+  // The last network out takes the table with it, so a host that never kept a network has no trace.
+  if (mine.length === all.length) {
+    nftApply(ns, b.deleteTable(FAMILY, OVERLAY_NAT_TABLE))
+    return
+  }
   if (mine.length > 0) b.deleteElements(FAMILY, OVERLAY_NAT_TABLE, MAP, mine)
   if (listing.some((o) => o['chain']?.['name'] === netChain(network))) b.deleteChain(FAMILY, OVERLAY_NAT_TABLE, netChain(network))
   nftApply(ns, b)
