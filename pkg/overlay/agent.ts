@@ -5,6 +5,7 @@
 // path stays as it was; when the store returns, the watch re-lists and the agent resyncs.
 import { CniCode, CniError } from '../errors/cni-error.js'
 import { describe } from '../errors/describe.js'
+import { linkByName } from '../link/link.js'
 import { openRtnl, type Rtnl } from '../link/rtnl.js'
 import type { Log } from '../log/log.js'
 import type { NetnsHandle } from '../ns/netns.js'
@@ -123,7 +124,21 @@ export async function runAgent(o: AgentOptions): Promise<void> {
       }
     }
     timers.push(setInterval(() => void renew(), Math.max(100, Math.floor(net.leaseTtlMs / 3))))
-    timers.push(setInterval(() => void sync(), o.resyncMs ?? 10_000))
+    // Drift: compare the kernel with the last list; a VXLAN device that vanished is made again first.
+    const resync = async () => {
+      try {
+        if ((await linkByName(r, net.vxlanName)) === undefined) {
+          log.warn(`VXLAN device ${net.vxlanName} is gone; making it again`)
+          h = await prepareHost({ rt: r, ns: o.ns, net, store, log })
+          o.onReady?.(h)
+        }
+      } catch (e) {
+        log.warn(`repairing the host side failed (will retry): ${describe(e)}`)
+        return
+      }
+      await sync()
+    }
+    timers.push(setInterval(() => void resync(), o.resyncMs ?? 10_000))
     // The intervals keep the process alive until the abort.
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })))
   } finally {

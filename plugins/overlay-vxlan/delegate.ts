@@ -2,8 +2,8 @@
 // a bridge per network that is the gateway of the leased subnet, host-local IPAM over that subnet, the
 // overlay MTU, no per-container NAT (the network's one masquerade lives in pkg/overlay/masq.ts).
 // It is saved per attachment so DEL and CHECK use exactly what ADD used, even after the lease moved.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
+import { basename, dirname } from 'node:path'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { safeJoin } from '../../pkg/fsutil/safe-path.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
@@ -56,6 +56,15 @@ export function loadBridgeConf(path: string): BridgeConf | undefined {
     // fall through: a torn file is as good as none (it is written atomically, so this is corruption)
   }
   throw new CniError(CniCode.IoFailure, `attachment record ${path} is corrupt; remove it and run DEL again`)
+}
+
+/** The network's other attachment records on this host (the directory holds only this network's). */
+export function otherRecords(path: string): string[] {
+  try {
+    return readdirSync(dirname(path)).filter((f) => f.endsWith('.json') && f !== basename(path))
+  } catch {
+    return []
+  }
 }
 
 export function removeBridgeConf(path: string): void {

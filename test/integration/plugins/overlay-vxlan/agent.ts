@@ -80,6 +80,12 @@ t.test('joins, leaves and restarts', { skip }, async (t) => {
     t.equal(client.exitCode, null, 'client still connected')
   })
 
+  await t.test('the agent makes a deleted VXLAN device again', async (t) => {
+    h2.ns.exec('ip', ['link', 'del', 'berth.77'])
+    t.ok(await eventually(() => overlayRoutes(h2).length === 2), 'host2: device and peer routes back')
+    t.ok(await eventually(() => pingOk(c(h1).ns, c(h2).ip)), 'host1 → host2 again')
+  })
+
   await t.test('a host that goes away disappears after its lease expires', async (t) => {
     const gone = c(h3).ip.replace(/\.\d+$/, '.0/24')
     await agents.get(h3)!.stop()
