@@ -150,7 +150,7 @@ try {
     `overlay-vxlan benchmark: ${HOSTS} hosts (+${JOINS} joined), container MTU ${mtu}, iperf3 ${IPERF_ROUNDS} x ${IPERF_SECONDS} s`,
     `  TCP throughput container->container across hosts: ${f1(ov)} Gbit/s (median; runs ${overlay.map(f1).join(', ')})`,
     `  TCP throughput underlay host->host:                ${f1(un)} Gbit/s (median; runs ${underlay.map(f1).join(', ')})`,
-    `  overlay / underlay: ${ratio(ov, un)} (${(ov / un).toFixed(3)}; goal >= 0.90x: ${ov / un >= 0.9 ? "met" : "NOT met"})`,
+    `  overlay / underlay: ${ratio(ov, un)} (${(ov / un).toFixed(3)}; goal >= 0.90x: ${ov / un >= 0.9 ? 'met' : 'NOT met'})`,
     `  join: new host (namespace, agent, first container) until every other host reaches its container: median ${f1(median(joinMs))} ms (runs ${joinMs.map(f1).join(', ')})`,
     `  of which after the new container's ADD returned (the other agents reacting): median ${f1(median(afterAddMs))} ms (runs ${afterAddMs.map(f1).join(', ')})`,
     `  overlay routes on host1 with ${HOSTS} hosts and ${1 + EXTRA_CONTAINERS} containers per host: ${routes} (one per other host)`,
