@@ -41,7 +41,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
         await syncPeers(r, cfg.net, h, await store.list(cfg.net.name))
         // 3. The attachment record, before the lock goes: another ADD's rollback then sees this one. It
         //    also lets a DEL after a crash further on find what to undo.
-        saveBridgeConf(path, bridgeConf(cfg, h.lease, h.vtep.mtu))
+        saveBridgeConf(path, a, bridgeConf(cfg, h.lease, h.vtep.mtu))
         return h
       } catch (e) {
         await hostRb.settle(log)

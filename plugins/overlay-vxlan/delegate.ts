@@ -3,7 +3,7 @@
 // overlay MTU, no per-container NAT (the network's one masquerade lives in pkg/overlay/masq.ts).
 // It is saved per attachment so DEL and CHECK use exactly what ADD used, even after the lease moved.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
-import { basename, dirname } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { safeJoin } from '../../pkg/fsutil/safe-path.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
@@ -41,27 +41,51 @@ export function statePath(cfg: OverlayConfig, a: CmdArgs): string {
   return safeJoin(cfg.stateDir, [cfg.netConf.name, `${a.containerId}-${a.ifName}.json`], { what: 'attachment name' })
 }
 
-export function saveBridgeConf(path: string, conf: BridgeConf): void {
+/** The record of one attachment: who it is (for GC) and the configuration the bridge got. */
+interface AttachmentRecord {
+  containerID: string
+  ifname: string
+  bridge: BridgeConf
+}
+
+export function saveBridgeConf(path: string, a: Pick<CmdArgs, 'containerId' | 'ifName'>, conf: BridgeConf): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  writeFileAtomicSync(path, JSON.stringify(conf))
+  const rec: AttachmentRecord = { containerID: a.containerId, ifname: a.ifName, bridge: conf }
+  writeFileAtomicSync(path, JSON.stringify(rec))
+}
+
+function readRecord(path: string): AttachmentRecord {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8')) as Partial<AttachmentRecord>
+    if (typeof v.containerID === 'string' && typeof v.ifname === 'string' && typeof v.bridge === 'object' && v.bridge !== null) return v as AttachmentRecord
+  } catch {
+    // fall through: records are written atomically, so this is corruption
+  }
+  throw new CniError(CniCode.IoFailure, `attachment record ${path} is corrupt; remove it and run DEL again`)
+}
+
+/** Every attachment record of the network on this host (GC). */
+export function listRecords(cfg: OverlayConfig): (AttachmentRecord & { path: string })[] {
+  const dir = safeJoin(cfg.stateDir, cfg.netConf.name, { what: 'network name' })
+  let files: string[]
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+  } catch {
+    return []
+  }
+  return files.map((f) => ({ ...readRecord(join(dir, f)), path: join(dir, f) }))
 }
 
 /** The saved configuration, or undefined when this attachment has none (never added, or deleted). */
 export function loadBridgeConf(path: string): BridgeConf | undefined {
   if (!existsSync(path)) return undefined
-  try {
-    const v: unknown = JSON.parse(readFileSync(path, 'utf8'))
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as BridgeConf
-  } catch {
-    // fall through: a torn file is as good as none (it is written atomically, so this is corruption)
-  }
-  throw new CniError(CniCode.IoFailure, `attachment record ${path} is corrupt; remove it and run DEL again`)
+  return readRecord(path).bridge
 }
 
 /** The network's other attachment records on this host (the directory holds only this network's). */
 export function otherRecords(path: string): string[] {
   try {
-    return readdirSync(dirname(path)).filter((f) => f.endsWith('.json') && f !== basename(path))
+    return readdirSync(dirname(path)).filter((f) => f.endsWith('.json') && !f.startsWith('.') && f !== basename(path))
   } catch {
     return []
   }

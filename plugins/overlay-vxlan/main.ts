@@ -9,6 +9,7 @@ pluginMain(
     del: async () => (await import('./del.js')).cmdDel,
     check: async () => (await import('./check.js')).cmdCheck,
     status: async () => (await import('./status.js')).cmdStatus,
+    gc: async () => (await import('./status.js')).cmdGc,
   },
   { name: 'overlay-vxlan' },
 )

@@ -62,6 +62,22 @@ t.test('lifecycle per CNI version, rollback, CHECK', { skip }, async (t) => {
     })
   }
 
+  await t.test('GC removes attachments the runtime no longer knows', async (t) => {
+    const conf = { ...base, cniVersion: '1.1.0' }
+    const [keep, stale] = [await createTestNetns(t), await createTestNetns(t)]
+    const [keepId, staleId] = [containerId(), containerId()]
+    t.equal(h.plugin('overlay-vxlan', 'ADD', { containerId: keepId, netns: keep.path, stdin: conf }).status, 0)
+    t.equal(h.plugin('overlay-vxlan', 'ADD', { containerId: staleId, netns: stale.path, stdin: conf }).status, 0)
+    t.equal(records(h).length, 2)
+    const gc = h.plugin('overlay-vxlan', 'GC', { containerId: '', netns: '', ifName: '', stdin: { ...conf, 'cni.dev/valid-attachments': [{ containerID: keepId, ifname: 'eth0' }] } })
+    t.equal(gc.status, 0, `GC: ${gc.stdout}`)
+    t.equal(records(h).length, 1, 'one record left')
+    t.same((stale.ipJson(['link', 'show']) as { ifname: string }[]).map((l) => l.ifname), ['lo'], "the stale container's interface is gone")
+    t.ok((keep.ipJson(['link', 'show']) as { ifname: string }[]).some((l) => l.ifname === 'eth0'), 'the valid one stays')
+    t.equal(h.plugin('overlay-vxlan', 'DEL', { containerId: keepId, netns: keep.path, stdin: conf }).status, 0)
+    t.same(records(h), [])
+  })
+
   await t.test('CHECK reports a missing VXLAN device', async (t) => {
     const conf = { ...base, cniVersion: '1.1.0' }
     const cont = await createTestNetns(t)
