@@ -99,11 +99,14 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('hostname', { type: 'string', describe: 'host name inside (default: the container name)' })
           .option('rootfs', { type: 'string', describe: 'chroot into this directory (it gets its own /proc)' })
           .option('env', { alias: 'e', type: 'string', describe: 'set K=V (or copy K from this environment); repeatable' })
+          .option('ip', { type: 'string', describe: 'fixed address on the first network (ips capability); one per family' })
+          .option('mac', { type: 'string', describe: 'fixed MAC of eth0 (mac capability)' })
           .example('berth run -d --name web -p 8080:80 -- busybox httpd -f -p 80', 'a web server published on host port 8080')
           .example('berth run --net none -- ip addr', 'only a loopback interface')
           .example('berth run --net mynet --net other -- sh', 'two networks: eth0 and eth1')
-          .example('berth run --rootfs /srv/rootfs -e FOO=bar -- /bin/sh', 'chroot into a root file system'),
-      act(async (a: CmdArgs & { detach: boolean; name?: string; net?: unknown; publish?: unknown; hostname?: string; rootfs?: string; env?: unknown }) => {
+          .example('berth run --rootfs /srv/rootfs -e FOO=bar -- /bin/sh', 'chroot into a root file system')
+          .example('berth run --net mynet --ip 10.89.0.50 --mac 02:00:00:00:00:50 -- sh', 'fixed address and MAC on mynet'),
+      act(async (a: CmdArgs & { detach: boolean; name?: string; net?: unknown; publish?: unknown; hostname?: string; rootfs?: string; env?: unknown; ip?: unknown; mac?: string }) => {
         const [{ run }, { ctx, confDir }, { ensureDefaultNetwork }] = await Promise.all([import('./commands/run.js'), containers(a), import('./netconf/networks.js')])
         return run(
           {
@@ -114,6 +117,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
             hostname: a.hostname,
             rootfs: a.rootfs,
             env: strs(a.env),
+            ip: strs(a.ip),
+            mac: a.mac,
             command: commandOf(a),
             confDir,
             defaultNetwork: async () => (await ensureDefaultNetwork(confDir)).name,
@@ -218,11 +223,13 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
             .option('name', { type: 'string', describe: 'rig name (default: the first free rigN)' })
             .option('hosts', { type: 'number', demandOption: true, describe: 'number of hosts (host1..hostN)' })
             .option('underlay', { type: 'string', describe: 'IPv4 underlay prefix (default: a free /24 of 10.200.0.0/16)' })
+            .option('underlay6', { type: 'string', describe: 'also an IPv6 underlay (dual stack), e.g. fd00:200::/64; none by default' })
             .option('driver', { type: 'string', default: 'bridge', describe: 'bridge or vxlan: what the hosts will network containers with' })
             .option('json', { type: 'boolean', describe: 'print the rig as `rig inspect --json` does' })
             .example('berth rig up --name lab --hosts 3', 'hosts lab.host1..lab.host3 on a free 10.200.X.0/24')
-            .example('berth rig up --hosts 2 --underlay 192.168.77.0/24 --driver vxlan', 'a rig for the VXLAN overlay'),
-        act(async (a: { name?: string; hosts: number; underlay?: string; driver?: string; json?: boolean }) => {
+            .example('berth rig up --hosts 2 --underlay 192.168.77.0/24 --driver vxlan', 'a rig for the VXLAN overlay')
+            .example('berth rig up --hosts 3 --underlay6 fd00:200::/64', 'dual-stack hosts'),
+        act(async (a: { name?: string; hosts: number; underlay?: string; underlay6?: string; driver?: string; json?: boolean }) => {
           const { rigUpCommand } = await import('./commands/rig.js')
           await rigUpCommand(a)
         }),
@@ -234,6 +241,29 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         act(async (a: { rig: string }) => {
           const { rigDownCommand } = await import('./commands/rig.js')
           await rigDownCommand(a)
+        }),
+      )
+      .command(
+        'add-host <rig>',
+        'Add hosts to a running rig (prints their names); each takes the lowest free hostK',
+        (y) =>
+          y
+            .positional('rig', { type: 'string', demandOption: true })
+            .option('count', { type: 'number', default: 1, describe: 'how many hosts to add' })
+            .option('json', { type: 'boolean', describe: 'print the rig as `rig inspect --json` does' })
+            .example('berth rig add-host lab', 'a new host, e.g. host4'),
+        act(async (a: { rig: string; count: number; json?: boolean }) => {
+          const { rigAddHostCommand } = await import('./commands/rig.js')
+          await rigAddHostCommand(a)
+        }),
+      )
+      .command(
+        'rm-host <rig> <host>',
+        'Remove one host from a rig: its processes, containers, namespace and state',
+        (y) => y.positional('rig', { type: 'string', demandOption: true }).positional('host', { type: 'string', demandOption: true }).example('berth rig rm-host lab host2', ''),
+        act(async (a: { rig: string; host: string }) => {
+          const { rigRmHostCommand } = await import('./commands/rig.js')
+          await rigRmHostCommand(a)
         }),
       )
       .command(
@@ -391,10 +421,10 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
     y
       .positional('net', { type: 'string', demandOption: true, describe: 'network name (the "name" in a conflist)' })
       .positional('netns', { type: 'string', demandOption: true, describe: 'path of a network namespace, e.g. /run/netns/x' })
-      .option('ifname', { type: 'string', default: 'eth0', describe: 'interface name inside the namespace' })
-      .option('args', { type: 'string', describe: "CNI_ARGS, 'K=V;K2=V2'" })
-      .option('cap', { type: 'string', describe: 'capability arg NAME=JSON (repeatable), passed to plugins that declare it' })
-  type AttachArgs = GlobalArgs & { net: string; netns: string; ifname: string; args?: string; cap?: unknown }
+      .option('ifname', { type: 'string', describe: 'interface name inside the namespace (default $CNI_IFNAME, else eth0)' })
+      .option('args', { type: 'string', describe: "CNI_ARGS, 'K=V;K2=V2' (default $CNI_ARGS)" })
+      .option('cap', { type: 'string', describe: 'capability arg NAME=JSON (repeatable; on top of $CAP_ARGS), passed to plugins that declare it' })
+  type AttachArgs = GlobalArgs & { net: string; netns: string; ifname?: string; args?: string; cap?: unknown }
   const attachArgs = (a: AttachArgs) => ({ net: a.net, netns: a.netns, ifname: a.ifname, args: a.args, cap: str(a.cap), 'cni-conf-dir': a['cni-conf-dir'] })
   cli.command('cni', 'Run a network\'s CNI plugins against a namespace, like cnitool (container ID derived from the path)', (y) =>
     group(y, 'berth cni <command>\n\ncnitool-compatible: results are cached in libcni\'s format under $BERTH_ROOT/var/lib/cni.')
@@ -403,8 +433,9 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
         'ADD the namespace to a network; prints the result',
         (y) =>
           attach(y)
-            .example('ip netns add demo && berth cni add berth /run/netns/demo', 'attach eth0 to the default network')
-            .example(`berth cni add web /run/netns/demo --ifname eth1 --cap 'portMappings=[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]'`, 'publish a port'),
+            .example('berth cni add web /run/netns/demo', 'attach eth0 of namespace demo (ip netns add demo) to network web')
+            .example('berth cni add web /run/netns/demo --ifname eth1 --args IgnoreUnknown=1', 'a second interface, with CNI_ARGS')
+            .example(`berth cni add web /run/netns/demo --cap 'portMappings=[{"hostPort":8080,"containerPort":80}]'`, 'publish a port'),
         act(async (a: AttachArgs) => {
           const { cniAdd } = await import('./commands/cni.js')
           process.stdout.write(await cniAdd(attachArgs(a)))

@@ -9,6 +9,7 @@
 // for the network gets DEL, then each plugin gets GC with that list (spec 1.1.0+).
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { compareVersions } from '../../pkg/cni/spec.js'
 import { validateIfName } from '../../pkg/cni/validate.js'
 import { describe } from '../../pkg/errors/describe.js'
 import { CliError } from '../cli-error.js'
@@ -29,7 +30,7 @@ import {
   type RuntimeConf,
 } from '../libcni/index.js'
 import { cniCacheDir, cniConfDir, cniPath, containersDir } from '../paths.js'
-import { cnitoolContainerId, parseArgsOption, parseCapOptions } from './cni-args.js'
+import { cnitoolContainerId, resolveAttachOptions } from './cni-args.js'
 import { knownContainers } from './known-containers.js'
 
 export interface CniCommonArgs {
@@ -38,8 +39,11 @@ export interface CniCommonArgs {
 }
 export interface CniAttachArgs extends CniCommonArgs {
   netns: string
-  ifname: string
+  /** default: $CNI_IFNAME, else eth0 */
+  ifname?: string | undefined
+  /** default: $CNI_ARGS */
   args?: string | undefined
+  /** on top of $CAP_ARGS */
   cap?: string[] | undefined
 }
 
@@ -50,19 +54,14 @@ export function cniEnv(): CniEnv {
 const confDir = (a: CniCommonArgs) => (a['cni-conf-dir'] !== undefined ? resolve(a['cni-conf-dir']) : cniConfDir())
 
 function runtimeConf(a: CniAttachArgs): RuntimeConf {
+  const o = resolveAttachOptions(a, process.env)
   try {
-    validateIfName(a.ifname)
+    validateIfName(o.ifName)
   } catch (e) {
-    throw new CliError(`invalid --ifname ${JSON.stringify(a.ifname)}: ${describe(e).replace(/^invalid CNI_IFNAME "[^"]*": /, '')}`, 'use at most 15 characters without "/", ":" or spaces, e.g. eth1')
+    throw new CliError(`invalid --ifname ${JSON.stringify(o.ifName)}: ${describe(e).replace(/^invalid CNI_IFNAME "[^"]*": /, '')}`, 'use at most 15 characters without "/", ":" or spaces, e.g. eth1')
   }
   const netns = resolve(a.netns)
-  return {
-    containerId: cnitoolContainerId(netns),
-    netns,
-    ifName: a.ifname,
-    args: parseArgsOption(a.args),
-    capabilityArgs: parseCapOptions(a.cap ?? []),
-  }
+  return { containerId: cnitoolContainerId(netns), netns, ...o }
 }
 
 export async function cniAdd(a: CniAttachArgs): Promise<string> {
@@ -70,7 +69,8 @@ export async function cniAdd(a: CniAttachArgs): Promise<string> {
   const list = loadNetworkList(confDir(a), a.net)
   requireNetns(rt.netns)
   const result = await addNetworkList(list, rt, cniEnv())
-  return `${JSON.stringify(result, null, 2)}\n`
+  // cnitool prints with types.PrintResult: four-space indentation
+  return `${JSON.stringify(result, null, 4)}\n`
 }
 
 export async function cniCheck(a: CniAttachArgs): Promise<void> {
@@ -121,5 +121,11 @@ export async function cniGc(a: CniCommonArgs): Promise<GcAttachment[]> {
 }
 
 export async function cniStatus(a: CniCommonArgs): Promise<void> {
-  await statusNetworkList(loadNetworkList(confDir(a), a.net), cniEnv())
+  const list = loadNetworkList(confDir(a), a.net)
+  // libcni skips STATUS below 1.1.0 and reports success; say so rather than look like a check passed
+  if (compareVersions(list.cniVersion, '1.1.0') < 0) {
+    process.stderr.write(`berth: note: network ${list.name} has cniVersion ${list.cniVersion}; STATUS needs 1.1.0, so nothing was asked\n`)
+    return
+  }
+  await statusNetworkList(list, cniEnv())
 }

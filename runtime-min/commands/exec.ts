@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { CliError } from '../cli-error.js'
 import { checkCommand, DEFAULT_PATH } from '../container/command-path.js'
-import { effectiveStatus, exitCodeOf, type Ctx } from '../container/lifecycle.js'
+import { currentInit, effectiveStatus, exitCodeOf, type Ctx } from '../container/lifecycle.js'
 import { envObject, findInit } from '../container/launch.js'
 import { SignalRelay } from '../container/signals.js'
 import { hostTool } from '../container/tools.js'
@@ -22,7 +22,7 @@ export function execArgs(pid: number, command: readonly string[]): string[] {
 
 export async function exec(a: ExecArgs, ctx: Ctx): Promise<number> {
   const s = ctx.store.read(a.name)
-  const init = s.init
+  const init = currentInit(s)
   if (effectiveStatus(s) !== 'running' || init === undefined) throw new CliError(`container ${a.name} is not running`, `see 'berth ps -a'`)
   const [cmd] = a.command
   if (cmd === undefined) throw new CliError('no command given', `put the command after --, e.g. berth exec ${a.name} -- ip addr`)

@@ -1,5 +1,5 @@
 // `berth inspect NAME`: one JSON object: status, PIDs, namespaces, and each network's CNI result.
-import { effectiveStatus, type Ctx } from '../container/lifecycle.js'
+import { currentInit, effectiveStatus, type Ctx } from '../container/lifecycle.js'
 import { isAlive } from '../container/proc.js'
 
 export interface InspectArgs {
@@ -10,7 +10,7 @@ export interface InspectArgs {
 export function inspectContainer(ctx: Ctx, name: string): Record<string, unknown> {
   const s = ctx.store.read(name)
   const status = effectiveStatus(s)
-  const pid = status === 'running' ? s.init?.pid : undefined
+  const pid = status === 'running' ? currentInit(s)?.pid : undefined
   const nsOf = (kind: string) => (pid === undefined ? null : `/proc/${pid}/ns/${kind}`)
   return {
     name: s.name,

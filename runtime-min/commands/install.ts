@@ -3,10 +3,11 @@
 // runtimes. Each file is copied to a temporary name and renamed into place, the launchers last, so a
 // plugin started during the install runs either the old copy or the new one, whole.
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { accessSync, constants, copyFileSync, existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { syncDirectory } from '../../pkg/fsutil/atomic-write.js'
 import { CliError } from '../cli-error.js'
+import { mkdirAll } from '../mkdir-all.js'
 import { berthBinDir } from '../paths.js'
 
 export interface InstallArgs {
@@ -65,7 +66,7 @@ export function install(args: InstallArgs): InstallPlan {
     throw new CliError(`no berth plugin executables found in ${from}`, "run 'npm run build' first or run the berth from a built bin/")
   }
   try {
-    mkdirSync(join(dir, 'lib'), { recursive: true, mode: 0o755 })
+    mkdirAll(join(dir, 'lib'))
   } catch (e) {
     throw new CliError(`cannot create ${dir}: ${(e as Error).message}`, 'choose a writable --dir')
   }

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { CliError } from '../cli-error.js'
 import { listCachedAttachments, loadNetworkList, scanConfDir } from '../libcni/index.js'
 import { summarize } from '../netconf/conflist.js'
-import { createNetwork, deleteBridge, removeReservations, type CreatedNetwork } from '../netconf/networks.js'
+import { createNetwork, deleteBridge, removeReservations, withNetLock, type CreatedNetwork } from '../netconf/networks.js'
 import { cniCacheDir, cniConfDir, containersDir } from '../paths.js'
 import { knownContainers } from './known-containers.js'
 
@@ -74,9 +74,12 @@ export function netInspect(a: ConfDirArg & { name: string }): string {
  * Removes the network's conflist, and for networks berth made its host-local reservations and its bridge.
  * Refused while a berth container uses it, or while a namespace attached with `berth cni add` still exists.
  */
-export async function netRm(a: ConfDirArg & { name: string }): Promise<void> {
-  const dir = dirOf(a)
-  const list = loadNetworkList(dir, a.name)
+export function netRm(a: ConfDirArg & { name: string }): Promise<void> {
+  return withNetLock(() => removeUnused(dirOf(a), a.name))
+}
+
+async function removeUnused(dir: string, name: string): Promise<void> {
+  const list = loadNetworkList(dir, name)
   const users = knownContainers(containersDir()).filter((c) => c.networks.includes(list.name)).map((c) => c.name)
   if (users.length > 0) {
     throw new CliError(`network ${JSON.stringify(list.name)} is in use by container${users.length > 1 ? 's' : ''} ${users.join(', ')}`, `remove ${users.length > 1 ? 'them' : 'it'} first with 'berth rm -f ${users.join(' ')}'`)

@@ -1,6 +1,6 @@
 // `berth ps [-a] [--json]`: running containers (all with -a), as a table or JSON.
 import { formatPortMapping } from '../container/host-ports.js'
-import { effectiveStatus, type Ctx } from '../container/lifecycle.js'
+import { currentInit, effectiveStatus, type Ctx } from '../container/lifecycle.js'
 import type { ContainerState } from '../container/state.js'
 
 export interface PsArgs {
@@ -32,7 +32,7 @@ export function psRows(ctx: Ctx, all: boolean): PsRow[] {
         id: s.id,
         status,
         exitCode: s.exitCode ?? null,
-        pid: status === 'running' ? (s.init?.pid ?? null) : null,
+        pid: status === 'running' ? (currentInit(s)?.pid ?? null) : null,
         detached: s.detached,
         networks: s.networks,
         ports: s.ports,

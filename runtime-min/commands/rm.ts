@@ -6,6 +6,7 @@ import { describe } from '../../pkg/errors/describe.js'
 import { CliError } from '../cli-error.js'
 import { effectiveStatus, teardown, type Ctx } from '../container/lifecycle.js'
 import { removeNamespaceFile } from '../container/namespaces.js'
+import { processesInNamespace, waitUntil } from '../container/proc.js'
 import { stopContainer } from '../container/stop.js'
 import { netnsDir } from '../paths.js'
 
@@ -59,9 +60,22 @@ async function rmOne(ctx: Ctx, name: string, force: boolean): Promise<void> {
   for (const e of all) process.stderr.write(`berth: warning: ${name}: ${e}\n`)
 }
 
-/** A container directory without readable state (crash during creation): its namespace files and directory. */
-function forceRemoveUnknown(ctx: Ctx, name: string): void {
+/**
+ * A container directory without readable state (crash during creation, damaged file): whatever still
+ * runs in its UTS namespace (every container has its own) is killed, then its namespace files and
+ * directory go. Its CNI attachments cannot be named without the state; `berth cni gc` finds them.
+ */
+async function forceRemoveUnknown(ctx: Ctx, name: string): Promise<void> {
+  const uts = ctx.store.path(name, 'uts')
+  for (const pid of processesInNamespace(uts, 'uts')) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  await waitUntil(() => processesInNamespace(uts, 'uts').length === 0, 10_000)
   removeNamespaceFile(join(netnsDir(), name))
-  removeNamespaceFile(ctx.store.path(name, 'uts'))
+  removeNamespaceFile(uts)
   ctx.store.remove(name)
 }

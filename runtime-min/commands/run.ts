@@ -3,9 +3,10 @@
 // each network's CNI ADD; then start the command. Foreground: berth supervises it (signals forwarded,
 // exit code returned) and removes everything when it ends. Detached (-d): a supervisor process takes
 // over, and the stopped container stays listed until `berth rm` (as Docker).
-import { statSync } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { constants } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { Rollback } from '../../pkg/rollback/rollback.js'
 import { createLog } from '../../pkg/log/log.js'
 import { CliError } from '../cli-error.js'
@@ -15,10 +16,11 @@ import { finish, start, type Ctx } from '../container/lifecycle.js'
 import { envObject } from '../container/launch.js'
 import { generateName, newContainerId, validateContainerName } from '../container/names.js'
 import { createContainerNetns, createUtsNamespace, removeNamespaceFile, validateHostname } from '../container/namespaces.js'
-import { attach, attachmentFor, detach, planNetworks } from '../container/network.js'
+import { attach, attachmentFor, checkStaticAddressing, detach, planNetworks } from '../container/network.js'
 import { parsePortSpecs } from '../container/port-spec.js'
 import { SetupAborted, SignalRelay } from '../container/signals.js'
 import type { ContainerState } from '../container/state.js'
+import { stopContainer } from '../container/stop.js'
 import { startSupervisor } from '../container/supervisor.js'
 import { netnsDir } from '../paths.js'
 
@@ -30,6 +32,10 @@ export interface RunArgs {
   hostname?: string | undefined
   rootfs?: string | undefined
   env: string[]
+  /** --ip: fixed addresses on the first network (the `ips` capability) */
+  ip?: string[] | undefined
+  /** --mac: fixed MAC of eth0 (the `mac` capability) */
+  mac?: string | undefined
   command: string[]
   confDir: string
   /** the default network's name, its conflist written on first use (R1's ensureDefaultNetwork) */
@@ -56,6 +62,19 @@ export function containerEnv(given: readonly string[], hostname: string): string
   return [...env].map(([k, v]) => `${k}=${v}`)
 }
 
+/** --ip takes an address (the network's prefix length applies), as Docker's and podman's --ip. */
+function checkIp(ip: string): string {
+  if (isIP(ip) === 0) throw new CliError(`invalid --ip "${ip}"`, 'give an IPv4 or IPv6 address inside the network, e.g. --ip 10.87.0.50')
+  return ip
+}
+
+function checkMac(mac: string): string {
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1) {
+    throw new CliError(`invalid --mac "${mac}"`, 'give a unicast MAC such as 02:42:ac:11:00:02')
+  }
+  return mac.toLowerCase()
+}
+
 function checkRootfs(dir: string | undefined): string | undefined {
   if (dir === undefined) return undefined
   let ok = false
@@ -65,7 +84,9 @@ function checkRootfs(dir: string | undefined): string | undefined {
     ok = false
   }
   if (!ok) throw new CliError(`rootfs ${dir} is not a directory`, 'give --rootfs an unpacked root file system, e.g. one made with busybox --install')
-  return join(dir) === '/' ? undefined : dir
+  // absolute: the launch runs with / as its working directory; symlinks resolved once, here
+  const abs = realpathSync(resolve(dir))
+  return abs === '/' ? undefined : abs
 }
 
 export async function run(a: RunArgs, ctx: Ctx): Promise<number> {
@@ -90,6 +111,8 @@ async function runWith(a: RunArgs, ctx: Ctx, relay: SignalRelay): Promise<number
   const specs = parsePortSpecs(a.publish)
   const nets = a.net.length > 0 ? a.net : [await a.defaultNetwork()]
   const plan = planNetworks(nets, a.confDir, specs.length > 0)
+  const fixed = { ips: (a.ip ?? []).map(checkIp), mac: a.mac === undefined ? undefined : checkMac(a.mac) }
+  checkStaticAddressing(plan, fixed)
   const ports = await resolveHostPorts(specs)
   relay.check()
 
@@ -128,18 +151,23 @@ async function runWith(a: RunArgs, ctx: Ctx, relay: SignalRelay): Promise<number
     if (plan.mode === 'cni') {
       for (const [i, list] of plan.lists.entries()) {
         relay.check()
-        const att = attachmentFor(list, i, plan.publishIndex, ports)
-        // recorded before ADD, so a crash during ADD leaves something `rm` can DEL
+        const att = attachmentFor(list, i, plan.publishIndex, ports, fixed)
+        // recorded before ADD, so a crash during ADD leaves something `rm` can DEL; a failed ADD is
+        // rolled back by the chain runner itself, so our DEL is registered once ADD has succeeded
         state.attachments.push(att)
         ctx.store.write(state)
-        rb.defer(`CNI DEL ${att.network} ${att.ifName}`, () => detach(state, att, ctx.cni))
         await attach(state, att, ctx.cni)
+        rb.defer(`CNI DEL ${att.network} ${att.ifName}`, () => detach(state, att, ctx.cni))
         ctx.store.write(state)
       }
     }
     relay.check()
     if (a.detach) {
       await startSupervisor(ctx, name)
+      // interrupted while the supervisor started: stop the command; the rollback then undoes the rest
+      // (its supervisor's own teardown and ours are both idempotent, and run under the container lock)
+      if (relay.aborted !== undefined) await stopContainer(ctx, name, { timeoutMs: 0 })
+      relay.check()
       rb.commit()
       a.print(name)
       return 0

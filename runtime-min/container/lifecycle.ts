@@ -8,7 +8,7 @@ import type { CniEnv } from '../libcni/types.js'
 import { findInit, spawnContainer } from './launch.js'
 import { removeNamespaceFile } from './namespaces.js'
 import { detach } from './network.js'
-import { isAlive, processRef } from './proc.js'
+import { childrenOf, isAlive, processRef } from './proc.js'
 export { killContainer } from './proc.js'
 import type { ContainerState, ContainerStore, ProcessRef } from './state.js'
 
@@ -29,7 +29,7 @@ export async function teardown(ctx: Ctx, state: ContainerState): Promise<string[
       await detach(state, a, ctx.cni)
       state.attachments = state.attachments.filter((x) => x !== a)
     } catch (e) {
-      errors.push(`CNI DEL of ${a.network} (${a.ifName}) failed: ${describe(e)}`)
+      errors.push(`CNI DEL of ${a.network} (${a.ifName}) failed: ${e instanceof Error ? e.message : describe(e)}`)
     }
   }
   // 2. the namespaces, after DEL: plugins delete the container's links inside the netns themselves
@@ -105,8 +105,17 @@ export async function finish(ctx: Ctx, name: string, exitCode: number | undefine
   })
 }
 
-/** The status as it really is: "running" only while the init process lives. */
+/** The status as it really is: "running" only while the init process (or its launcher) lives. */
 export function effectiveStatus(s: ContainerState): ContainerState['status'] {
-  if (s.status === 'running' && !isAlive(s.init)) return 'exited'
+  // the launcher counts too: under heavy load the init may not have been seen at start
+  if (s.status === 'running' && !isAlive(s.init) && !isAlive(s.launcher)) return 'exited'
   return s.status
+}
+
+/** The init, as recorded or (when it was not seen at start) found as its launcher's child now. */
+export function currentInit(s: ContainerState): ProcessRef | undefined {
+  if (isAlive(s.init)) return s.init
+  if (s.launcher === undefined || !isAlive(s.launcher)) return undefined
+  const [child] = childrenOf(s.launcher.pid)
+  return child === undefined ? undefined : processRef(child)
 }

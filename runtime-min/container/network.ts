@@ -51,14 +51,33 @@ export function runtimeConf(state: ContainerState, a: Attachment): RuntimeConf {
   return { containerId: state.id, netns: state.netns ?? '', ifName: a.ifName, args: [], capabilityArgs: a.capabilityArgs }
 }
 
-/** The attachment record for network `i` of the plan (before ADD). */
-export function attachmentFor(list: NetworkList, i: number, publishIndex: number, ports: readonly PortMapping[]): Attachment {
-  return {
-    network: list.name,
-    ifName: `eth${i}`,
-    config: Buffer.from(list.bytes).toString('base64'),
-    capabilityArgs: i === publishIndex && ports.length > 0 ? { portMappings: ports } : {},
+/** --ip / --mac for the first network (eth0), as the `ips` and `mac` capabilities. */
+export interface StaticAddressing {
+  ips: string[]
+  mac?: string | undefined
+}
+
+/** Checks --ip/--mac against the plan: CNI networks only, and the first one must declare the capability. */
+export function checkStaticAddressing(plan: NetworkPlan, s: StaticAddressing): void {
+  const asked = [...(s.ips.length > 0 ? ['ips'] : []), ...(s.mac !== undefined ? ['mac'] : [])]
+  if (asked.length === 0) return
+  const flag = (cap: string) => (cap === 'ips' ? '--ip' : '--mac')
+  if (plan.mode !== 'cni') throw new CliError(`${asked.map(flag).join(' and ')} need a CNI network, not --net ${plan.mode}`, 'drop them or choose a network')
+  const first = plan.lists[0]
+  for (const cap of asked) {
+    if (first !== undefined && !declaresCapability(first, cap)) {
+      throw new CliError(`network ${first.name} does not take ${flag(cap)} (no plugin declares the ${cap} capability)`, `use a network made by 'berth net create', or drop ${flag(cap)}`)
+    }
   }
+}
+
+/** The attachment record for network `i` of the plan (before ADD). */
+export function attachmentFor(list: NetworkList, i: number, publishIndex: number, ports: readonly PortMapping[], fixed: StaticAddressing = { ips: [] }): Attachment {
+  const caps: Record<string, unknown> = {}
+  if (i === publishIndex && ports.length > 0) caps['portMappings'] = ports
+  if (i === 0 && fixed.ips.length > 0) caps['ips'] = fixed.ips
+  if (i === 0 && fixed.mac !== undefined) caps['mac'] = fixed.mac
+  return { network: list.name, ifName: `eth${i}`, config: Buffer.from(list.bytes).toString('base64'), capabilityArgs: caps }
 }
 
 /** ADD one attachment; the result is stored on it. */
@@ -67,7 +86,9 @@ export async function attach(state: ContainerState, a: Attachment, env: CniEnv):
   try {
     a.result = await addNetworkList(list, runtimeConf(state, a), env)
   } catch (e) {
-    throw new CliError(`cannot attach network ${a.network} (${a.ifName}): ${describe(e)}`, e instanceof CniError && e.code === 11 ? 'try again' : 'see the plugin error above')
+    // the runner's message already carries the plugin's reason (its cause chain would repeat it)
+    const why = e instanceof Error ? e.message : describe(e)
+    throw new CliError(`cannot attach network ${a.network} (${a.ifName}): ${why}`, e instanceof CniError && e.code === 11 ? 'try again' : `check the network ('berth net inspect ${a.network}') and the options given`)
   }
 }
 

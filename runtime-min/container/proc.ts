@@ -1,6 +1,6 @@
 // Reading /proc for the processes berth starts: a PID is only "ours" while its start time matches the
 // one recorded (PIDs are reused), and a zombie counts as gone.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ProcessRef } from './state.js'
 
@@ -80,4 +80,28 @@ export async function waitUntil(cond: () => boolean, ms: number, stepMs = 20): P
     if (Date.now() >= end) return false
     await sleep(stepMs)
   }
+}
+
+/**
+ * PIDs of the processes inside the namespace bound at `nsFile` (kind "uts", "net", ...): the namespace's
+ * inode is the bind mount's, and /proc/PID/ns/KIND reads "KIND:[INODE]". Empty when the file is gone.
+ */
+export function processesInNamespace(nsFile: string, kind: string): number[] {
+  let ino: number
+  try {
+    ino = statSync(nsFile).ino
+  } catch {
+    return []
+  }
+  const want = `${kind}:[${ino}]`
+  const out: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(d)) continue
+    try {
+      if (readlinkSync(`/proc/${d}/ns/${kind}`) === want) out.push(Number(d))
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return out
 }

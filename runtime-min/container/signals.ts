@@ -33,8 +33,13 @@ export class SignalRelay {
     if (this.#aborted !== undefined) throw new SetupAborted(this.#aborted)
   }
 
+  /** From now on signals are forwarded; one that came after the last check() is forwarded too. */
   running(): void {
     this.#phase = 'running'
+    if (this.#aborted !== undefined) {
+      this.#seen.add(this.#aborted)
+      this.#pending.push(this.#aborted)
+    }
   }
 
   /** The process to forward to, once known (and its launcher, for KILL); pending signals are delivered now. */

@@ -15,15 +15,16 @@ export interface StopOptions {
 /** Stops `name` if it runs; returns teardown errors (empty when all went well or nothing was running). */
 export async function stopContainer(ctx: Ctx, name: string, opts: StopOptions): Promise<string[]> {
   const s = ctx.store.read(name)
+  const alive = () => isAlive(s.init) || isAlive(s.launcher)
   if (effectiveStatus(s) === 'running') {
     if (opts.timeoutMs > 0) {
       signalProcess(s.init, 'SIGTERM')
-      await waitUntil(() => !isAlive(s.init), opts.timeoutMs)
+      await waitUntil(() => !alive(), opts.timeoutMs)
     }
-    if (isAlive(s.init)) {
+    if (alive()) {
       // killing a PID namespace's init kills every process in it
       killContainer(s)
-      await waitUntil(() => !isAlive(s.init), 10_000)
+      await waitUntil(() => !alive(), 10_000)
     }
   }
   return settle(ctx, name)

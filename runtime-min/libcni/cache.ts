@@ -5,11 +5,12 @@
 // directory 0700, file 0600. Unlike libcni, the file is written atomically (write + rename), so a crash
 // never leaves half a cache file; a damaged one is still read as "corrupt", never as an error that could
 // block DEL. Cache files written by libcni itself (podman, cnitool, containerd) read the same way.
-import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { validateContainerId, validateIfName, validateNetworkName } from '../../pkg/cni/validate.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import { safeJoin } from '../../pkg/fsutil/safe-path.js'
+import { mkdirAll } from '../mkdir-all.js'
 import { sortKeys } from './go-json.js'
 
 export const CACHE_KIND = 'cniCacheV1'
@@ -63,7 +64,7 @@ export function encodeCache(e: CachedAttachment): string {
 
 export function writeCache(cacheDir: string, e: CachedAttachment): void {
   const file = cacheFilePath(cacheDir, e.networkName, e.containerId, e.ifName)
-  mkdirSync(resultsDir(cacheDir), { recursive: true, mode: 0o700 })
+  mkdirAll(resultsDir(cacheDir), 0o700)
   writeFileAtomicSync(file, encodeCache(e), { mode: 0o600 })
 }
 

@@ -56,7 +56,8 @@ export function confFiles(dir: string, exts: readonly string[]): string[] {
     names = readdirSync(dir)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw new CniError(CniCode.IoFailure, `cannot read CNI config dir ${dir}: ${describe(e)}`)
+    const code = (e as NodeJS.ErrnoException).code ?? describe(e)
+    throw new CniError(CniCode.IoFailure, `cannot read CNI config dir ${dir}: ${code}; it must be a readable directory (see --cni-conf-dir)`)
   }
   return names
     .filter((n) => exts.includes(extname(n)))

@@ -9,7 +9,9 @@
 //   addNetworkList(list, rt, env): Promise<result>         ADD in order with prevResult; each plugin gets
 //                                                          only the capabilities it declares as runtimeConfig;
 //                                                          result (list's cniVersion) cached atomically;
-//                                                          a failed ADD is rolled back (DEL of what ran)
+//                                                          a failed ADD is rolled back (DEL of the plugins
+//                                                          that succeeded); refused (AttachmentExistsError)
+//                                                          when the cache already holds the attachment
 //   delNetworkList(list, rt, env, {ignoreCachedConfig?})   reverse order; prevResult, conflist, CNI_ARGS and
 //                                                          capability args from the cache when usable; a
 //                                                          missing/corrupt cache never blocks DEL
@@ -24,5 +26,5 @@
 // Errors are CniErrors (code kept from the plugin), messages "plugin type=\"x\" failed (add): ...".
 export type { CniEnv, GcAttachment, NetworkList, RuntimeConf } from './types.js'
 export { loadNetworkList, networkListFromBytes, networkListFromConf, scanConfDir, NetworkNotFoundError, type ConfEntry } from './conf.js'
-export { addNetworkList, checkNetworkList, delNetworkList, gcNetworkList, statusNetworkList, capabilityConfig, pluginStdin, type DelOptions } from './runner.js'
+export { addNetworkList, AttachmentExistsError, checkNetworkList, delNetworkList, gcNetworkList, statusNetworkList, capabilityConfig, pluginStdin, type DelOptions } from './runner.js'
 export { cacheFilePath, readCache, writeCache, deleteCache, listCachedAttachments, encodeCache, decodeCache, CACHE_KIND, type CachedAttachment, type CacheRead } from './cache.js'

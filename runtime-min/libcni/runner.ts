@@ -4,8 +4,12 @@
 // the cached result; GC and STATUS for lists of version 1.1.0 and later.
 //
 // Deliberate differences from libcni, each for a runtime that must leave nothing behind:
-// - a failed ADD is rolled back: the whole chain gets DEL (reverse order, best effort), as podman does
-//   after a failed setup; the original error is what the caller sees;
+// - a failed ADD is rolled back: the plugins that succeeded get DEL (reverse order, best effort), as
+//   podman tears down after a failed setup; the failing plugin cleans up after itself (every plugin must),
+//   and is not sent DEL, which could remove what an earlier attachment with the same names owns; the
+//   original error is what the caller sees;
+// - ADD is refused when the cache already holds this attachment (same network, container ID, ifname):
+//   its interface and address would collide, and the rollback could then hurt the existing attachment;
 // - DEL runs every plugin even when one fails (errors are collected); the cache file stays then, so a
 //   retried DEL still has prevResult;
 // - DEL prefers the conflist recorded in the cache over the one on disk (the one the attachment was made
@@ -64,11 +68,14 @@ async function exec(command: string, plugin: PluginConf, stdin: Record<string, u
   return execPlugin(exe, { env: pluginEnv(command, rt, env), stdin: Buffer.from(JSON.stringify(stdin)) })
 }
 
-/** Wraps a plugin's failure as libcni does ("plugin type=... failed (add): ..."), keeping its code. */
+/**
+ * Wraps a plugin's failure as libcni does ("plugin type=... failed (add): ..."), keeping its code. The
+ * message already holds the cause's text; no `cause` link, so one-line printers do not repeat it.
+ */
 function failed(plugin: PluginConf, verb: string, e: unknown): CniError {
   const code = e instanceof CniError ? e.code : CniCode.Internal
   const details = e instanceof CniError ? e.details : undefined
-  return new CniError(code, `plugin ${describePlugin(plugin)} failed (${verb}): ${describe(e)}`, details, { cause: e })
+  return new CniError(code, `plugin ${describePlugin(plugin)} failed (${verb}): ${describe(e)}`, details)
 }
 
 export function validateRuntimeConf(list: NetworkList, rt: RuntimeConf): void {
@@ -80,19 +87,22 @@ export function validateRuntimeConf(list: NetworkList, rt: RuntimeConf): void {
 /** ADD through the chain; the final result (in the list's version) is cached and returned. */
 export async function addNetworkList(list: NetworkList, rt: RuntimeConf, env: CniEnv): Promise<Record<string, unknown>> {
   validateRuntimeConf(list, rt)
+  const existing = readCache(env.cacheDir, list.name, rt.containerId, rt.ifName)
+  if (existing.state === 'ok' || existing.state === 'legacy') {
+    throw new AttachmentExistsError(list.name, rt.containerId, rt.ifName)
+  }
   let result: CniResult | undefined
-  let reached = 0
+  const succeeded: PluginConf[] = []
   try {
     for (const plugin of list.plugins) {
-      reached++
-      let out: unknown
       try {
-        out = await exec('ADD', plugin, pluginStdin(list, plugin, result, rt), rt, env)
+        const out = await exec('ADD', plugin, pluginStdin(list, plugin, result, rt), rt, env)
         if (out === undefined) throw new CniError(CniCode.DecodingFailure, 'it printed no result')
         result = parseResult(out, `result of plugin ${plugin.type}`, { fallbackVersion: list.cniVersion })
       } catch (e) {
         throw failed(plugin, 'add', e)
       }
+      succeeded.push(plugin)
     }
     if (result === undefined) throw new CniError(CniCode.InvalidConfig, `network ${list.name} has no plugins`)
     const printed = convertResult(result, list.cniVersion)
@@ -108,29 +118,25 @@ export async function addNetworkList(list: NetworkList, rt: RuntimeConf, env: Cn
     })
     return printed
   } catch (e) {
-    if (reached > 0) await rollbackAdd(list, list.plugins.slice(0, reached), rt, env, result)
+    await rollbackAdd(list, succeeded, rt, env, result)
     throw e
   }
 }
 
-// DEL for the plugins that ran (the failing one included: it may have done half its work), last first.
-async function rollbackAdd(list: NetworkList, ran: PluginConf[], rt: RuntimeConf, env: CniEnv, result: CniResult | undefined): Promise<void> {
-  for (const plugin of ran.reverse()) {
-    try {
-      findInPath(plugin.type, env.cniPath)
-    } catch {
-      continue // never ran: nothing to undo
-    }
+export class AttachmentExistsError extends CniError {
+  constructor(network: string, containerId: string, ifName: string) {
+    super(CniCode.InvalidConfig, `network ${network} is already attached to container ${containerId} as ${ifName}; DEL that attachment first`)
+  }
+}
+
+// DEL for the plugins whose ADD succeeded, last first, with the last result as prevResult.
+async function rollbackAdd(list: NetworkList, succeeded: readonly PluginConf[], rt: RuntimeConf, env: CniEnv, result: CniResult | undefined): Promise<void> {
+  for (const plugin of [...succeeded].reverse()) {
     try {
       await exec('DEL', plugin, pluginStdin(list, plugin, result, rt), rt, env)
     } catch (e) {
       process.stderr.write(`berth: warning: rollback of ${list.name}: ${describePlugin(plugin)} DEL failed: ${describe(e)}\n`)
     }
-  }
-  try {
-    deleteCache(env.cacheDir, list.name, rt.containerId, rt.ifName)
-  } catch {
-    // names were validated before anything ran; nothing else can fail here that matters
   }
 }
 

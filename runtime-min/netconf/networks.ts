@@ -1,15 +1,17 @@
 // Creating and removing berth networks in a CNI config dir, and the embedded default network `berth`.
 // Creation runs under one lock per host (run/berth/net.lock) so two creates cannot pick the same subnet
 // or bridge name; the conflist is written atomically as <confDir>/<name>.conflist.
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { validateNetworkName } from '../../pkg/cni/validate.js'
 import { describe } from '../../pkg/errors/describe.js'
+import { errorCode } from '../../pkg/errors/sys-error.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import { safeJoin } from '../../pkg/fsutil/safe-path.js'
 import { parseCidr, type IpNet, netContains, parseIp, ipEquals, networkOf, broadcastOf } from '../../pkg/ip/cidr.js'
 import { withLock } from '../../pkg/lock/lock.js'
 import { CliError } from '../cli-error.js'
+import { mkdirAll } from '../mkdir-all.js'
 import { loadNetworkList, scanConfDir, type NetworkList } from '../libcni/index.js'
 import { berthRunDir, cniConfDir, hostLocalDataDir } from '../paths.js'
 import { bridgeConflist, summarize, vxlanConflist } from './conflist.js'
@@ -38,8 +40,13 @@ export interface CreatedNetwork {
 }
 
 const netLockPath = () => {
-  mkdirSync(berthRunDir(), { recursive: true, mode: 0o755 })
+  mkdirAll(berthRunDir())
   return join(berthRunDir(), 'net.lock')
+}
+
+/** Runs fn under the host's network lock (what create holds while it picks a subnet and a bridge). */
+export function withNetLock<T>(fn: () => T | Promise<T>): Promise<T> {
+  return withLock(netLockPath(), fn)
 }
 
 export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> {
@@ -59,7 +66,7 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
     }
   }
   const confDir = o.confDir ?? cniConfDir()
-  return withLock(netLockPath(), async () => {
+  return withNetLock(async () => {
     const entries = scanConfDir(confDir)
     if (entries.some((e) => 'list' in e && e.list.name === o.name)) {
       throw new CliError(`network ${JSON.stringify(o.name)} already exists in ${confDir}`, `choose another name or remove it with 'berth net rm ${o.name}'`)
@@ -81,15 +88,15 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
       checkFree(cidr, others, [])
       conflist = vxlanConflist({ name: o.name, clusterCidr: canonicalSubnet(cidr), mtu })
     } else {
-      const routes = hostRoutes()
-      const taken = [...others.map((x) => x.net), ...routes]
+      const host = await hostNets()
+      const taken = [...others.map((x) => x.net), ...host.map((h) => h.net)]
       let subnets = given
       if (subnets.length === 0) {
         const pool = o.name === DEFAULT_NETWORK ? [parseCidr(DEFAULT_NETWORK_SUBNET), ...userSubnetPool()] : userSubnetPool()
         const picked = pickSubnet(pool, taken)
         if (picked === undefined) throw new CliError('no free subnet left in 10.89.0.0-10.99.255.0/24', 'pass one with --subnet')
         subnets = [picked]
-      } else for (const s of subnets) checkFree(s, others, routes)
+      } else for (const s of subnets) checkFree(s, others, host)
       const gateways = assignGateway(subnets, o.gateway)
       conflist = bridgeConflist({
         name: o.name,
@@ -100,10 +107,14 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
         dataDir: hostLocalDataDir(),
       })
     }
-    mkdirSync(confDir, { recursive: true, mode: 0o755 })
     const file = safeJoin(confDir, `${o.name}.conflist`, { what: 'network name' })
     if (existsSync(file)) throw new CliError(`${file} exists but holds another network`, 'rename or remove that file')
-    writeFileAtomicSync(file, `${JSON.stringify(conflist, null, 2)}\n`, { mode: 0o644 })
+    try {
+      mkdirAll(confDir)
+      writeFileAtomicSync(file, `${JSON.stringify(conflist, null, 2)}\n`, { mode: 0o644 })
+    } catch (e) {
+      throw new CliError(`cannot write ${file}: ${errorCode(e) ?? describe(e)}`, 'check the CNI config dir (--cni-conf-dir) is a writable directory')
+    }
     return { name: o.name, file, conflist }
   })
 }
@@ -155,11 +166,37 @@ function parseSubnet(s: string): IpNet {
   return networkOf(n)
 }
 
-function checkFree(s: IpNet, others: readonly { name: string; net: IpNet }[], routes: readonly IpNet[]): void {
+function checkFree(s: IpNet, others: readonly { name: string; net: IpNet }[], host: readonly HostNet[]): void {
   const clash = others.find((o) => overlaps(o.net, s))
   if (clash !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps network ${JSON.stringify(clash.name)}`, 'choose another --subnet')
-  const route = routes.find((r) => overlaps(r, s))
-  if (route !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps the host's route to ${canonicalSubnet(route)}`, 'choose another --subnet')
+  const used = host.find((h) => overlaps(h.net, s))
+  if (used !== undefined) throw new CliError(`subnet ${canonicalSubnet(s)} overlaps the host's ${used.what}`, 'choose another --subnet')
+}
+
+interface HostNet {
+  net: IpNet
+  /** for messages: "route to 10.1.0.0/16", "address 10.1.2.3" */
+  what: string
+}
+
+/**
+ * What the host's namespace already uses: its routes (main table), and its addresses (an address
+ * without a prefix route, a /32 say, shows only here). Loopback and link-local addresses are left out.
+ */
+async function hostNets(): Promise<HostNet[]> {
+  const out: HostNet[] = hostRoutes().map((r) => ({ net: r, what: `route to ${canonicalSubnet(r)}` }))
+  const { openRtnl } = await import('../../pkg/link/rtnl.js')
+  const { listAddresses } = await import('../../pkg/link/addr.js')
+  const rt = openRtnl()
+  try {
+    for (const a of await listAddresses(rt)) {
+      if (a.ip.startsWith('127.') || a.ip === '::1' || a.ip.toLowerCase().startsWith('fe80:')) continue
+      out.push({ net: parseCidr(a.family === 4 ? `${a.ip}/32` : `${a.ip}/128`), what: `address ${a.ip}` })
+    }
+  } finally {
+    rt.close()
+  }
+  return out
 }
 
 /** Gateways per subnet: --gateway goes to the subnet holding it, every other subnet gets its first host. */

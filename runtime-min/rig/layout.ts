@@ -36,14 +36,16 @@ export function validRigName(name: string): string {
 
 export const hostName = (k: number): string => `host${k}`
 
-/** "switch" or "hostK" with 1 <= K <= hosts; anything else is a clear error. */
-export function validMember(rig: string, member: string, hosts: number): string {
-  if (member === SWITCH) return member
-  const m = /^host([1-9][0-9]*)$/.exec(member)
-  if (m === null || Number(m[1]) > hosts) {
-    throw new CliError(`rig ${rig} has no host ${JSON.stringify(member)}`, `use ${SWITCH} or host1..host${hosts}`)
-  }
-  return member
+/** "switch" or one of the rig's hosts; anything else is a clear error. */
+export function validMember(rig: string, member: string, hosts: readonly string[]): string {
+  if (member === SWITCH || hosts.includes(member)) return member
+  throw new CliError(`rig ${rig} has no host ${JSON.stringify(member)}`, `use ${[SWITCH, ...hosts].join(', ')}`)
+}
+
+/** K of "hostK", or undefined for any other name. */
+export function hostIndex(name: string): number | undefined {
+  const m = /^host([1-9][0-9]*)$/.exec(name)
+  return m === null ? undefined : Number(m[1])
 }
 
 export const rigDir = (rig: string): string => join(RIGS_DIR, rig)

@@ -1,8 +1,9 @@
 // What `berth rig up --driver vxlan` does per host (called from drivers.ts): give the host the rig's
 // overlay network (conflist "overlay", cluster 10.244.0.0/16, a file store private to the rig so two rigs
 // on one machine never see each other's leases) and start its agent in the host, detached, logging to
-// $BERTH_ROOT/run/berth/overlay-agent.log. `rig down` releases the host's lease early and, with the last
-// host, removes the rig's store; the agents die with the rig's namespaces.
+// $BERTH_ROOT/run/berth/overlay-agent.log (also for hosts of `rig add-host`). `rig down` and `rm-host`
+// release the host's lease early (the others drop its entries at once); `down` with its last host removes
+// the rig's store. The agents die with the rig's namespaces.
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
@@ -53,7 +54,8 @@ export async function startRigOverlayHost(rig: RigInfo, host: RigMember): Promis
   throw new CliError(`the overlay agent of ${rig.name}/${host.name} did not take a lease within 10 s`, `see ${join(logDir, 'overlay-agent.log')}`)
 }
 
-export async function stopRigOverlayHost(rig: RigInfo, host: RigMember): Promise<void> {
+/** Releases the host's lease; on `down`, the last host also removes the rig's store (`rm-host` never does). */
+export async function stopRigOverlayHost(rig: RigInfo, host: RigMember, reason: 'down' | 'rm-host' | 'up' | 'add-host' = 'down'): Promise<void> {
   const storePath = rigStoreDir(rig)
   const store = openStore({ type: 'file', path: storePath })
   try {
@@ -61,5 +63,5 @@ export async function stopRigOverlayHost(rig: RigInfo, host: RigMember): Promise
   } finally {
     await store.close()
   }
-  if (rig.hosts[rig.hosts.length - 1]?.name === host.name) rmSync(storePath, { recursive: true, force: true })
+  if (reason === 'down' && rig.hosts[rig.hosts.length - 1]?.name === host.name) rmSync(storePath, { recursive: true, force: true })
 }

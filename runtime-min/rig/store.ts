@@ -5,9 +5,9 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import * as z from 'zod/mini'
 import { errorCode } from '../../pkg/errors/sys-error.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
-import { withLock } from '../../pkg/lock/lock.js'
+import { FileLock, withLock } from '../../pkg/lock/lock.js'
 import { CliError } from '../cli-error.js'
-import { RIGS_DIR, RIGS_LOCK, rigFile, validRigName } from './layout.js'
+import { hostIndex, memberNetnsPath, memberRoot, RIGS_DIR, RIGS_LOCK, rigFile, SWITCH, validRigName } from './layout.js'
 
 export const DRIVERS = ['bridge', 'vxlan'] as const
 export type RigDriver = (typeof DRIVERS)[number]
@@ -25,6 +25,9 @@ const MemberSchema = z.object({
   root: z.string(),
   /** underlay interface: eth0 in a host, the bridge in the switch */
   interface: z.string(),
+  /** IPv6 underlay address with prefix and alone, when the rig has --underlay6 */
+  address6: z.optional(z.string()),
+  ip6: z.optional(z.string()),
 })
 export type RigMember = z.infer<typeof MemberSchema>
 
@@ -36,6 +39,9 @@ const RigSchema = z.object({
   underlay: z.string(),
   /** the hosts' default gateway (the switch's address) */
   gateway: z.string(),
+  /** the optional IPv6 underlay and the switch's IPv6 address */
+  underlay6: z.optional(z.string()),
+  gateway6: z.optional(z.string()),
   createdAt: z.string(),
   switch: MemberSchema,
   hosts: z.array(MemberSchema),
@@ -69,7 +75,13 @@ export function readRig(name: string): RigInfo | undefined {
   }
   const r = RigSchema.safeParse(json)
   if (!r.success) throw new CliError(`${rigFile(name)} is not a berth rig description`, `remove the rig with 'berth rig down ${name}'`)
-  return r.data
+  // `down` and `rm-host` remove what these paths name: they must be exactly the rig's own.
+  const info = r.data
+  const own = (m: RigMember) => m.netns === memberNetnsPath(name, m.name) && m.root === memberRoot(name, m.name) && (m.name === SWITCH || hostIndex(m.name) !== undefined)
+  if (info.name !== name || info.switch.name !== SWITCH || ![info.switch, ...info.hosts].every(own)) {
+    throw new CliError(`${rigFile(name)} names paths that are not rig ${name}'s`, `remove the rig with 'berth rig down ${name}'`)
+  }
+  return info
 }
 
 /** The rig or a clear "no such rig" error. */
@@ -79,8 +91,11 @@ export function requireRig(name: string): RigInfo {
   return info
 }
 
-/** Every rig with metadata, by name; a directory with a damaged rig.json is skipped. */
-export function listRigs(): RigInfo[] {
+/** A directory under /run/berth/rigs: the rig, or why its rig.json cannot be read (`down` still removes it). */
+export type RigEntry = { readonly name: string; readonly info: RigInfo } | { readonly name: string; readonly damaged: string }
+
+/** Every rig directory, by name. */
+export function listRigEntries(): RigEntry[] {
   let names: string[]
   try {
     names = readdirSync(RIGS_DIR)
@@ -88,15 +103,33 @@ export function listRigs(): RigInfo[] {
     if (errorCode(e) === 'ENOENT') return []
     throw e
   }
-  const out: RigInfo[] = []
+  const out: RigEntry[] = []
   for (const n of names.sort()) {
     if (n.startsWith('.')) continue
     try {
       const info = readRig(n)
-      if (info !== undefined) out.push(info)
-    } catch {
-      // not a rig directory (or damaged): `down NAME` still removes it
+      // A directory without rig.json is a rig being removed (or not one of ours): nothing to show.
+      if (info !== undefined) out.push({ name: n, info })
+    } catch (e) {
+      out.push({ name: n, damaged: e instanceof Error ? e.message : String(e) })
     }
   }
   return out
+}
+
+/**
+ * The state to show: "creating" while an `up` holds the rigs lock, "broken" when the `up` that wrote it
+ * is gone (nobody holds the lock), else what rig.json says.
+ */
+export function shownState(info: RigInfo): 'ready' | 'creating' | 'broken' {
+  if (info.state !== 'creating') return info.state
+  const lock = FileLock.tryAcquire(RIGS_LOCK)
+  if (lock === undefined) return 'creating'
+  lock.release()
+  return 'broken'
+}
+
+/** Every rig with readable metadata, by name. */
+export function listRigs(): RigInfo[] {
+  return listRigEntries().flatMap((e) => ('info' in e ? [e.info] : []))
 }

@@ -20,36 +20,49 @@ export interface UnderlayPlan {
   readonly hosts: readonly string[]
 }
 
-/** Parses a user's --underlay: an IPv4 network address with room for the switch and `hosts` hosts. */
-export function parseUnderlay(text: string, hosts: number): IpNet {
+/**
+ * Parses a user's --underlay (IPv4) or --underlay6 (IPv6): a network address with room for the switch
+ * and `hosts` hosts.
+ */
+export function parseUnderlay(text: string, hosts: number, family: 4 | 6 = 4): IpNet {
+  const opt = family === 4 ? '--underlay' : '--underlay6'
+  const example = family === 4 ? 'an IPv4 prefix such as 10.200.0.0/24' : 'an IPv6 prefix such as fd00:200::/64'
   let net: IpNet
   try {
     net = parseCidr(text)
   } catch {
-    throw new CliError(`invalid --underlay ${JSON.stringify(text)}`, 'give an IPv4 prefix such as 10.200.0.0/24')
+    throw new CliError(`invalid ${opt} ${JSON.stringify(text)}`, `give ${example}`)
   }
-  if (!text.includes('/')) throw new CliError(`--underlay ${text} has no prefix length`, 'give an IPv4 prefix such as 10.200.0.0/24')
-  if (net.family !== 4) throw new CliError(`--underlay ${text} is IPv6`, 'rigs use an IPv4 underlay such as 10.200.0.0/24')
+  if (!text.includes('/')) throw new CliError(`${opt} ${text} has no prefix length`, `give ${example}`)
+  if (net.family !== family) throw new CliError(`${opt} ${text} is IPv${net.family}`, `give ${example}`)
   const network = networkOf(net)
   if (ipToBigInt(network) !== ipToBigInt(net)) {
-    throw new CliError(`--underlay ${text} has host bits set`, `did you mean ${formatCidr(network)}?`)
+    throw new CliError(`${opt} ${text} has host bits set`, `did you mean ${formatCidr(network)}?`)
   }
-  const usable = (1n << BigInt(32 - net.prefixLen)) - 2n
-  if (usable < BigInt(hosts + 1)) {
-    throw new CliError(`--underlay ${text} is too small for a switch and ${hosts} hosts`, 'give a shorter prefix (a /24 holds 253)')
+  if (maxHostIndex(net) < hosts) {
+    throw new CliError(`${opt} ${text} is too small for a switch and ${hosts} hosts`, `give a shorter prefix (a /${family === 4 ? 24 : 120} holds 253)`)
   }
   return net
 }
 
-/** The addresses of the switch and each host in `net`. */
+/** The address of host K in `net` (K = 0 is the switch): the network address + 1 + K. */
+export function hostAddress(net: IpNet, k: number): string {
+  return formatIp(ipFromBigInt(net.family, ipToBigInt(networkOf(net)) + 1n + BigInt(k)).bytes)
+}
+
+/** The highest host number `net` has room for (the network and last addresses and the switch set aside). */
+export function maxHostIndex(net: IpNet): number {
+  const n = (1n << BigInt((net.family === 4 ? 32 : 128) - net.prefixLen)) - 3n
+  return n > 1_000_000n ? 1_000_000 : Number(n)
+}
+
+/** The addresses of the switch and hosts 1..N in `net`. */
 export function planUnderlay(net: IpNet, hosts: number): UnderlayPlan {
-  const base = ipToBigInt(networkOf(net))
-  const at = (i: number) => formatIp(ipFromBigInt(4, base + BigInt(i)).bytes)
   return {
     cidr: formatCidr(networkOf(net)),
     prefixLen: net.prefixLen,
-    gateway: at(1),
-    hosts: Array.from({ length: hosts }, (_, k) => at(k + 2)),
+    gateway: hostAddress(net, 0),
+    hosts: Array.from({ length: hosts }, (_, k) => hostAddress(net, k + 1)),
   }
 }
 

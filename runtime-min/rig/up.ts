@@ -4,36 +4,24 @@
 // reserves the name and underlay under the rigs lock, and a Rollback removes whatever was made if a later
 // step fails, leaving the machine as it was.
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe } from '../../pkg/errors/describe.js'
-import type { IpNet } from '../../pkg/ip/cidr.js'
-import { addAddress } from '../../pkg/link/addr.js'
-import { createBridge } from '../../pkg/link/bridge.js'
-import { setLinkMaster, setLinkUp } from '../../pkg/link/link.js'
-import { addRoute } from '../../pkg/link/route.js'
-import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
-import { createVethPair } from '../../pkg/link/veth.js'
+import { formatCidr, parseCidr, type IpNet } from '../../pkg/ip/cidr.js'
 import { createLog } from '../../pkg/log/log.js'
-import { createNetns, deleteNetns, NetnsHandle } from '../../pkg/ns/netns.js'
 import { Rollback } from '../../pkg/rollback/rollback.js'
-import { writeSysctl } from '../../pkg/sysctl/sysctl.js'
 import { CliError } from '../cli-error.js'
 import { afterHostUp } from './drivers.js'
+import { withInterruptGuard } from './interrupt.js'
+import { BuildResources, memberRecord } from './members.js'
 import {
-  HOST_IFACE,
   hostName,
   MAX_HOSTS,
-  memberNetnsPath,
-  memberRoot,
   rigDir,
   RIGS_DIR,
-  ROOT_SUBDIRS,
   SWITCH,
-  SWITCH_BRIDGE,
   validRigName,
 } from './layout.js'
-import { DRIVERS, listRigs, withRigsLock, writeRig, type RigDriver, type RigInfo, type RigMember } from './store.js'
-import { machineRoutes, overlaps, parseUnderlay, pickUnderlay, planUnderlay } from './underlay.js'
+import { DRIVERS, listRigs, withRigsLock, writeRig, type RigDriver, type RigInfo } from './store.js'
+import { hostAddress, machineRoutes, overlaps, parseUnderlay, pickUnderlay, planUnderlay } from './underlay.js'
 
 const log = createLog('berth rig')
 
@@ -41,6 +29,8 @@ export interface RigUpOptions {
   readonly name?: string | undefined
   readonly hosts: number
   readonly underlay?: string | undefined
+  /** an IPv6 underlay besides the IPv4 one (dual stack); none by default */
+  readonly underlay6?: string | undefined
   readonly driver?: string | undefined
 }
 
@@ -53,6 +43,7 @@ export async function rigUp(opts: RigUpOptions): Promise<RigInfo> {
   if (!DRIVERS.includes(driver)) throw new CliError(`unknown --driver ${JSON.stringify(opts.driver)}`, `use ${DRIVERS.join(' or ')}`)
   if (opts.name !== undefined) validRigName(opts.name)
   const wanted = opts.underlay === undefined ? undefined : parseUnderlay(opts.underlay, opts.hosts)
+  const net6 = opts.underlay6 === undefined ? undefined : parseUnderlay(opts.underlay6, opts.hosts, 6)
   return withRigsLock(async () => {
     const others = listRigs()
     const name = opts.name ?? defaultName()
@@ -66,7 +57,13 @@ export async function rigUp(opts: RigUpOptions): Promise<RigInfo> {
         throw new CliError(`--underlay ${opts.underlay} overlaps rig ${clash.name}'s underlay ${clash.underlay}`, 'choose another prefix, or leave --underlay out to get a free one')
       }
     }
-    return build(name, driver, net, opts.hosts)
+    if (net6 !== undefined) {
+      const clash = others.find((r) => r.underlay6 !== undefined && overlaps(parseCidr(r.underlay6), net6))
+      if (clash !== undefined) {
+        throw new CliError(`--underlay6 ${opts.underlay6} overlaps rig ${clash.name}'s underlay ${clash.underlay6 ?? ''}`, 'choose another prefix')
+      }
+    }
+    return build(name, driver, net, net6, opts.hosts)
   })
 }
 
@@ -79,16 +76,9 @@ function defaultName(): string {
   for (let i = 1; ; i++) if (!existsSync(rigDir(`rig${i}`))) return `rig${i}`
 }
 
-async function build(name: string, driver: RigDriver, net: IpNet, hostCount: number): Promise<RigInfo> {
+async function build(name: string, driver: RigDriver, net: IpNet, net6: IpNet | undefined, hostCount: number): Promise<RigInfo> {
   const plan = planUnderlay(net, hostCount)
-  const member = (m: string, ip: string, iface: string): RigMember => ({
-    name: m,
-    netns: memberNetnsPath(name, m),
-    address: `${ip}/${plan.prefixLen}`,
-    ip,
-    root: memberRoot(name, m),
-    interface: iface,
-  })
+  const v6 = (k: number) => (net6 === undefined ? undefined : { ip: hostAddress(net6, k), prefixLen: net6.prefixLen })
   const info: RigInfo = {
     version: 1,
     name,
@@ -96,74 +86,40 @@ async function build(name: string, driver: RigDriver, net: IpNet, hostCount: num
     driver,
     underlay: plan.cidr,
     gateway: plan.gateway,
+    ...(net6 === undefined ? {} : { underlay6: formatCidr(net6), gateway6: hostAddress(net6, 0) }),
     createdAt: new Date().toISOString(),
-    switch: member(SWITCH, plan.gateway, SWITCH_BRIDGE),
-    hosts: plan.hosts.map((ip, k) => member(hostName(k + 1), ip, HOST_IFACE)),
+    switch: memberRecord(name, SWITCH, plan.gateway, plan.prefixLen, v6(0)),
+    hosts: plan.hosts.map((ip, k) => memberRecord(name, hostName(k + 1), ip, plan.prefixLen, v6(k + 1))),
   }
 
-  const rb = new Rollback()
-  const handles: NetnsHandle[] = []
-  const sockets: Rtnl[] = []
-  try {
-    mkdirSync(RIGS_DIR, { recursive: true, mode: 0o755 })
-    mkdirSync(rigDir(name), { mode: 0o755 })
-    rb.defer(`remove ${rigDir(name)}`, () => rmSync(rigDir(name), { recursive: true, force: true }))
-    writeRig(info)
-
-    const sw = makeNamespace(info.switch, rb, handles)
-    const swRt = track(sockets, openRtnl(sw))
-    await setLinkUp(swRt, 'lo')
-    await createBridge(swRt, { name: SWITCH_BRIDGE })
-    await addAddress(swRt, SWITCH_BRIDGE, info.switch.address)
-    await setLinkUp(swRt, SWITCH_BRIDGE)
-    makeRoot(info.switch.root)
-
-    for (const [k, host] of info.hosts.entries()) {
-      const ns = makeNamespace(host, rb, handles)
-      // The switch end is named after the host; the host end is eth0, created directly in the host.
-      await createVethPair(swRt, { name: host.name, peerName: HOST_IFACE, peerNetns: ns })
-      await setLinkMaster(swRt, host.name, SWITCH_BRIDGE)
-      await setLinkUp(swRt, host.name)
-      const rt = track(sockets, openRtnl(ns))
-      await setLinkUp(rt, 'lo')
-      await addAddress(rt, HOST_IFACE, host.address)
-      await setLinkUp(rt, HOST_IFACE)
-      await addRoute(rt, { gw: plan.gateway, dev: HOST_IFACE })
-      writeSysctl('net.ipv4.ip_forward', '1', ns)
-      makeRoot(host.root)
-      log.debug(`${name}: ${hostName(k + 1)} up at ${host.address}`)
+  return withInterruptGuard(async (guard) => {
+    const rb = new Rollback()
+    const res = new BuildResources(rb, info)
+    try {
+      mkdirSync(RIGS_DIR, { recursive: true, mode: 0o755 })
+      mkdirSync(rigDir(name), { mode: 0o755 })
+      rb.defer(`remove ${rigDir(name)}`, () => rmSync(rigDir(name), { recursive: true, force: true }))
+      writeRig(info)
+      await res.makeSwitch()
+      for (const host of info.hosts) {
+        guard.check()
+        await res.makeHost(host)
+      }
+      for (const host of info.hosts) {
+        guard.check()
+        await afterHostUp({ rig: info, host, reason: 'up' })
+      }
+      guard.check()
+      const ready: RigInfo = { ...info, state: 'ready' }
+      writeRig(ready)
+      rb.commit()
+      return ready
+    } catch (e) {
+      if (e instanceof CliError) throw e
+      throw new CliError(`rig up ${name} failed: ${describe(e)}`, 'fix the cause and run it again (what it made has been removed)')
+    } finally {
+      res.close()
+      await rb.settle(log)
     }
-
-    for (const host of info.hosts) await afterHostUp({ rig: info, host })
-    const ready: RigInfo = { ...info, state: 'ready' }
-    writeRig(ready)
-    rb.commit()
-    return ready
-  } catch (e) {
-    throw new CliError(`rig up ${name} failed: ${describe(e)}`, 'fix the cause and run it again (what it made has been removed)')
-  } finally {
-    for (const s of sockets) s.close()
-    for (const h of handles) h.close()
-    await rb.settle(log)
-  }
-}
-
-function track<T>(list: T[], x: T): T {
-  list.push(x)
-  return x
-}
-
-/** Creates the member's persisted namespace (registering its removal) and returns a handle to it. */
-function makeNamespace(m: RigMember, rb: Rollback, handles: NetnsHandle[]): NetnsHandle {
-  try {
-    createNetns(m.netns)
-  } catch (e) {
-    throw new Error(`${describe(e)} (remove it with 'ip netns del ${m.netns.split('/').pop() ?? ''}' if it is a leftover)`)
-  }
-  rb.defer(`delete namespace ${m.netns}`, () => deleteNetns(m.netns))
-  return track(handles, NetnsHandle.open(m.netns))
-}
-
-function makeRoot(root: string): void {
-  for (const d of ROOT_SUBDIRS) mkdirSync(join(root, d), { recursive: true, mode: 0o755 })
+  })
 }

@@ -35,7 +35,7 @@ export interface BerthHost {
   cacheDir: string
   containersDir: string
   netnsDir: string
-  berth(args: string[], opts?: { timeout?: number; env?: Record<string, string> }): BerthRun
+  berth(args: string[], opts?: { timeout?: number; env?: Record<string, string>; cwd?: string }): BerthRun
   /** starts berth without waiting (foreground runs that a test signals) */
   spawnBerth(args: string[], opts?: { env?: Record<string, string> }): ChildProcess
   /** everything a container could leave behind, described; [] when clean */
@@ -73,7 +73,7 @@ export async function createBerthHost(t: Tap): Promise<BerthHost> {
     containersDir: join(root, 'run/berth/containers'),
     netnsDir: join(root, 'run/netns'),
     berth(args, opts = {}) {
-      const r = spawnSync('nsenter', berthArgv(args), { env: env(opts.env), encoding: 'utf8', timeout: opts.timeout ?? 90_000 })
+      const r = spawnSync('nsenter', berthArgv(args), { env: env(opts.env), encoding: 'utf8', timeout: opts.timeout ?? 90_000, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) })
       return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
     },
     spawnBerth(args, opts = {}) {

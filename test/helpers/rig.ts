@@ -1,6 +1,7 @@
 // Rigs for integration tests: run bin/berth, make a uniquely named rig that t.teardown removes (also on
 // failure), and look into a rig member's namespace with `ip -n`.
 import { execFileSync, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { uniqueName } from './names.js'
 import { BIN_DIR } from './paths.js'
@@ -26,6 +27,8 @@ export interface RigMemberView {
   ip: string
   interface: string
   root: string
+  address6?: string
+  ip6?: string
 }
 
 export interface RigView {
@@ -34,6 +37,8 @@ export interface RigView {
   driver: string
   underlay: string
   gateway: string
+  underlay6?: string
+  gateway6?: string
   switch: RigMemberView
   hosts: RigMemberView[]
 }
@@ -80,4 +85,14 @@ export function netnsNames(): string[] {
     .split('\n')
     .map((l) => l.split(' ')[0] ?? '')
     .filter((n) => n !== '')
+}
+
+/** Whether `pid` runs (a zombie waiting for a parent that does not reap it counts as gone). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
+  }
 }

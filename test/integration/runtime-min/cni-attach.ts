@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
 import { uniqueName } from '../../helpers/names.js'
 import { BIN_DIR } from '../../helpers/paths.js'
@@ -21,12 +21,12 @@ interface Env {
   bridge: string
   net: string
   berth(args: string[]): { status: number | null; stdout: string; stderr: string }
-  writeConf(extraPlugins?: object[], name?: string): Buffer
+  writeConf(extraPlugins?: object[], name?: string, bridgeName?: string, dataDir?: string): Buffer
   leases(): string[]
   cacheFiles(): string[]
 }
 
-async function setup(t: Test): Promise<Env> {
+async function setup(t: Test, cniPath = BIN_DIR): Promise<Env> {
   const host = await createTestNetns(t)
   host.exec('ip', ['link', 'set', 'lo', 'up'])
   const root = t.testdir()
@@ -44,18 +44,18 @@ async function setup(t: Test): Promise<Env> {
     net,
     berth: (args) => {
       const r = spawnSync('nsenter', [`--net=${host.path}`, '--', join(BIN_DIR, 'berth'), ...args], {
-        env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', BERTH_ROOT: root, CNI_PATH: BIN_DIR },
+        env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', BERTH_ROOT: root, CNI_PATH: cniPath },
         encoding: 'utf8',
         timeout: 60_000,
       })
       return { status: r.status, stdout: r.stdout, stderr: r.stderr }
     },
-    writeConf: (extra = [], name = net) => {
+    writeConf: (extra = [], name = net, bridgeName = bridge, dir = dataDir) => {
       const conf = {
         cniVersion: '1.0.0',
         name,
         plugins: [
-          { type: 'bridge', bridge, isGateway: true, ipMasq: false, capabilities: { ips: true }, ipam: { type: 'host-local', ranges: [[{ subnet: '10.66.0.0/24' }]], dataDir } },
+          { type: 'bridge', bridge: bridgeName, isGateway: true, ipMasq: false, capabilities: { ips: true }, ipam: { type: 'host-local', ranges: [[{ subnet: '10.66.0.0/24' }]], dataDir: dir } },
           ...extra,
         ],
       }
@@ -89,6 +89,7 @@ t.test('add, check, del: the attachment, its libcni cache file, traffic, and a c
   t.equal(add.status, 0, `add exits 0: ${add.stderr}`)
   const result = JSON.parse(add.stdout) as { cniVersion: string; ips: { address: string; gateway: string }[]; interfaces: { name: string; sandbox?: string }[] }
   t.equal(result.cniVersion, '1.0.0', 'result in the list version')
+  t.match(add.stdout, /^\{\n {4}"cniVersion": "1\.0\.0",\n/, "printed as cnitool prints (Go's four-space indent)")
   t.match(result.ips[0]?.address, /^10\.66\.0\.\d+\/24$/)
   t.ok(result.interfaces.some((i) => i.name === 'eth0' && i.sandbox === ctr.path), 'result names eth0 in the namespace')
   const addrs = ctr.ipJson(['-4', 'addr', 'show', 'eth0']) as { addr_info: { local: string; prefixlen: number }[] }[]
@@ -109,6 +110,11 @@ t.test('add, check, del: the attachment, its libcni cache file, traffic, and a c
 
   const check = e.berth(['cni', 'check', e.net, ctr.path])
   t.equal(check.status, 0, `check passes: ${check.stderr}`)
+  const dup = e.berth(['cni', 'add', e.net, ctr.path])
+  t.equal(dup.status, 1, 'a second add of the same attachment is refused')
+  t.equal(dup.stderr, `berth: network ${e.net} is already attached to container ${id} as eth0; DEL that attachment first\n`)
+  t.equal(e.berth(['cni', 'check', e.net, ctr.path]).status, 0, 'and the first attachment is untouched')
+  t.equal(e.leases().length, 1)
   ctr.exec('ip', ['addr', 'flush', 'dev', 'eth0'])
   const bad = e.berth(['cni', 'check', e.net, ctr.path])
   t.equal(bad.status, 1, 'check fails once the address is gone')
@@ -176,17 +182,23 @@ t.test('a corrupt or empty cache file never blocks DEL', { skip }, async (t) => 
 
 t.test('a failing plugin in the chain: ADD fails and rolls back what ran', { skip }, async (t) => {
   const e = await setup(t)
-  // tuning with a sysctl outside net.* is refused by the tuning plugin, after bridge succeeded
-  e.writeConf([{ type: 'tuning', sysctl: { 'kernel.hostname': 'x' } }])
-  const ctr = await createTestNetns(t)
-  const add = e.berth(['cni', 'add', e.net, ctr.path])
-  t.equal(add.status, 1)
-  t.equal(add.stdout, '', 'nothing on stdout')
-  t.match(add.stderr, /^berth: plugin type="tuning" failed \(add\): /)
-  t.same(ifaces(ctr), ['lo'], 'no interface left in the namespace')
-  t.same(e.leases(), [], 'no reservation left')
-  t.same(e.cacheFiles(), [], 'no cache file')
-  t.same((e.host.ipJson(['link', 'show', 'type', 'veth']) as unknown[]).length, 0, 'no host veth left')
+  const cases: [string, object, RegExp][] = [
+    // tuning refuses a sysctl outside net.*, after bridge succeeded
+    ['a plugin error', { type: 'tuning', sysctl: { 'kernel.hostname': 'x' } }, /^berth: plugin type="tuning" failed \(add\): .+\n$/],
+    ['a plugin not on CNI_PATH', { type: 'no-such-plugin' }, /^berth: plugin type="no-such-plugin" failed \(add\): failed to find plugin "no-such-plugin" in path .+\n$/],
+  ]
+  for (const [what, extra, re] of cases) {
+    e.writeConf([extra])
+    const ctr = await createTestNetns(t)
+    const add = e.berth(['cni', 'add', e.net, ctr.path])
+    t.equal(add.status, 1, `${what}: exit 1`)
+    t.equal(add.stdout, '', 'nothing on stdout')
+    t.match(add.stderr, re, `${what}: one line naming the plugin`)
+    t.same(ifaces(ctr), ['lo'], 'no interface left in the namespace')
+    t.same(e.leases(), [], 'no reservation left')
+    t.same(e.cacheFiles(), [], 'no cache file')
+    t.same((e.host.ipJson(['link', 'show', 'type', 'veth']) as unknown[]).length, 0, 'no host veth left')
+  }
 })
 
 t.test('bad input: one clear line, exit 1, nothing left behind', { skip }, async (t) => {
@@ -201,6 +213,7 @@ t.test('bad input: one clear line, exit 1, nothing left behind', { skip }, async
     ['bad ifname', ['cni', 'add', e.net, ctr.path, '--ifname', 'a/b'], /invalid --ifname "a\/b"/],
     ['too long ifname', ['cni', 'add', e.net, ctr.path, '--ifname', 'abcdefghijklmnop'], /invalid --ifname .*too long/],
     ['missing netns', ['cni', 'add', e.net, '/run/netns/berth-no-such-ns'], /network namespace \/run\/netns\/berth-no-such-ns does not exist/],
+    ['a file that is no namespace', ['cni', 'add', e.net, join(e.root, 'etc/cni/net.d', `${e.net}.conflist`)], /^berth: plugin type="bridge" failed \(add\): (?!.*(not a network namespace).*\1).*not a network namespace/],
     ['missing argument', ['cni', 'add', e.net], /Not enough non-option arguments/],
     ['unknown subcommand', ['cni', 'frob'], /Unknown command: frob/],
     ['unknown subcommand, near a known one', ['cni', 'ad'], /unknown command; did you mean add\?/],
@@ -216,4 +229,39 @@ t.test('bad input: one clear line, exit 1, nothing left behind', { skip }, async
   t.same(e.leases(), [], 'no reservation')
   t.same(e.cacheFiles(), [], 'no cache file')
   t.same(ifaces(e.host), ['lo'], 'no bridge or veth in the host')
+})
+
+t.test('DEL uses the cached conflist when the one on disk changed (as podman relies on)', { skip }, async (t) => {
+  const e = await setup(t)
+  e.writeConf()
+  const ctr = await createTestNetns(t)
+  t.equal(e.berth(['cni', 'add', e.net, ctr.path]).status, 0)
+  // same network name, another bridge and another dataDir on disk now
+  const otherData = join(dirname(e.dataDir), 'elsewhere')
+  e.writeConf([], e.net, uniqueName('bo'), otherData)
+  const del = e.berth(['cni', 'del', e.net, ctr.path])
+  t.equal(del.status, 0, del.stderr)
+  t.same(e.leases(), [], "the reservation in the original dataDir is released (the cached conflist's)")
+  t.notOk(existsSync(join(otherData, e.net)), 'the new dataDir was never touched')
+  t.same(ifaces(ctr), ['lo'])
+})
+
+const REF = '/usr/lib/cni'
+const refSkip = skip || (['bridge', 'host-local', 'tuning'].every((p) => existsSync(join(REF, p))) ? false : `reference plugins not in ${REF}`)
+
+t.test('the chain runner drives the reference plugins (containernetworking-plugins) too', { skip: refSkip }, async (t) => {
+  const e = await setup(t, REF)
+  e.writeConf([{ type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.arp_notify': '1' } }])
+  const ctr = await createTestNetns(t)
+  const add = e.berth(['cni', 'add', e.net, ctr.path])
+  t.equal(add.status, 0, `ADD through reference bridge, host-local, tuning: ${add.stderr}`)
+  t.match((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address, /^10\.66\.0\.\d+\/24$/)
+  t.equal(ctr.exec('cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify']).trim(), '1', 'tuning got prevResult and found eth0')
+  const check = e.berth(['cni', 'check', e.net, ctr.path])
+  t.equal(check.status, 0, `CHECK with the cached prevResult: ${check.stderr}`)
+  const del = e.berth(['cni', 'del', e.net, ctr.path])
+  t.equal(del.status, 0, del.stderr)
+  t.same(ifaces(ctr), ['lo'])
+  t.same(e.leases(), [])
+  t.same(e.cacheFiles(), [])
 })

@@ -54,8 +54,9 @@ const links = (ns: TestNetns) => (ns.ipJson(['link', 'show']) as { ifname: strin
 
 t.test('create, ls, inspect, use with berth cni, rm: the round trip leaves nothing', { skip }, async (t) => {
   const h = await host(t)
-  // the host already routes 10.89.0.0/24: the first free /24 is the next one
+  // the host already routes 10.89.0.0/24 and has 10.89.1.5 (a /32: no prefix route): 10.89.2.0/24 is free
   h.ns.exec('ip', ['route', 'add', '10.89.0.0/24', 'dev', 'lo'])
+  h.ns.exec('ip', ['addr', 'add', '10.89.1.5/32', 'dev', 'lo'])
   const c = h.berth(['net', 'create', 'web'])
   t.equal(c.status, 0, c.stderr)
   t.equal(c.stdout, 'web\n', 'prints the name')
@@ -70,20 +71,20 @@ t.test('create, ls, inspect, use with berth cni, rm: the round trip leaves nothi
     ipMasq: true,
     hairpinMode: true,
     capabilities: { ips: true, mac: true },
-    ipam: { type: 'host-local', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '10.89.1.0/24', gateway: '10.89.1.1' }]], dataDir: join(h.root, 'var/lib/cni/networks') },
+    ipam: { type: 'host-local', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '10.89.2.0/24', gateway: '10.89.2.1' }]], dataDir: join(h.root, 'var/lib/cni/networks') },
   }, 'bridge + host-local, subnet clear of the host route')
   t.same(portmap, { type: 'portmap', capabilities: { portMappings: true } })
   t.same(firewall, { type: 'firewall', backend: '' })
 
   const ls = h.berth(['net', 'ls', '--json'])
   t.equal(ls.status, 0, ls.stderr)
-  t.same((JSON.parse(ls.stdout) as { name: string; subnets: string[]; bridge: string; driver: string }[]).map((n) => [n.name, n.driver, n.subnets, n.bridge]), [['web', 'bridge', ['10.89.1.0/24'], 'berth1']])
-  t.match(h.berth(['net', 'ls']).stdout, /^NAME\s+DRIVER\s+SUBNETS\s+BRIDGE\s+FILE\nweb\s+bridge\s+10\.89\.1\.0\/24\s+berth1\s+\S+web\.conflist\n$/)
+  t.same((JSON.parse(ls.stdout) as { name: string; subnets: string[]; bridge: string; driver: string }[]).map((n) => [n.name, n.driver, n.subnets, n.bridge]), [['web', 'bridge', ['10.89.2.0/24'], 'berth1']])
+  t.match(h.berth(['net', 'ls']).stdout, /^NAME\s+DRIVER\s+SUBNETS\s+BRIDGE\s+FILE\nweb\s+bridge\s+10\.89\.2\.0\/24\s+berth1\s+\S+web\.conflist\n$/)
 
   const ctr = await createTestNetns(t)
   const add = h.berth(['cni', 'add', 'web', ctr.path, '--cap', 'portMappings=[{"hostPort":18081,"containerPort":80,"protocol":"tcp"}]'])
   t.equal(add.status, 0, `the whole chain runs with berth's plugins: ${add.stderr}`)
-  t.match((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address, /^10\.89\.1\.\d+\/24$/)
+  t.match((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address, /^10\.89\.2\.\d+\/24$/)
   t.ok(links(h.ns).includes('berth1'), 'bridge berth1 exists in the host')
 
   const insp = h.berth(['net', 'inspect', 'web'])
@@ -163,10 +164,12 @@ t.test('bad input: one clear line, exit 1, no file written', { skip }, async (t)
   const h = await host(t)
   t.equal(h.berth(['net', 'create', 'taken', '--subnet', '10.90.1.0/24']).status, 0)
   h.ns.exec('ip', ['route', 'add', '10.91.0.0/16', 'dev', 'lo'])
+  h.ns.exec('ip', ['addr', 'add', '10.93.0.7/32', 'dev', 'lo'])
   const cases: [string[], RegExp][] = [
     [['net', 'create', 'taken'], /network "taken" already exists in .*; choose another name or remove it with 'berth net rm taken'/],
     [['net', 'create', 'x', '--subnet', '10.90.1.128/25'], /subnet 10\.90\.1\.128\/25 overlaps network "taken"; choose another --subnet/],
     [['net', 'create', 'x', '--subnet', '10.91.3.0/24'], /overlaps the host's route to 10\.91\.0\.0\/16/],
+    [['net', 'create', 'x', '--subnet', '10.93.0.0/24'], /overlaps the host's address 10\.93\.0\.7; choose another --subnet/],
     [['net', 'create', 'x', '--subnet', '10.92.0.0'], /invalid --subnet "10\.92\.0\.0": no prefix length/],
     [['net', 'create', 'x', '--subnet', 'banana'], /invalid --subnet "banana"; give a CIDR/],
     [['net', 'create', 'x', '--subnet', '10.92.0.0/31'], /too small/],
@@ -182,6 +185,8 @@ t.test('bad input: one clear line, exit 1, no file written', { skip }, async (t)
     [['net', 'create', 'x', '--driver', 'vxlan', '--subnet', '10.92.0.0/24'], /one IPv4 cluster subnet of \/22 or larger/],
     [['net', 'inspect', 'nope'], /no network named "nope"/],
     [['net', 'rm'], /Not enough non-option arguments/],
+    [['net', 'create', 'x', '--cni-conf-dir', join(h.confDir, 'taken.conflist', 'sub')], /^berth: cannot read CNI config dir .*taken\.conflist\/sub: ENOTDIR; it must be a readable directory/],
+    [['net', 'create', 'x', '--cni-conf-dir', '/proc/self/berth-nope'], /^berth: cannot write \/proc\/self\/berth-nope\/x\.conflist: ENOENT; check the CNI config dir/],
   ]
   for (const [args, re] of cases) {
     const r = h.berth(args)
@@ -216,4 +221,26 @@ t.test('the default network: written on first use, clear of the host routes, the
   if (!hostRoutes().some((r) => overlaps(r, parseCidr('10.87.0.0/16')))) t.equal(subnet, '10.87.0.0/16', 'the documented default')
   const again = await ensureDefaultNetwork()
   t.same(Buffer.from(again.bytes), Buffer.from(a.bytes), 'reused, not rewritten')
+})
+
+t.test('--help for every net, cni and install command, with examples; non-root gets one line', { skip: needsBuiltBin('berth', BIN_DIR) }, async (t) => {
+  const bin = join(BIN_DIR, 'berth')
+  const opts = { encoding: 'utf8' as const }
+  // `env -i`: tap adds NODE_OPTIONS to every child, which would make berth write tap's files as nobody
+  const asNobody = (args: string[]) => spawnSync('env', ['-i', `PATH=${PATH}`, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', bin, ...args], opts)
+  for (const cmd of [['net', 'create'], ['net', 'ls'], ['net', 'inspect'], ['net', 'rm'], ['cni', 'add'], ['cni', 'check'], ['cni', 'del'], ['cni', 'gc'], ['cni', 'status'], ['install']]) {
+    const r = spawnSync(bin, [...cmd, '--help'], opts)
+    t.equal(r.status, 0, `${cmd.join(' ')} --help`)
+    t.match(r.stdout, new RegExp(`^berth ${cmd.join(' ')}`), 'usage line first')
+    t.match(r.stdout, /\nExamples:\n  berth /, 'has examples')
+  }
+  for (const g of ['net', 'cni']) t.match(spawnSync(bin, [g, '--help'], opts).stdout, /Commands:/, `${g} --help lists its commands`)
+  if (needsRoot() === false) {
+    const r = asNobody(['net', 'ls'])
+    t.equal(r.status, 1)
+    t.equal(r.stderr, 'berth: this command must run as root (it creates network namespaces, links and firewall rules); run it with sudo\n')
+    t.equal(r.stdout, '')
+    const help = asNobody(['net', '--help'])
+    t.equal(help.status, 0, '--help needs no root')
+  }
 })

@@ -2,9 +2,10 @@
 // halfway), names and underlays that are taken, and `rig down` of a rig whose rig.json is damaged.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { BIN_DIR } from '../../helpers/paths.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 import { BERTH, berth, downOnTeardown, makeRig, netnsNames, rigName, type RigView } from '../../helpers/rig.js'
@@ -109,12 +110,57 @@ t.test('down removes a rig whose rig.json is damaged', { skip }, async (t) => {
   writeFileSync(join(rigDir(rig.name), 'rig.json'), '{"half":')
   const ls = berth(['rig', 'ls', '--json'])
   t.equal(ls.status, 0, 'ls still works')
+  t.match((JSON.parse(ls.stdout) as { name: string }[]).find((r) => r.name === rig.name), { state: 'damaged', error: /is not valid JSON/ }, 'and shows it damaged')
+  t.match(berth(['rig', 'ls']).stdout, new RegExp(`${rig.name}.*damaged \\(remove it with 'berth rig down'\\)`))
   const inspect = berth(['rig', 'inspect', rig.name])
   t.equal(inspect.status, 1)
   t.match(inspect.stderr, /is not valid JSON; remove the rig with 'berth rig down/)
   const down = berth(['rig', 'down', rig.name])
   t.equal(down.status, 0, down.stderr)
   t.same(leftovers(rig.name), [], 'namespaces found by name and removed, directory gone')
+})
+
+t.test('a rig.json naming paths outside the rig is not trusted: rm-host refuses, down removes only the rig', { skip }, async (t) => {
+  const rig = makeRig(t, { hosts: 1 })
+  const file = join(rigDir(rig.name), 'rig.json')
+  const info = JSON.parse(readFileSync(file, 'utf8')) as RigView
+  const decoy = mkdtempSync('/tmp/btrig-')
+  t.teardown(() => rmSync(decoy, { recursive: true, force: true }))
+  writeFileSync(join(decoy, 'keep'), 'x')
+  info.hosts[0] = { ...(info.hosts[0] as RigView['hosts'][number]), root: decoy }
+  writeFileSync(file, JSON.stringify(info))
+  t.match(berth(['rig', 'inspect', rig.name]).stderr, /names paths that are not rig .*'s; remove the rig with 'berth rig down/)
+  const rm = berth(['rig', 'rm-host', rig.name, 'host1'])
+  t.equal(rm.status, 1, 'rm-host refuses to act on it')
+  t.ok(existsSync(join(decoy, 'keep')), 'rm-host left the foreign directory alone')
+  t.equal(berth(['rig', 'down', rig.name]).status, 0)
+  t.ok(existsSync(join(decoy, 'keep')), 'the foreign directory is untouched')
+  t.same(leftovers(rig.name), [], 'the rig itself is gone')
+})
+
+t.test('a rig whose up died halfway shows as broken, and down removes it', { skip }, async (t) => {
+  const rig = makeRig(t, { hosts: 2 })
+  // What a killed `up` leaves: rig.json still "creating", some namespaces made, nobody holding the lock.
+  const file = join(rigDir(rig.name), 'rig.json')
+  writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as object), state: 'creating' }))
+  execFileSync('ip', ['netns', 'del', `${rig.name}.host2`])
+  // While another test's `up` holds the rigs lock this rig reads as "creating"; wait for a free moment.
+  const state = () => (JSON.parse(berth(['rig', 'ls', '--json']).stdout) as { name: string; state: string }[]).find((r) => r.name === rig.name)?.state
+  let seen = state()
+  for (let i = 0; i < 60 && seen === 'creating'; i++) {
+    await sleep(500)
+    seen = state()
+  }
+  t.equal(seen, 'broken')
+  let text = berth(['rig', 'inspect', rig.name]).stdout
+  for (let i = 0; i < 60 && text.includes('(creating)'); i++) {
+    await sleep(500)
+    text = berth(['rig', 'inspect', rig.name]).stdout
+  }
+  t.match(text, /broken: its up died \(remove it with 'berth rig down /)
+  const down = berth(['rig', 'down', rig.name])
+  t.equal(down.status, 0, down.stderr)
+  t.same(leftovers(rig.name), [])
 })
 
 t.test('rig commands need root: one clear line, nothing made', { skip }, async (t) => {

@@ -97,13 +97,25 @@ t.test('rig exec: the host namespace, its BERTH_ROOT, CNI_PATH, berth on PATH, t
   t.match(nf.stderr, /^berth: command not found in .*no-such-command-here/)
   const bad = berth(['rig', 'exec', rig.name, 'host3', '--', 'true'])
   t.equal(bad.status, 1)
-  t.match(bad.stderr, /has no host "host3"; use switch or host1\.\.host2/)
+  t.match(bad.stderr, /has no host "host3"; use switch, host1, host2$/m)
   const none = berth(['rig', 'exec', 'btnosuchrig', 'host1', '--', 'true'])
   t.equal(none.status, 1)
   t.match(none.stderr, /no rig named "btnosuchrig"/)
   const nocmd = berth(['rig', 'exec', rig.name, 'host1'])
   t.equal(nocmd.status, 1)
   t.match(nocmd.stderr, /no command given/)
+})
+
+t.test('rig exec passes SIGTERM on to the command and exits with its status', { skip }, async (t) => {
+  const rig = makeRig(t, { hosts: 1 })
+  const p = spawn(BERTH, ['rig', 'exec', rig.name, 'host1', '--', 'sleep', '1000'], { stdio: 'ignore' })
+  t.teardown(() => p.kill('SIGKILL'))
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)))
+  for (let i = 0; i < 200 && countSleepers(rig) < 1; i++) await sleep(20)
+  t.equal(countSleepers(rig), 1, 'the command runs in host1')
+  p.kill('SIGTERM')
+  t.equal(await exited, 143, 'exit status 128+SIGTERM')
+  t.equal(countSleepers(rig), 0, 'the command got the signal and ended')
 })
 
 t.test('rig down removes namespaces, /run/netns entries, the directory and processes; twice is fine', { skip }, async (t) => {

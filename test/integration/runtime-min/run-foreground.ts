@@ -27,6 +27,11 @@ async function running(b: BerthHost, name: string): Promise<Parameters<typeof co
   throw new Error(`container ${name} never ran`)
 }
 
+async function fileExists(path: string): Promise<void> {
+  for (let i = 0; i < 300 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 100))
+  if (!existsSync(path)) throw new Error(`${path} never appeared`)
+}
+
 t.test('the exit code comes back, with and without a network', { skip }, async (t) => {
   const b = await createBerthHost(t)
   t.equal(b.berth(['run', '--net', 'none', '--', 'sh', '-c', 'exit 7']).status, 7)
@@ -40,9 +45,12 @@ t.test('the exit code comes back, with and without a network', { skip }, async (
 
 t.test('INT is forwarded to a command that handles it; everything is removed', { skip }, async (t) => {
   const b = await createBerthHost(t)
-  const c = b.spawnBerth(['run', '--name', 'trap', '--', 'sh', '-c', 'trap "exit 42" INT; while :; do sleep 0.1; done'])
+  // the command says when its handler is installed (the container's filesystem is the host's here)
+  const ready = join(b.root, 'trap-ready')
+  const c = b.spawnBerth(['run', '--name', 'trap', '--', 'sh', '-c', 'trap "exit 42" INT; touch "$1"; while :; do sleep 0.1; done', 'sh', ready])
   const done = exited(c)
   const insp = await running(b, 'trap')
+  await fileExists(ready)
   c.kill('SIGINT')
   t.same(await done, { code: 42, signal: null }, "the command's own exit code")
   t.same(b.leftovers({ ips: containerIPs(insp), ids: [insp.id] }), [])
@@ -63,9 +71,11 @@ t.test('Ctrl-C twice ends a command that ignores INT (137) and removes everythin
 
 t.test('TERM to berth is forwarded; stop from another shell ends a foreground run too', { skip }, async (t) => {
   const b = await createBerthHost(t)
-  const term = b.spawnBerth(['run', '--name', 'term', '--net', 'none', '--', 'sh', '-c', 'trap "exit 43" TERM; while :; do sleep 0.1; done'])
+  const ready = join(b.root, 'term-ready')
+  const term = b.spawnBerth(['run', '--name', 'term', '--net', 'none', '--', 'sh', '-c', 'trap "exit 43" TERM; touch "$1"; while :; do sleep 0.1; done', 'sh', ready])
   const termDone = exited(term)
   await running(b, 'term')
+  await fileExists(ready)
   term.kill('SIGTERM')
   t.same(await termDone, { code: 43, signal: null }, 'TERM reached the command')
 

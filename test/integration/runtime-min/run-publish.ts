@@ -59,6 +59,8 @@ t.test('a published TCP server is reachable from the host and from another names
   t.equal(comm, 'busybox', 'PID 1 of the container is the command')
   t.match(addr ?? '', new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`))
   t.equal(b.berth(['exec', 'web', '--', 'sh', '-c', 'exit 5']).status, 5, 'exec returns the command exit code')
+  t.equal(b.berth(['exec', '-e', 'FOO=bar', 'web', '--', 'sh', '-c', 'echo $FOO $HOSTNAME']).stdout, 'bar web\n', "exec has the container's environment plus -e")
+  t.equal(b.berth(['exec', 'web', '--', 'no-such-tool']).status, 127, 'a missing command is 127')
   t.equal(b.berth(['logs', 'web']).status, 0, 'logs works for a detached container')
 
   const marks = { ips: [ip], ids: [insp.id], ports: [18080] }
@@ -74,5 +76,27 @@ t.test('a published TCP server is reachable from the host and from another names
   t.equal(rmf.status, 0, rmf.stderr)
   t.equal(rmf.stdout, 'web\n')
   t.same(b.leftovers(marks), [], 'nothing of the container is left')
+  t.match(b.berth(['exec', 'web', '--', 'true']).stderr, /no container named "web"/, 'exec after rm: one clear line')
   t.throws(() => b.host.exec('curl', ['-s', '-f', '-m', '2', `http://${b.hostAddr}:18080/token`]), 'the port is no longer published')
+})
+
+t.test('-p with a host IP and a range publishes only there; inspect shows the mappings', { skip }, async (t) => {
+  const b = await createBerthHost(t)
+  const www = join(b.root, 'www')
+  mkdirSync(www)
+  writeFileSync(join(www, 'token'), 'ranged')
+  const run = b.berth(['run', '-d', '--name', 'ranged', '-p', `${b.hostAddr}:18090-18091:80-81`, '--', 'busybox', 'httpd', '-f', '-p', '81', '-h', www])
+  t.equal(run.status, 0, run.stderr)
+  const insp = JSON.parse(b.berth(['inspect', 'ranged']).stdout) as Inspect & { ports: { hostIP?: string }[] }
+  t.same(insp.ports, [
+    { hostPort: 18090, containerPort: 80, protocol: 'tcp', hostIP: b.hostAddr },
+    { hostPort: 18091, containerPort: 81, protocol: 'tcp', hostIP: b.hostAddr },
+  ])
+  t.equal(b.outside.exec('curl', ['-s', '-m', '5', `http://${b.hostAddr}:18091/token`]), 'ranged', 'host port 18091 reaches container port 81')
+  const gw = (insp.networks[0]?.result as { ips?: { gateway?: string }[] } | null)?.ips?.[0]?.gateway
+  t.ok(gw !== undefined, 'the network has a gateway address on the host')
+  t.throws(() => b.host.exec('curl', ['-s', '-f', '-m', '3', `http://${gw}:18091/token`]), 'not published on the host\'s other addresses')
+  t.match(b.berth(['ps']).stdout, new RegExp(`${b.hostAddr.replace(/\./g, '\\.')}:18090->80/tcp,${b.hostAddr.replace(/\./g, '\\.')}:18091->81/tcp`))
+  t.equal(b.berth(['rm', '-f', 'ranged']).status, 0)
+  t.same(b.leftovers({ ips: containerIPs(insp), ids: [insp.id], ports: [18090, 18091] }), [])
 })

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { CliError } from '../../../runtime-min/cli-error.js'
-import { cnitoolContainerId, parseArgsOption, parseCapOptions } from '../../../runtime-min/commands/cni-args.js'
+import { cnitoolContainerId, parseArgsOption, parseCapArgsEnv, parseCapOptions, resolveAttachOptions } from '../../../runtime-min/commands/cni-args.js'
 
 t.test('--args', async (t) => {
   t.same(parseArgsOption(undefined), [])
@@ -33,4 +33,15 @@ t.test("cnitool's container ID: cnitool- and the first 10 bytes of sha512 of the
   t.equal(cnitoolContainerId('/run/netns/demo'), expect)
   t.equal(cnitoolContainerId('/run/netns/../netns/demo'), expect, 'the path is made absolute and clean first (filepath.Abs)')
   t.match(cnitoolContainerId('/proc/1/ns/net'), /^cnitool-[0-9a-f]{20}$/)
+})
+
+t.test("cnitool's environment variables as defaults: CNI_IFNAME, CNI_ARGS, CAP_ARGS", async (t) => {
+  t.same(resolveAttachOptions({}, {}), { ifName: 'eth0', args: [], capabilityArgs: {} })
+  t.same(resolveAttachOptions({}, { CNI_IFNAME: '', CNI_ARGS: '', CAP_ARGS: '' }), { ifName: 'eth0', args: [], capabilityArgs: {} }, 'empty is unset')
+  const env = { CNI_IFNAME: 'net9', CNI_ARGS: 'A=1', CAP_ARGS: '{"ips":["10.0.0.1/24"],"mac":"02:00:00:00:00:09"}' }
+  t.same(resolveAttachOptions({}, env), { ifName: 'net9', args: [['A', '1']], capabilityArgs: { ips: ['10.0.0.1/24'], mac: '02:00:00:00:00:09' } })
+  t.same(resolveAttachOptions({ ifname: 'eth3', args: 'B=2', cap: ['ips=["10.0.0.2/24"]'] }, env), { ifName: 'eth3', args: [['B', '2']], capabilityArgs: { ips: ['10.0.0.2/24'], mac: '02:00:00:00:00:09' } }, 'options win; --cap replaces one key of CAP_ARGS')
+  t.throws(() => parseCapArgsEnv('[1]'), { message: /^invalid CAP_ARGS: not a JSON object; set it to a JSON object/ })
+  t.throws(() => parseCapArgsEnv('{'), { message: /^invalid CAP_ARGS: not JSON/ })
+  t.throws(() => resolveAttachOptions({}, { CNI_ARGS: 'A' }), { message: /invalid --args pair "A"/ })
 })

@@ -60,3 +60,13 @@ t.test('teardown: ignored; dispose removes the handlers', async (t) => {
   a.c.kill('SIGKILL')
   await a.done
 })
+
+t.test('a signal between the last setup check and running() is forwarded, not lost', async (t) => {
+  const r = new SignalRelay()
+  t.teardown(() => r.dispose())
+  process.emit('SIGTERM', 'SIGTERM')
+  r.running()
+  const a = sleeper()
+  r.target(processRef(a.c.pid as number))
+  t.equal(await a.done, 'SIGTERM')
+})

@@ -2,14 +2,16 @@
 // the container environment, the launch argv, network planning (host/none/conf dir, which network
 // publishes), exit codes and status, and the state store (name reservation, locked updates).
 import t from 'tap'
+import { spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CliError } from '../../../runtime-min/cli-error.js'
 import { containerEnv } from '../../../runtime-min/commands/run.js'
 import { statusText } from '../../../runtime-min/commands/ps.js'
 import { checkCommand, DEFAULT_PATH, resolveInRoot } from '../../../runtime-min/container/command-path.js'
-import { effectiveStatus, exitCodeOf } from '../../../runtime-min/container/lifecycle.js'
+import { currentInit, effectiveStatus, exitCodeOf } from '../../../runtime-min/container/lifecycle.js'
 import { envObject, launchArgs } from '../../../runtime-min/container/launch.js'
+import { processRef } from '../../../runtime-min/container/proc.js'
 import { generateName, newContainerId, validateContainerName } from '../../../runtime-min/container/names.js'
 import { validateHostname } from '../../../runtime-min/container/namespaces.js'
 import { planNetworks } from '../../../runtime-min/container/network.js'
@@ -108,6 +110,14 @@ t.test('exit codes and status', async (t) => {
   t.equal(statusText({ status: 'running', exitCode: null }), 'running')
   const s = { status: 'running', init: { pid: process.pid, start: -1 } } as ContainerState
   t.equal(effectiveStatus(s), 'exited', 'a PID whose start time differs is not our init')
+  const launcher = processRef(process.pid)
+  t.equal(effectiveStatus({ status: 'running', launcher } as ContainerState), 'running', 'an init not seen yet: its launcher still runs')
+  t.equal(effectiveStatus({ status: 'created' } as ContainerState), 'created')
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' })
+  t.teardown(() => child.kill('SIGKILL'))
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(currentInit({ status: 'running', launcher } as ContainerState)?.pid, child.pid, "found as the launcher's child")
+  t.equal(currentInit({ status: 'running' } as ContainerState), undefined)
 })
 
 t.test('state store: reservation, read/write, list, locked updates, removal', async (t) => {

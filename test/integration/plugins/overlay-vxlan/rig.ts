@@ -38,6 +38,22 @@ t.test('a vxlan rig of three hosts', { skip }, async (t) => {
   const report = JSON.parse(check.stdout) as { ok: boolean; peers: { reachable: boolean; mtuOk: boolean }[] }
   t.equal(report.peers.length, 2)
   t.ok(report.ok)
+  // a host added later joins the overlay; a host removed from the rig leaves the others' tables
+  const routes = (h: string) => berth(['rig', 'exec', rig, h, '--', 'ip', 'route', 'show', 'proto', '190']).stdout.trim().split('\n').filter((l) => l !== '')
+  const add = berth(['rig', 'add-host', rig])
+  t.equal(add.status, 0, `add-host: ${add.stderr}`)
+  t.equal(add.stdout.trim(), 'host4')
+  const waitFor = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50))
+    return cond()
+  }
+  t.ok(await waitFor(() => routes('host1').length === 3), 'host1 learned host4')
+  const rm = berth(['rig', 'rm-host', rig, 'host2'])
+  t.equal(rm.status, 0, `rm-host: ${rm.stderr}`)
+  t.ok(await waitFor(() => routes('host1').length === 2 && routes('host3').length === 2), 'host2 left the others\' tables')
+  t.notOk(routes('host1').some((r) => r.startsWith(ips[1]!.replace(/\.\d+$/, '.0/24'))), "no route to host2's subnet")
+  t.ok(existsSync(`/var/lib/berth/overlay/rigs/${rig}`), 'rm-host keeps the rig store')
+
   const bad = berth(['rig', 'exec', rig, 'host1', '--', 'berth', 'overlay', 'agent', '--net', 'nosuchnet'])
   t.equal(bad.status, 1, 'unknown network: exit 1')
   t.match(bad.stderr, /^berth: .*nosuchnet/m, 'one clear line')
