@@ -309,6 +309,36 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
   // --- end rig commands (G) ---
 
   // --- overlay commands (O1/O2) ---
+  cli.command('overlay', 'The VXLAN overlay: per-host agent and self-test of an overlay-vxlan network', (y) =>
+    group(y, 'berth overlay <command>\n\nRun on each host (in a rig: berth rig exec RIG hostN -- berth overlay ...).')
+      .command(
+        'agent',
+        'Hold this host\'s lease and keep routes/neighbours/FDB in step with the other hosts (runs until stopped)',
+        (y) =>
+          y
+            .option('net', { type: 'string', demandOption: true, describe: 'the overlay network (its conflist name)' })
+            .option('resync', { type: 'number', describe: 'compare the kernel with the leases this often (ms, default 10000)' })
+            .example('berth overlay agent --net ovl', 'run the agent of network ovl in the foreground')
+            .example('berth rig exec r1 host2 -- berth overlay agent --net ovl', 'the agent of a rig host'),
+        act(async (a: GlobalArgs & { net: string; resync?: number }) => {
+          const { overlayAgent } = await import('./commands/overlay.js')
+          await overlayAgent({ confDir: a['cni-conf-dir'], net: a.net, resyncMs: a.resync })
+        }),
+      )
+      .command(
+        'check',
+        'Ping every peer host of the network (DF set at the overlay MTU) and report reachability and MTU mismatches',
+        (y) =>
+          y
+            .option('net', { type: 'string', demandOption: true, describe: 'the overlay network (its conflist name)' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
+            .example('berth overlay check --net ovl', 'one line per peer; exit code 1 if any has a problem'),
+        act(async (a: GlobalArgs & { net: string; json: boolean }) => {
+          const { overlayCheck } = await import('./commands/overlay.js')
+          return overlayCheck({ confDir: a['cni-conf-dir'], net: a.net, json: a.json })
+        }),
+      ),
+  )
   // --- end overlay commands (O1/O2) ---
 
   return cli

@@ -70,6 +70,21 @@ const netlinkBinding = {
   },
 }
 
+// etcd3 (the overlay's etcd store) loads its gRPC definitions from ${__dirname}/../proto at run time; in a
+// bundle that would be outside bin/, so the files are copied to bin/etcd-proto and the path points there.
+const etcdProto = {
+  name: 'etcd3-proto',
+  setup(b) {
+    b.onLoad({ filter: /node_modules[\\/]etcd3[\\/]lib[\\/]connection-pool\.js$/ }, async (a) => {
+      const { readFile } = await import('node:fs/promises')
+      const src = await readFile(a.path, 'utf8')
+      const needle = '`${__dirname}/../proto/rpc.proto`'
+      if (!src.includes(needle)) throw new Error('etcd3/lib/connection-pool.js changed: update the build plugin')
+      return { contents: src.replace(needle, "require('path').join(__dirname, 'etcd-proto', 'rpc.proto')"), loader: 'js' }
+    })
+  },
+}
+
 const esbuild = await import('esbuild')
 step(`bundle ${entries.map((e) => e.name).join(', ')}`)
 const bundles = await Promise.all(
@@ -88,7 +103,7 @@ const bundles = await Promise.all(
       logLevel: 'warning',
       banner: { js: 'const __berth_import_meta_url = require("url").pathToFileURL(__filename).href;' },
       define: { 'import.meta.url': '__berth_import_meta_url' },
-      plugins: [netlinkBinding],
+      plugins: [netlinkBinding, etcdProto],
     })
     return { name, code: r.outputFiles[0].text }
   }),
@@ -136,6 +151,11 @@ copyAtomic(addon, join(bin, 'berth_native.node'))
 const netlinkPrebuilt = join(dirname(require.resolve('netlink/package.json')), 'prebuilds', `linux-${process.arch}`, 'node.napi.node')
 if (existsSync(netlinkPrebuilt)) copyAtomic(netlinkPrebuilt, join(bin, 'netlink.node'))
 else step(`warning: no netlink prebuilt binding for linux-${process.arch}`)
+const etcdProtoSrc = join(root, 'node_modules/etcd3/proto')
+if (existsSync(etcdProtoSrc)) {
+  mkdirSync(join(bin, 'etcd-proto'), { recursive: true })
+  for (const f of readdirSync(etcdProtoSrc)) if (f.endsWith('.proto')) copyAtomic(join(etcdProtoSrc, f), join(bin, 'etcd-proto', f))
+}
 for (const { name, code } of bundles) {
   const out = join(bin, name)
   writeAtomic(join(lib, `${name}.js`), `(function (exports, require, module, __filename, __dirname) {${code}\n})`)

@@ -27,8 +27,8 @@ export async function afterHostUp(ctx: HostHookContext): Promise<void> {
     case 'bridge':
       return
     case 'vxlan':
-      // The overlay's agent start-up goes here (see the header).
-      return
+      // the rig's overlay network and the host's agent (runtime-min/rig/overlay.ts, issue 7)
+      return (await import('./overlay.js')).startRigOverlayHost(ctx.rig, ctx.host)
   }
 }
 
@@ -37,7 +37,6 @@ export async function beforeHostDown(ctx: HostHookContext): Promise<void> {
     case 'bridge':
       return
     case 'vxlan':
-      // The overlay's early lease release goes here (see the header).
-      return
+      return (await import('./overlay.js')).stopRigOverlayHost(ctx.rig, ctx.host, ctx.reason)
   }
 }
