@@ -16,7 +16,7 @@
 //
 // A Linux bridge takes at most 1024 ports: N above ~1000 fails in the kernel (for both sides).
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync } from 'node:fs'
+import { cpSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   childCpuMs,
@@ -43,6 +43,7 @@ import {
   type Ns,
   type Timed,
 } from './lib/harness.js'
+import { stateDirOfNetns } from '../plugins/bridge/state.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
@@ -53,6 +54,9 @@ const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
 const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 3)
 const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
+// BENCH_ONLY=latency,parallel,dataplane: the parts to run (default all); BENCH_REFERENCE=0 skips the reference.
+const ONLY = new Set((process.env['BENCH_ONLY'] ?? 'latency,parallel,dataplane').split(',').map((s) => s.trim()))
+const WITH_REFERENCE = process.env['BENCH_REFERENCE'] !== '0'
 
 // Clean-up of every child and temporary directory on exit, Ctrl-C or error: installed at start, as before.
 installCleanup('bench/bridge')
@@ -350,13 +354,17 @@ async function main(): Promise<void> {
   const berthDir = mkData('bin')
   cpSync(built, berthDir, { recursive: true })
   const sides: Side[] = [{ name: 'berth', dir: berthDir, bridge: 'bbberth0', network: 'bench-berth', subnet: '10.201.0.0/16', dataDir: mkData('berth') }]
-  if (existsSync(join(REF_DIR, 'bridge')) && existsSync(join(REF_DIR, 'host-local'))) {
+  if (!WITH_REFERENCE) {
+    process.stderr.write('bench/bridge: BENCH_REFERENCE=0: berth only\n')
+  } else if (existsSync(join(REF_DIR, 'bridge')) && existsSync(join(REF_DIR, 'host-local'))) {
     sides.push({ name: 'reference', dir: REF_DIR, bridge: 'bbref0', network: 'bench-ref', subnet: '10.202.0.0/16', dataDir: mkData('ref') })
   } else {
     process.stderr.write(`bench/bridge: no reference plugins in ${REF_DIR}: berth only\n`)
   }
   const [host] = (await newNamespaces(1)) as [Ns]
   nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
+  // berth's attachment records for the throw-away host live in /run, keyed by its namespace: removed at the end.
+  hostStateDir = stateDirOfNetns(host.path)
   console.log(
     `bench/bridge: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}` : '(no reference)'}; N = ${N_LIST.join(', ')}; ` +
       `all inside a throw-away host namespace (${host.path}); ${PROBES} probes per N`,
@@ -367,14 +375,14 @@ async function main(): Promise<void> {
   // 3 first (cheap, and a broken data path should show up early); its containers are deleted afterwards.
   let paths: Path[] | undefined
   try {
-    paths = await dataPlane(host, sides)
+    if (ONLY.has('dataplane')) paths = await dataPlane(host, sides)
   } catch (e) {
     failures.push(`data plane: ${errMsg(e)}`)
   }
 
   // 2 before 1: on a host that does not yet carry 2 x 1000 containers; its containers are deleted afterwards.
   const par = new Map<string, ParallelResult>()
-  for (const [i, s] of sides.entries()) {
+  for (const [i, s] of ONLY.has('parallel') ? sides.entries() : []) {
     try {
       par.set(s.name, await parallel(host, s, `bbpar${i}`, `bench-par-${s.name}`, `10.${210 + i}.0.0/16`))
     } catch (e) {
@@ -384,7 +392,7 @@ async function main(): Promise<void> {
 
   let lat: Map<string, LatencyRow[]> | undefined
   try {
-    lat = await latency(host, sides)
+    if (ONLY.has('latency')) lat = await latency(host, sides)
   } catch (e) {
     failures.push(`latency: ${errMsg(e)}`)
   }
@@ -414,9 +422,14 @@ async function main(): Promise<void> {
   }
 }
 
+let hostStateDir: string | undefined
+
 main()
   .catch((e: unknown) => {
     console.error(`bench/bridge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
     process.exitCode = 1
   })
-  .finally(cleanup)
+  .finally(() => {
+    cleanup()
+    if (hostStateDir !== undefined) rmSync(hostStateDir, { recursive: true, force: true })
+  })

@@ -12,7 +12,8 @@ import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge, setupPortVlans } from './bridge.js'
 import { parseBridgeConfig, type BridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
-import { masqOwner, setupMasquerade, teardownMasquerade } from './masq.js'
+import { masqOwner, natKeys, setupMasquerade, teardownMasquerade } from './masq.js'
+import { BridgeState, type AttachmentRecord } from './state.js'
 import { setupIptMasquerade, teardownIptMasquerade } from './masq-iptables.js'
 import { setupSpoofCheck, teardownSpoofCheck } from './spoofchk.js'
 import { configureIface, containerSysctls, createVeth, planGateways, tagHostVeth } from './iface.js'
@@ -42,10 +43,30 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     const br = await setupBridge(rh, cfg, log)
     if (br.created) rb.defer(`delete bridge ${cfg.bridge}`, () => removeBridgeIfUnused(rh, br.link))
 
-    // 2. The veth pair: container end created in the container, host end attached to the bridge.
-    const veth = await createVeth(rc, rh, host, { ifName: a.ifName, netns: a.netns, mtu: cfg.mtu, mac: cfg.mac })
-    rb.defer(`delete veth ${a.ifName}`, () => delLinkIfExists(rc, a.ifName))
+    // The attachment's record (state.ts), rewritten before each kernel change it names so that DEL finds
+    // exactly what was made without listing. Kept from an earlier ADD of the same attachment: what that
+    // one recorded must still be removed by DEL.
     const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
+    const state = BridgeState.current()
+    const earlier = state.read(owner.tag)
+    const rec: Omit<AttachmentRecord, 'v'> = {
+      network: cfg.netConf.name,
+      containerId: a.containerId,
+      ifName: a.ifName,
+      ...(earlier?.nat ? { nat: earlier.nat } : {}),
+    }
+    const record = () => state.write(owner.tag, rec)
+    rb.defer('remove the attachment record', () => {
+      if (earlier === undefined) state.remove(owner.tag)
+      else state.write(owner.tag, earlier)
+    })
+
+    // 2. The veth pair: container end created in the container, host end attached to the bridge.
+    const veth = await createVeth(rc, rh, host, { ifName: a.ifName, netns: a.netns, mtu: cfg.mtu, mac: cfg.mac }, (name) => {
+      rec.hostVeth = { name }
+      record()
+    })
+    rb.defer(`delete veth ${a.ifName}`, () => delLinkIfExists(rc, a.ifName))
     // The owner tag on the host end: DEL finds it there when CNI_NETNS no longer leads to the container.
     await tagHostVeth(rh, veth.host, owner)
     await setLinkMaster(rh, veth.host.index, br.link.index)
@@ -62,8 +83,11 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     // 2b. Only the container's MAC may send from its port.
     if (cfg.macspoofchk) {
       if (veth.container.mac === undefined) throw new CniError(CniCode.KernelFailure, `container interface ${a.ifName} has no MAC address`)
-      rb.defer('remove MAC spoof check', () => teardownSpoofCheck(undefined, owner))
-      setupSpoofCheck(undefined, owner, veth.host.name, veth.container.mac)
+      const spoof = { port: veth.host.name, mac: veth.container.mac }
+      rec.spoof = spoof
+      record()
+      rb.defer('remove MAC spoof check', () => teardownSpoofCheck(undefined, owner, spoof, log))
+      setupSpoofCheck(undefined, owner, spoof.port, spoof.mac)
     }
 
     const result: CniResult = { cniVersion: a.conf.cniVersion, interfaces: [] }
@@ -94,8 +118,15 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
           rb.defer('remove NAT rules', () => teardownIptMasquerade(undefined, owner))
           await setupIptMasquerade(undefined, owner, cidrs)
         } else {
-          rb.defer('remove NAT elements', () => teardownMasquerade(undefined, owner))
-          setupMasquerade(undefined, owner, cidrs)
+          const keys = natKeys(cidrs)
+          rec.nat = { keys: [...new Set([...(rec.nat?.keys ?? []), ...keys])] }
+          record()
+          state.claimNatKeys(owner.tag, keys)
+          rb.defer('remove NAT elements', () => {
+            teardownMasquerade(undefined, owner, keys, log)
+            state.releaseNatKeys(owner.tag, keys)
+          })
+          setupMasquerade(undefined, owner, cidrs, log)
         }
       }
     }

@@ -3,13 +3,14 @@
 // host-local from bin/ with a per-test dataDir; one interop test mixes in the reference plugins.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, readdirSync, readlinkSync } from 'node:fs'
+import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { runPlugin, type PluginRun } from '../../helpers/run-plugin.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
 import { containerId, uniqueName } from '../../helpers/names.js'
 import { BIN_DIR } from '../../helpers/paths.js'
+import { stateDirOfNetns } from '../../../plugins/bridge/state.js'
 
 const REF = '/usr/lib/cni'
 const skip = needsRoot() || needsBuiltBin('bridge', BIN_DIR) || needsBuiltBin('host-local', BIN_DIR)
@@ -31,6 +32,9 @@ interface Rig {
 async function rig(t: Test, ipam: Record<string, unknown> = { ranges: [[{ subnet: '10.77.0.0/24' }]] }): Promise<Rig> {
   const host = await createTestNetns(t)
   host.exec('ip', ['link', 'set', 'lo', 'up'])
+  // The plugin's attachment records for this fake host (the namespace's inode number gets reused).
+  const stateDir = stateDirOfNetns(host.path)
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }))
   const dataDir = t.testdir()
   const bridge = uniqueName('br')
   const r: Rig = {
