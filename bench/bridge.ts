@@ -1,7 +1,9 @@
 // The bridge plugin with host-local IPAM and ipMasq, at scale, side by side with the reference plugins
 // (/usr/lib/cni/bridge + host-local) when they are installed:
 //   1. ADD and DEL latency (median wall time, mean CPU time) with N containers already on the bridge
-//      (BENCH_N, default 0,250,1000). Goal: berth's cost at the largest N <= 1.1x its cost at the smallest.
+//      (BENCH_N, default 0,250,1000). Goal: berth's cost at the largest N <= 1.1x its cost at the smallest,
+//      also given against a control (berth on an empty bridge in another host namespace, probed
+//      interleaved) so that load from other processes between the N phases cancels out.
 //   2. BENCH_PARALLEL (default 100) ADDs started at once on one fresh bridge: all succeed, all addresses
 //      distinct; wall time against the reference.
 //   3. Data plane: iperf3 TCP throughput container -> container on the bridge and container -> an
@@ -68,7 +70,9 @@ const newNamespaces = (count: number) => harnessNewNamespaces(count, HOLD_SECOND
 // The two sides.
 
 interface Side {
-  name: 'berth' | 'reference'
+  name: 'berth' | 'reference' | 'control'
+  /** its own host namespace (the control side); default: the shared one */
+  host?: Ns
   dir: string
   bridge: string
   network: string
@@ -97,7 +101,7 @@ function pluginEnv(s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns): Reco
 function callSync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns, conf = netConf(s)): Timed {
   const cpu0 = childCpuMs()
   const t0 = process.hrtime.bigint()
-  const r = spawnSync('nsenter', [`--net=${host.path}`, '--', join(s.dir, 'bridge')], {
+  const r = spawnSync('nsenter', [`--net=${(s.host ?? host).path}`, '--', join(s.dir, 'bridge')], {
     env: pluginEnv(s, command, id, netns),
     input: conf,
     encoding: 'utf8',
@@ -112,7 +116,7 @@ function callSync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: 
 /** One plugin call, asynchronous (for populating and the parallel test). */
 function callAsync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns, conf = netConf(s)): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = track(spawn('nsenter', [`--net=${host.path}`, '--', join(s.dir, 'bridge')], { env: pluginEnv(s, command, id, netns), stdio: ['pipe', 'pipe', 'pipe'] }))
+    const p = track(spawn('nsenter', [`--net=${(s.host ?? host).path}`, '--', join(s.dir, 'bridge')], { env: pluginEnv(s, command, id, netns), stdio: ['pipe', 'pipe', 'pipe'] }))
     let stdout = ''
     let stderr = ''
     p.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d))
@@ -127,7 +131,11 @@ function callAsync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns:
 // 1. Latency against N.
 
 
-async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[]>> {
+// The control: berth on a bridge in a host namespace of its own that stays empty, probed interleaved with
+// the others at every N. The machine is shared, so the load changes between N=0 and N=1000 minutes
+// later; the berth/control ratio at each N cancels that drift out of the growth figure.
+async function latency(host: Ns, measured: Side[], control: Side | undefined): Promise<Map<string, LatencyRow[]>> {
+  const sides = control === undefined ? measured : [...measured, control]
   const rows = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
   const probeNs = new Map<string, Ns>()
   for (const s of sides) probeNs.set(s.name, (await newNamespaces(1))[0] as Ns)
@@ -146,7 +154,7 @@ async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[
   for (const n of N_LIST) {
     for (const s of sides) {
       const have = count.get(s.name) ?? 0
-      if (n <= have) continue
+      if (n <= have || s.name === 'control') continue
       const t0 = Date.now()
       const nss = await newNamespaces(n - have)
       const ids = nss.map((ns, i) => ({ ns, id: `bench-${s.name}-${have + i}` }))
@@ -178,6 +186,7 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
   console.log(head)
   const b = rows.get('berth') ?? []
   const r = rows.get('reference') ?? []
+  const c = rows.get('control') ?? []
   for (const br of b) {
     const rr = r.find((x) => x.n === br.n)
     let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
@@ -188,6 +197,18 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
     line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
     console.log(line)
   }
+  if (c.length > 0) {
+    console.log('control (berth on an empty bridge in its own host namespace, probed interleaved with the rows above):')
+    console.log('N'.padStart(6) + ' | ctl ADD   DEL  cpuADD cpuDEL | berth/control ADD   DEL   cpu')
+    for (const br of b) {
+      const cr = c.find((x) => x.n === br.n)
+      if (!cr) continue
+      console.log(
+        String(br.n).padStart(6) + ' | ' + f1(cr.addMs).padStart(7) + f1(cr.delMs).padStart(6) + f1(cr.addCpu).padStart(8) + f1(cr.delCpu).padStart(7) +
+          ' | ' + ratio(br.addMs, cr.addMs).padStart(17) + ratio(br.delMs, cr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, cr.addCpu + cr.delCpu).padStart(6),
+      )
+    }
+  }
   const lo = b[0]
   const hi = b[b.length - 1]
   if (lo && hi && hi.n > lo.n) {
@@ -196,6 +217,16 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
     const cpu = (hi.addCpu + hi.delCpu) / (lo.addCpu + lo.delCpu)
     const ok = (x: number) => (x <= 1.1 ? 'met' : 'NOT met')
     console.log(`goal berth cost at N=${hi.n} <= 1.1x at N=${lo.n}: ADD wall ${add.toFixed(2)}x (${ok(add)}), DEL wall ${del.toFixed(2)}x (${ok(del)}), ADD+DEL CPU ${cpu.toFixed(2)}x (${ok(cpu)})`)
+    const clo = c.find((x) => x.n === lo.n)
+    const chi = c.find((x) => x.n === hi.n)
+    if (clo && chi) {
+      // Each N's cost over the control's at the same time, then N=hi over N=lo: the machine's drift cancels.
+      const norm = (h: number, l: number, ch: number, cl: number) => h / ch / (l / cl)
+      const nAdd = norm(hi.addMs, lo.addMs, chi.addMs, clo.addMs)
+      const nDel = norm(hi.delMs, lo.delMs, chi.delMs, clo.delMs)
+      const nCpu = norm(hi.addCpu + hi.delCpu, lo.addCpu + lo.delCpu, chi.addCpu + chi.delCpu, clo.addCpu + clo.delCpu)
+      console.log(`same goal against the interleaved control: ADD wall ${nAdd.toFixed(2)}x (${ok(nAdd)}), DEL wall ${nDel.toFixed(2)}x (${ok(nDel)}), ADD+DEL CPU ${nCpu.toFixed(2)}x (${ok(nCpu)})`)
+    }
     const rlo = r[0]
     const rhi = r[r.length - 1]
     if (rlo && rhi && rhi.n > rlo.n) {
@@ -392,7 +423,13 @@ async function main(): Promise<void> {
 
   let lat: Map<string, LatencyRow[]> | undefined
   try {
-    if (ONLY.has('latency')) lat = await latency(host, sides)
+    if (ONLY.has('latency')) {
+      const [ctlHost] = (await newNamespaces(1)) as [Ns]
+      nsExec(ctlHost, 'ip', ['link', 'set', 'lo', 'up'])
+      controlStateDir = stateDirOfNetns(ctlHost.path)
+      const control: Side = { name: 'control', host: ctlHost, dir: berthDir, bridge: 'bbctl0', network: 'bench-ctl', subnet: '10.203.0.0/16', dataDir: mkData('ctl') }
+      lat = await latency(host, sides, control)
+    }
   } catch (e) {
     failures.push(`latency: ${errMsg(e)}`)
   }
@@ -417,12 +454,13 @@ async function main(): Promise<void> {
     process.exitCode = 1
   }
   // Sanity: nothing leaked into this (the machine's) namespace.
-  for (const dev of ['bbberth0', 'bbref0', 'bbpar0', 'bbpar1', 'bbout0']) {
+  for (const dev of ['bbberth0', 'bbref0', 'bbctl0', 'bbpar0', 'bbpar1', 'bbout0']) {
     if (existsSync(`/sys/class/net/${dev}`)) console.log(`WARNING: ${dev} exists in the bench's own namespace`)
   }
 }
 
 let hostStateDir: string | undefined
+let controlStateDir: string | undefined
 
 main()
   .catch((e: unknown) => {
@@ -431,5 +469,5 @@ main()
   })
   .finally(() => {
     cleanup()
-    if (hostStateDir !== undefined) rmSync(hostStateDir, { recursive: true, force: true })
+    for (const d of [hostStateDir, controlStateDir]) if (d !== undefined) rmSync(d, { recursive: true, force: true })
   })

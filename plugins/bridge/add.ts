@@ -3,14 +3,15 @@
 import type { CniDns, CniInterface, CniResult } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { delegateAdd, delegateDel } from '../../pkg/invoke/delegate.js'
-import { delLinkIfExists, getLink, linkByName, setBridgePort, setLinkMaster, setLinkUp } from '../../pkg/link/link.js'
+import { delLinkIfExists, getLink, linkByName, setBridgePort, setLinkMaster, setLinkUp, type Link } from '../../pkg/link/link.js'
 import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import { Rollback } from '../../pkg/rollback/rollback.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge, setupPortVlans } from './bridge.js'
-import { parseBridgeConfig, type BridgeConfig } from './config.js'
+import { parseBridgeConfig } from './config.js'
+import { checkVlanGatewayName, ensureVlanGateway } from './vlan-gateway.js'
 import { ipamTarget } from './ipam.js'
 import { masqOwner, natKeys, setupMasquerade, teardownMasquerade } from './masq.js'
 import { BridgeState, type AttachmentRecord } from './state.js'
@@ -24,7 +25,7 @@ const CONTAINER_INDEX = 2
 
 export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const cfg = parseBridgeConfig(a.conf, a.args)
-  refuseUnsupported(cfg)
+  if (cfg.vlan !== 0 && cfg.isGateway && cfg.layer3) checkVlanGatewayName(cfg.bridge, cfg.vlan)
   const cont = NetnsHandle.open(a.netns)
   const host = NetnsHandle.current()
   let rtCont: Rtnl | undefined
@@ -91,6 +92,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     }
 
     const result: CniResult = { cniVersion: a.conf.cniVersion, interfaces: [] }
+    let vlanGateway: Link | undefined
     if (cfg.layer3) {
       // 3. IPAM.
       const ipam = ipamTarget(a, cfg)
@@ -107,8 +109,15 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       // 4. Addresses and routes in the container.
       await configureIface(rc, veth.container, result, { index: CONTAINER_INDEX, enabledad: cfg.enabledad })
 
-      // 5. Gateway addresses on the bridge, forwarding on.
-      for (const gw of gateways) await ensureGatewayAddress(rh, await getLink(rh, br.link.index), gw, cfg.forceAddress)
+      // 5. Gateway addresses on the bridge (on "<bridge>.<vlan>" in a VLAN), forwarding on.
+      let gwLink = br.link
+      if (cfg.vlan !== 0 && gateways.length > 0) {
+        const vg = await ensureVlanGateway(rh, br.link, cfg)
+        if (vg.created) rb.defer(`delete VLAN gateway ${vg.link.name}`, () => delLinkIfExists(rh, vg.link.index))
+        gwLink = vg.link
+      }
+      for (const gw of gateways) await ensureGatewayAddress(rh, await getLink(rh, gwLink.index), gw, cfg.forceAddress)
+      if (gwLink !== br.link) vlanGateway = gwLink
       for (const fam of families) enableForwarding(fam)
 
       // 6. NAT for traffic leaving the network: this container's addresses join the network's maps.
@@ -140,6 +149,11 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       { name: hostVeth.name, ...(hostVeth.mac ? { mac: hostVeth.mac } : {}) },
       { name: contNow.name, ...(contNow.mac ? { mac: contNow.mac } : {}), sandbox: a.netns },
     ]
+    // The reference lists the VLAN gateway after the container's interface.
+    if (vlanGateway !== undefined) {
+      const vg = await getLink(rh, vlanGateway.index)
+      ifaces.push({ name: vg.name, ...(vg.mac ? { mac: vg.mac } : {}) })
+    }
     result.interfaces = ifaces
     // The configuration's DNS settings win over IPAM's.
     if (dnsSet(cfg.netConf.dns)) result.dns = cfg.netConf.dns
@@ -152,12 +166,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     cont.close()
     host.close()
   }
-}
-
-function refuseUnsupported(cfg: BridgeConfig): void {
-  const no = (key: string, why: string) => new CniError(CniCode.UnsupportedField, `unsupported configuration: ${key}: ${why}`)
-  // The reference puts the gateway of a VLAN network on a "<bridge>.<vlan>" veth in that VLAN; berth does not yet.
-  if (cfg.vlan !== 0 && cfg.isGateway && cfg.layer3) throw no('vlan', 'a gateway (isGateway/isDefaultGateway) on a VLAN is not implemented by berth bridge yet')
 }
 
 // Poll finely first: the port is usually up within a few ms, and each wait here is paid by every ADD.
