@@ -5,6 +5,7 @@ import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { delegateAdd, delegateDel } from '../../pkg/invoke/delegate.js'
 import { delLinkIfExists, getLink, linkByName, setBridgePort, setLinkMaster, setLinkUp, type Link } from '../../pkg/link/link.js'
 import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
+import { describe } from '../../pkg/errors/describe.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import { Rollback } from '../../pkg/rollback/rollback.js'
@@ -56,7 +57,15 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       ifName: a.ifName,
       ...(earlier?.nat ? { nat: earlier.nat } : {}),
     }
-    const record = () => state.write(owner.tag, rec)
+    // Best effort: without a (complete) record DEL lists instead, so an unwritable /run costs speed, not correctness.
+    const bestEffort = (what: string, f: () => void) => {
+      try {
+        f()
+      } catch (e) {
+        log.warn(`attachment record: ${what} failed (${describe(e)}); DEL will list instead`)
+      }
+    }
+    const record = () => bestEffort(`writing ${state.dir}/att/${owner.tag}.json`, () => state.write(owner.tag, rec))
     rb.defer('remove the attachment record', () => {
       if (earlier === undefined) state.remove(owner.tag)
       else state.write(owner.tag, earlier)
@@ -130,7 +139,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
           const keys = natKeys(cidrs)
           rec.nat = { keys: [...new Set([...(rec.nat?.keys ?? []), ...keys])] }
           record()
-          state.claimNatKeys(owner.tag, keys)
+          bestEffort('recording the NAT keys', () => state.claimNatKeys(owner.tag, keys))
           rb.defer('remove NAT elements', () => {
             teardownMasquerade(undefined, owner, keys, log)
             state.releaseNatKeys(owner.tag, keys)

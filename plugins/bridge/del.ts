@@ -6,6 +6,7 @@
 // or when the record and the kernel disagree, it lists: NAT and spoof elements by the owner tag in their
 // comments, the host veth by the owner tag ADD put in its alias (when CNI_NETNS is empty or its path is
 // gone, the namespace may still be alive, held by another process). Nothing here needs prevResult.
+import { describe } from '../../pkg/errors/describe.js'
 import { ErrorList } from '../../pkg/errors/error-list.js'
 import { delegateDel } from '../../pkg/invoke/delegate.js'
 import { delLinkIfExists, linkByName } from '../../pkg/link/link.js'
@@ -81,7 +82,16 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
 
   errors.throwIfAny(`failed to delete ${a.ifName} of container ${a.containerId}`)
   // Everything it named is gone: a failed DEL keeps it for the runtime's retry.
-  state.remove(owner.tag)
+  forget(`removing the record ${owner.tag}`, () => state.remove(owner.tag))
+}
+
+/** State clean-up after the kernel work is done: a failure there must not fail DEL (a later one lists). */
+function forget(what: string, f: () => void): void {
+  try {
+    f()
+  } catch (e) {
+    log.warn(`attachment record: ${what} failed (${describe(e)})`)
+  }
 }
 
 async function removeHostVeth(owner: MasqOwner, rec: AttachmentRecord | undefined): Promise<void> {
@@ -113,5 +123,5 @@ function removeNat(state: BridgeState, owner: MasqOwner, rec: AttachmentRecord |
   const owners = rec.nat.keys.map((k) => state.natKeyOwner(k))
   const mine = rec.nat.keys.filter((_, i) => owners[i] === owner.tag)
   teardownMasquerade(undefined, owner, owners.includes(undefined) ? undefined : mine, log)
-  state.releaseNatKeys(owner.tag, rec.nat.keys)
+  forget('releasing the NAT keys', () => state.releaseNatKeys(owner.tag, rec.nat?.keys ?? []))
 }

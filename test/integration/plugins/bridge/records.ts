@@ -156,3 +156,17 @@ t.test('GC removes the records of attachments that are no longer valid', { skip 
   ok(t, rg.run('DEL', c1, 'c1'), 'a late DEL of c1 succeeds')
   t.same(rg.nat().map((e) => e.val), ['10.78.0.3'], "and leaves c2's element alone")
 })
+
+t.test('records cannot be written (the state path is a file): ADD still works and DEL lists instead', { skip }, async (t) => {
+  const rg = await rig(t)
+  writeFileSync(rg.state, 'not a directory')
+  const c1 = await createTestNetns(t)
+  const a1 = rg.run('ADD', c1, 'c1')
+  ok(t, a1, 'ADD c1')
+  t.match(a1.stderr, /attachment record: .* failed .*DEL will list instead/, 'a warning says so')
+  t.same(rg.nat().map((e) => e.val), ['10.78.0.2'])
+  ok(t, rg.run('DEL', '', 'c1'), 'DEL without CNI_NETNS')
+  t.notOk(rg.hostVeths().includes(hostVethOf(a1)), 'host veth found by its alias')
+  t.same(rg.nat(), [], 'NAT element found by its comment')
+  t.same(rg.leases(), [])
+})
