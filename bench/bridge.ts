@@ -17,6 +17,9 @@
 // host-local data directories are temporary directories, removed at the end.
 //
 // A Linux bridge takes at most 1024 ports: N above ~1000 fails in the kernel (for both sides).
+//
+// Quick runs: BENCH_ONLY=latency (or parallel, dataplane; comma-separated), BENCH_REFERENCE=0 (berth only),
+// BENCH_N=0,1000, BENCH_PROBES=10.
 import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -220,12 +223,15 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
     const clo = c.find((x) => x.n === lo.n)
     const chi = c.find((x) => x.n === hi.n)
     if (clo && chi) {
-      // Each N's cost over the control's at the same time, then N=hi over N=lo: the machine's drift cancels.
-      const norm = (h: number, l: number, ch: number, cl: number) => h / ch / (l / cl)
-      const nAdd = norm(hi.addMs, lo.addMs, chi.addMs, clo.addMs)
-      const nDel = norm(hi.delMs, lo.delMs, chi.delMs, clo.delMs)
-      const nCpu = norm(hi.addCpu + hi.delCpu, lo.addCpu + lo.delCpu, chi.addCpu + chi.delCpu, clo.addCpu + clo.delCpu)
-      console.log(`same goal against the interleaved control: ADD wall ${nAdd.toFixed(2)}x (${ok(nAdd)}), DEL wall ${nDel.toFixed(2)}x (${ok(nDel)}), ADD+DEL CPU ${nCpu.toFixed(2)}x (${ok(nCpu)})`)
+      // The control is berth with no containers, probed at the same moments as berth at N: their ratio is
+      // the growth without the machine's drift. The same ratio at N=lo (identical setups) is the noise floor.
+      const r3 = (b: LatencyRow, k: LatencyRow) => [b.addMs / k.addMs, b.delMs / k.delMs, (b.addCpu + b.delCpu) / (k.addCpu + k.delCpu)] as const
+      const [dAdd, dDel, dCpu] = r3(hi, chi)
+      const [fAdd, fDel, fCpu] = r3(lo, clo)
+      console.log(
+        `same goal against the interleaved control (berth at N=${hi.n} / berth at 0 on another host): ADD wall ${dAdd.toFixed(2)}x (${ok(dAdd)}), DEL wall ${dDel.toFixed(2)}x (${ok(dDel)}), ADD+DEL CPU ${dCpu.toFixed(2)}x (${ok(dCpu)}); ` +
+          `noise floor (N=${lo.n} / control): ${fAdd.toFixed(2)}x, ${fDel.toFixed(2)}x, ${fCpu.toFixed(2)}x`,
+      )
     }
     const rlo = r[0]
     const rhi = r[r.length - 1]
