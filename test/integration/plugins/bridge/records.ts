@@ -72,7 +72,11 @@ t.test('ADD records the attachment; DEL with no CNI_NETNS removes exactly what t
   t.match(rec, { v: 1, network: NET, containerId: 'c1', ifName: 'eth0', hostVeth: { name: hostVethOf(a1) }, nat: { keys: ['10.78.0.2'] }, spoof: { port: hostVethOf(a1) } })
   t.equal(readFileSync(join(rg.state, 'nat', '10.78.0.2'), 'utf8'), tagOf('c1'), 'the NAT key names its owner')
 
-  ok(t, rg.run('DEL', '', 'c1'), 'DEL c1 without CNI_NETNS')
+  const env = { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_NETNS: '', CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, BERTH_LOG_LEVEL: 'info' }
+  const d = runPlugin('bridge', { env, stdin: rg.conf, hostNetns: rg.host.path })
+  ok(t, d, 'DEL c1 without CNI_NETNS')
+  t.match(d.stderr, `deleted host veth ${hostVethOf(a1)} (from the attachment record)`, 'the veth went by its recorded name')
+  t.notMatch(d.stderr, /by key failed|by owner|by its owner tag/, 'NAT and spoof-check elements went by key: no fallback to listing')
   t.notOk(rg.hostVeths().includes(hostVethOf(a1)), 'host veth deleted by the recorded name')
   t.same(rg.nat().map((e) => e.val), ['10.78.0.3'], "c1's NAT element gone, c2's kept")
   t.notMatch(spoofText(rg.host), hostVethOf(a1), "c1's spoof-check elements gone")
@@ -91,7 +95,10 @@ t.test('without a record (an older berth made the attachment) DEL lists and remo
   ok(t, a1, 'ADD c1')
   ok(t, rg.run('ADD', c2, 'c2'), 'ADD c2')
   rmSync(rg.state, { recursive: true, force: true })
-  ok(t, rg.run('DEL', '', 'c1'), 'DEL c1 without CNI_NETNS and without records')
+  const env = { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_NETNS: '', CNI_IFNAME: 'eth0', CNI_PATH: BIN_DIR, BERTH_LOG_LEVEL: 'info' }
+  const d = runPlugin('bridge', { env, stdin: rg.conf, hostNetns: rg.host.path })
+  ok(t, d, 'DEL c1 without CNI_NETNS and without records')
+  t.match(d.stderr, /deleted host veth \S+ by its owner tag/, 'the listing path was taken')
   t.notOk(rg.hostVeths().includes(hostVethOf(a1)), 'host veth found by its alias')
   t.same(rg.nat().map((e) => e.val), ['10.78.0.3'], 'NAT element found by its comment')
   t.notMatch(spoofText(rg.host), hostVethOf(a1), 'spoof-check elements found by their comment')
