@@ -1,7 +1,9 @@
 // The bridge plugin with host-local IPAM and ipMasq, at scale, side by side with the reference plugins
 // (/usr/lib/cni/bridge + host-local) when they are installed:
 //   1. ADD and DEL latency (median wall time, mean CPU time) with N containers already on the bridge
-//      (BENCH_N, default 0,250,1000). Goal: berth's cost at the largest N <= 1.1x its cost at the smallest.
+//      (BENCH_N, default 0,250,1000). Goal: berth's cost at the largest N <= 1.1x its cost at the smallest,
+//      also given against a control (berth on an empty bridge in another host namespace, probed
+//      interleaved) so that load from other processes between the N phases cancels out.
 //   2. BENCH_PARALLEL (default 100) ADDs started at once on one fresh bridge: all succeed, all addresses
 //      distinct; wall time against the reference.
 //   3. Data plane: iperf3 TCP throughput container -> container on the bridge and container -> an
@@ -15,8 +17,11 @@
 // host-local data directories are temporary directories, removed at the end.
 //
 // A Linux bridge takes at most 1024 ports: N above ~1000 fails in the kernel (for both sides).
+//
+// Quick runs: BENCH_ONLY=latency (or parallel, dataplane; comma-separated), BENCH_REFERENCE=0 (berth only),
+// BENCH_N=0,1000, BENCH_PROBES=10.
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync } from 'node:fs'
+import { cpSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   childCpuMs,
@@ -43,6 +48,7 @@ import {
   type Ns,
   type Timed,
 } from './lib/harness.js'
+import { stateDirOfNetns } from '../plugins/bridge/state.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
@@ -53,6 +59,9 @@ const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
 const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 3)
 const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
+// BENCH_ONLY=latency,parallel,dataplane: the parts to run (default all); BENCH_REFERENCE=0 skips the reference.
+const ONLY = new Set((process.env['BENCH_ONLY'] ?? 'latency,parallel,dataplane').split(',').map((s) => s.trim()))
+const WITH_REFERENCE = process.env['BENCH_REFERENCE'] !== '0'
 
 // Clean-up of every child and temporary directory on exit, Ctrl-C or error: installed at start, as before.
 installCleanup('bench/bridge')
@@ -64,7 +73,9 @@ const newNamespaces = (count: number) => harnessNewNamespaces(count, HOLD_SECOND
 // The two sides.
 
 interface Side {
-  name: 'berth' | 'reference'
+  name: 'berth' | 'reference' | 'control'
+  /** its own host namespace (the control side); default: the shared one */
+  host?: Ns
   dir: string
   bridge: string
   network: string
@@ -93,7 +104,7 @@ function pluginEnv(s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns): Reco
 function callSync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns, conf = netConf(s)): Timed {
   const cpu0 = childCpuMs()
   const t0 = process.hrtime.bigint()
-  const r = spawnSync('nsenter', [`--net=${host.path}`, '--', join(s.dir, 'bridge')], {
+  const r = spawnSync('nsenter', [`--net=${(s.host ?? host).path}`, '--', join(s.dir, 'bridge')], {
     env: pluginEnv(s, command, id, netns),
     input: conf,
     encoding: 'utf8',
@@ -108,7 +119,7 @@ function callSync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: 
 /** One plugin call, asynchronous (for populating and the parallel test). */
 function callAsync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns: Ns, conf = netConf(s)): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = track(spawn('nsenter', [`--net=${host.path}`, '--', join(s.dir, 'bridge')], { env: pluginEnv(s, command, id, netns), stdio: ['pipe', 'pipe', 'pipe'] }))
+    const p = track(spawn('nsenter', [`--net=${(s.host ?? host).path}`, '--', join(s.dir, 'bridge')], { env: pluginEnv(s, command, id, netns), stdio: ['pipe', 'pipe', 'pipe'] }))
     let stdout = ''
     let stderr = ''
     p.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d))
@@ -123,7 +134,11 @@ function callAsync(host: Ns, s: Side, command: 'ADD' | 'DEL', id: string, netns:
 // 1. Latency against N.
 
 
-async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[]>> {
+// The control: berth on a bridge in a host namespace of its own that stays empty, probed interleaved with
+// the others at every N. The machine is shared, so the load changes between N=0 and N=1000 minutes
+// later; the berth/control ratio at each N cancels that drift out of the growth figure.
+async function latency(host: Ns, measured: Side[], control: Side | undefined): Promise<Map<string, LatencyRow[]>> {
+  const sides = control === undefined ? measured : [...measured, control]
   const rows = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
   const probeNs = new Map<string, Ns>()
   for (const s of sides) probeNs.set(s.name, (await newNamespaces(1))[0] as Ns)
@@ -142,7 +157,7 @@ async function latency(host: Ns, sides: Side[]): Promise<Map<string, LatencyRow[
   for (const n of N_LIST) {
     for (const s of sides) {
       const have = count.get(s.name) ?? 0
-      if (n <= have) continue
+      if (n <= have || s.name === 'control') continue
       const t0 = Date.now()
       const nss = await newNamespaces(n - have)
       const ids = nss.map((ns, i) => ({ ns, id: `bench-${s.name}-${have + i}` }))
@@ -174,6 +189,7 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
   console.log(head)
   const b = rows.get('berth') ?? []
   const r = rows.get('reference') ?? []
+  const c = rows.get('control') ?? []
   for (const br of b) {
     const rr = r.find((x) => x.n === br.n)
     let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
@@ -184,6 +200,18 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
     line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
     console.log(line)
   }
+  if (c.length > 0) {
+    console.log('control (berth on an empty bridge in its own host namespace, probed interleaved with the rows above):')
+    console.log('N'.padStart(6) + ' | ctl ADD   DEL  cpuADD cpuDEL | berth/control ADD   DEL   cpu')
+    for (const br of b) {
+      const cr = c.find((x) => x.n === br.n)
+      if (!cr) continue
+      console.log(
+        String(br.n).padStart(6) + ' | ' + f1(cr.addMs).padStart(7) + f1(cr.delMs).padStart(6) + f1(cr.addCpu).padStart(8) + f1(cr.delCpu).padStart(7) +
+          ' | ' + ratio(br.addMs, cr.addMs).padStart(17) + ratio(br.delMs, cr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, cr.addCpu + cr.delCpu).padStart(6),
+      )
+    }
+  }
   const lo = b[0]
   const hi = b[b.length - 1]
   if (lo && hi && hi.n > lo.n) {
@@ -192,6 +220,19 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
     const cpu = (hi.addCpu + hi.delCpu) / (lo.addCpu + lo.delCpu)
     const ok = (x: number) => (x <= 1.1 ? 'met' : 'NOT met')
     console.log(`goal berth cost at N=${hi.n} <= 1.1x at N=${lo.n}: ADD wall ${add.toFixed(2)}x (${ok(add)}), DEL wall ${del.toFixed(2)}x (${ok(del)}), ADD+DEL CPU ${cpu.toFixed(2)}x (${ok(cpu)})`)
+    const clo = c.find((x) => x.n === lo.n)
+    const chi = c.find((x) => x.n === hi.n)
+    if (clo && chi) {
+      // The control is berth with no containers, probed at the same moments as berth at N: their ratio is
+      // the growth without the machine's drift. The same ratio at N=lo (identical setups) is the noise floor.
+      const r3 = (b: LatencyRow, k: LatencyRow) => [b.addMs / k.addMs, b.delMs / k.delMs, (b.addCpu + b.delCpu) / (k.addCpu + k.delCpu)] as const
+      const [dAdd, dDel, dCpu] = r3(hi, chi)
+      const [fAdd, fDel, fCpu] = r3(lo, clo)
+      console.log(
+        `same goal against the interleaved control (berth at N=${hi.n} / berth at 0 on another host): ADD wall ${dAdd.toFixed(2)}x (${ok(dAdd)}), DEL wall ${dDel.toFixed(2)}x (${ok(dDel)}), ADD+DEL CPU ${dCpu.toFixed(2)}x (${ok(dCpu)}); ` +
+          `noise floor (N=${lo.n} / control): ${fAdd.toFixed(2)}x, ${fDel.toFixed(2)}x, ${fCpu.toFixed(2)}x`,
+      )
+    }
     const rlo = r[0]
     const rhi = r[r.length - 1]
     if (rlo && rhi && rhi.n > rlo.n) {
@@ -350,13 +391,17 @@ async function main(): Promise<void> {
   const berthDir = mkData('bin')
   cpSync(built, berthDir, { recursive: true })
   const sides: Side[] = [{ name: 'berth', dir: berthDir, bridge: 'bbberth0', network: 'bench-berth', subnet: '10.201.0.0/16', dataDir: mkData('berth') }]
-  if (existsSync(join(REF_DIR, 'bridge')) && existsSync(join(REF_DIR, 'host-local'))) {
+  if (!WITH_REFERENCE) {
+    process.stderr.write('bench/bridge: BENCH_REFERENCE=0: berth only\n')
+  } else if (existsSync(join(REF_DIR, 'bridge')) && existsSync(join(REF_DIR, 'host-local'))) {
     sides.push({ name: 'reference', dir: REF_DIR, bridge: 'bbref0', network: 'bench-ref', subnet: '10.202.0.0/16', dataDir: mkData('ref') })
   } else {
     process.stderr.write(`bench/bridge: no reference plugins in ${REF_DIR}: berth only\n`)
   }
   const [host] = (await newNamespaces(1)) as [Ns]
   nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
+  // berth's attachment records for the throw-away host live in /run, keyed by its namespace: removed at the end.
+  hostStateDir = stateDirOfNetns(host.path)
   console.log(
     `bench/bridge: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}` : '(no reference)'}; N = ${N_LIST.join(', ')}; ` +
       `all inside a throw-away host namespace (${host.path}); ${PROBES} probes per N`,
@@ -367,14 +412,14 @@ async function main(): Promise<void> {
   // 3 first (cheap, and a broken data path should show up early); its containers are deleted afterwards.
   let paths: Path[] | undefined
   try {
-    paths = await dataPlane(host, sides)
+    if (ONLY.has('dataplane')) paths = await dataPlane(host, sides)
   } catch (e) {
     failures.push(`data plane: ${errMsg(e)}`)
   }
 
   // 2 before 1: on a host that does not yet carry 2 x 1000 containers; its containers are deleted afterwards.
   const par = new Map<string, ParallelResult>()
-  for (const [i, s] of sides.entries()) {
+  for (const [i, s] of ONLY.has('parallel') ? sides.entries() : []) {
     try {
       par.set(s.name, await parallel(host, s, `bbpar${i}`, `bench-par-${s.name}`, `10.${210 + i}.0.0/16`))
     } catch (e) {
@@ -384,7 +429,13 @@ async function main(): Promise<void> {
 
   let lat: Map<string, LatencyRow[]> | undefined
   try {
-    lat = await latency(host, sides)
+    if (ONLY.has('latency')) {
+      const [ctlHost] = (await newNamespaces(1)) as [Ns]
+      nsExec(ctlHost, 'ip', ['link', 'set', 'lo', 'up'])
+      controlStateDir = stateDirOfNetns(ctlHost.path)
+      const control: Side = { name: 'control', host: ctlHost, dir: berthDir, bridge: 'bbctl0', network: 'bench-ctl', subnet: '10.203.0.0/16', dataDir: mkData('ctl') }
+      lat = await latency(host, sides, control)
+    }
   } catch (e) {
     failures.push(`latency: ${errMsg(e)}`)
   }
@@ -409,14 +460,20 @@ async function main(): Promise<void> {
     process.exitCode = 1
   }
   // Sanity: nothing leaked into this (the machine's) namespace.
-  for (const dev of ['bbberth0', 'bbref0', 'bbpar0', 'bbpar1', 'bbout0']) {
+  for (const dev of ['bbberth0', 'bbref0', 'bbctl0', 'bbpar0', 'bbpar1', 'bbout0']) {
     if (existsSync(`/sys/class/net/${dev}`)) console.log(`WARNING: ${dev} exists in the bench's own namespace`)
   }
 }
+
+let hostStateDir: string | undefined
+let controlStateDir: string | undefined
 
 main()
   .catch((e: unknown) => {
     console.error(`bench/bridge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
     process.exitCode = 1
   })
-  .finally(cleanup)
+  .finally(() => {
+    cleanup()
+    for (const d of [hostStateDir, controlStateDir]) if (d !== undefined) rmSync(d, { recursive: true, force: true })
+  })

@@ -3,16 +3,19 @@
 import type { CniDns, CniInterface, CniResult } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { delegateAdd, delegateDel } from '../../pkg/invoke/delegate.js'
-import { delLinkIfExists, getLink, linkByName, setBridgePort, setLinkMaster, setLinkUp } from '../../pkg/link/link.js'
+import { delLinkIfExists, getLink, linkByName, setBridgePort, setLinkMaster, setLinkUp, type Link } from '../../pkg/link/link.js'
 import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
+import { describe } from '../../pkg/errors/describe.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import { Rollback } from '../../pkg/rollback/rollback.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge, setupPortVlans } from './bridge.js'
-import { parseBridgeConfig, type BridgeConfig } from './config.js'
+import { parseBridgeConfig } from './config.js'
+import { checkVlanGatewayName, ensureVlanGateway } from './vlan-gateway.js'
 import { ipamTarget } from './ipam.js'
-import { masqOwner, setupMasquerade, teardownMasquerade } from './masq.js'
+import { masqOwner, natKeys, setupMasquerade, teardownMasquerade } from './masq.js'
+import { BridgeState, type AttachmentRecord } from './state.js'
 import { setupIptMasquerade, teardownIptMasquerade } from './masq-iptables.js'
 import { setupSpoofCheck, teardownSpoofCheck } from './spoofchk.js'
 import { configureIface, containerSysctls, createVeth, planGateways, tagHostVeth } from './iface.js'
@@ -23,7 +26,7 @@ const CONTAINER_INDEX = 2
 
 export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const cfg = parseBridgeConfig(a.conf, a.args)
-  refuseUnsupported(cfg)
+  if (cfg.vlan !== 0 && cfg.isGateway && cfg.layer3) checkVlanGatewayName(cfg.bridge, cfg.vlan)
   const cont = NetnsHandle.open(a.netns)
   const host = NetnsHandle.current()
   let rtCont: Rtnl | undefined
@@ -42,10 +45,38 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     const br = await setupBridge(rh, cfg, log)
     if (br.created) rb.defer(`delete bridge ${cfg.bridge}`, () => removeBridgeIfUnused(rh, br.link))
 
-    // 2. The veth pair: container end created in the container, host end attached to the bridge.
-    const veth = await createVeth(rc, rh, host, { ifName: a.ifName, netns: a.netns, mtu: cfg.mtu, mac: cfg.mac })
-    rb.defer(`delete veth ${a.ifName}`, () => delLinkIfExists(rc, a.ifName))
+    // The attachment's record (state.ts), rewritten before each kernel change it names so that DEL finds
+    // exactly what was made without listing. Kept from an earlier ADD of the same attachment: what that
+    // one recorded must still be removed by DEL.
     const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
+    const state = BridgeState.current()
+    const earlier = state.read(owner.tag)
+    const rec: Omit<AttachmentRecord, 'v'> = {
+      network: cfg.netConf.name,
+      containerId: a.containerId,
+      ifName: a.ifName,
+      ...(earlier?.nat ? { nat: earlier.nat } : {}),
+    }
+    // Best effort: without a (complete) record DEL lists instead, so an unwritable /run costs speed, not correctness.
+    const bestEffort = (what: string, f: () => void) => {
+      try {
+        f()
+      } catch (e) {
+        log.warn(`attachment record: ${what} failed (${describe(e)}); DEL will list instead`)
+      }
+    }
+    const record = () => bestEffort(`writing ${state.dir}/att/${owner.tag}.json`, () => state.write(owner.tag, rec))
+    rb.defer('remove the attachment record', () => {
+      if (earlier === undefined) state.remove(owner.tag)
+      else state.write(owner.tag, earlier)
+    })
+
+    // 2. The veth pair: container end created in the container, host end attached to the bridge.
+    const veth = await createVeth(rc, rh, host, { ifName: a.ifName, netns: a.netns, mtu: cfg.mtu, mac: cfg.mac }, (name) => {
+      rec.hostVeth = { name }
+      record()
+    })
+    rb.defer(`delete veth ${a.ifName}`, () => delLinkIfExists(rc, a.ifName))
     // The owner tag on the host end: DEL finds it there when CNI_NETNS no longer leads to the container.
     await tagHostVeth(rh, veth.host, owner)
     await setLinkMaster(rh, veth.host.index, br.link.index)
@@ -62,11 +93,15 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     // 2b. Only the container's MAC may send from its port.
     if (cfg.macspoofchk) {
       if (veth.container.mac === undefined) throw new CniError(CniCode.KernelFailure, `container interface ${a.ifName} has no MAC address`)
-      rb.defer('remove MAC spoof check', () => teardownSpoofCheck(undefined, owner))
-      setupSpoofCheck(undefined, owner, veth.host.name, veth.container.mac)
+      const spoof = { port: veth.host.name, mac: veth.container.mac }
+      rec.spoof = spoof
+      record()
+      rb.defer('remove MAC spoof check', () => teardownSpoofCheck(undefined, owner, spoof, log))
+      setupSpoofCheck(undefined, owner, spoof.port, spoof.mac)
     }
 
     const result: CniResult = { cniVersion: a.conf.cniVersion, interfaces: [] }
+    let vlanGateway: Link | undefined
     if (cfg.layer3) {
       // 3. IPAM.
       const ipam = ipamTarget(a, cfg)
@@ -83,8 +118,15 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       // 4. Addresses and routes in the container.
       await configureIface(rc, veth.container, result, { index: CONTAINER_INDEX, enabledad: cfg.enabledad })
 
-      // 5. Gateway addresses on the bridge, forwarding on.
-      for (const gw of gateways) await ensureGatewayAddress(rh, await getLink(rh, br.link.index), gw, cfg.forceAddress)
+      // 5. Gateway addresses on the bridge (on "<bridge>.<vlan>" in a VLAN), forwarding on.
+      let gwLink = br.link
+      if (cfg.vlan !== 0 && gateways.length > 0) {
+        const vg = await ensureVlanGateway(rh, br.link, cfg)
+        if (vg.created) rb.defer(`delete VLAN gateway ${vg.link.name}`, () => delLinkIfExists(rh, vg.link.index))
+        gwLink = vg.link
+      }
+      for (const gw of gateways) await ensureGatewayAddress(rh, await getLink(rh, gwLink.index), gw, cfg.forceAddress)
+      if (gwLink !== br.link) vlanGateway = gwLink
       for (const fam of families) enableForwarding(fam)
 
       // 6. NAT for traffic leaving the network: this container's addresses join the network's maps.
@@ -94,8 +136,15 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
           rb.defer('remove NAT rules', () => teardownIptMasquerade(undefined, owner))
           await setupIptMasquerade(undefined, owner, cidrs)
         } else {
-          rb.defer('remove NAT elements', () => teardownMasquerade(undefined, owner))
-          setupMasquerade(undefined, owner, cidrs)
+          const keys = natKeys(cidrs)
+          rec.nat = { keys: [...new Set([...(rec.nat?.keys ?? []), ...keys])] }
+          record()
+          bestEffort('recording the NAT keys', () => state.claimNatKeys(owner.tag, keys))
+          rb.defer('remove NAT elements', () => {
+            teardownMasquerade(undefined, owner, keys, log)
+            state.releaseNatKeys(owner.tag, keys)
+          })
+          setupMasquerade(undefined, owner, cidrs, log)
         }
       }
     }
@@ -109,6 +158,11 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       { name: hostVeth.name, ...(hostVeth.mac ? { mac: hostVeth.mac } : {}) },
       { name: contNow.name, ...(contNow.mac ? { mac: contNow.mac } : {}), sandbox: a.netns },
     ]
+    // The reference lists the VLAN gateway after the container's interface.
+    if (vlanGateway !== undefined) {
+      const vg = await getLink(rh, vlanGateway.index)
+      ifaces.push({ name: vg.name, ...(vg.mac ? { mac: vg.mac } : {}) })
+    }
     result.interfaces = ifaces
     // The configuration's DNS settings win over IPAM's.
     if (dnsSet(cfg.netConf.dns)) result.dns = cfg.netConf.dns
@@ -121,12 +175,6 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     cont.close()
     host.close()
   }
-}
-
-function refuseUnsupported(cfg: BridgeConfig): void {
-  const no = (key: string, why: string) => new CniError(CniCode.UnsupportedField, `unsupported configuration: ${key}: ${why}`)
-  // The reference puts the gateway of a VLAN network on a "<bridge>.<vlan>" veth in that VLAN; berth does not yet.
-  if (cfg.vlan !== 0 && cfg.isGateway && cfg.layer3) throw no('vlan', 'a gateway (isGateway/isDefaultGateway) on a VLAN is not implemented by berth bridge yet')
 }
 
 // Poll finely first: the port is usually up within a few ms, and each wait here is paid by every ADD.

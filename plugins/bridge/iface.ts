@@ -38,9 +38,12 @@ export async function createVeth(
   rtHost: Rtnl,
   host: NetnsHandle,
   spec: { ifName: string; netns: string; mtu: number | undefined; mac: string | undefined },
+  /** called with each host name before the pair is created under it (ADD records it first) */
+  beforeCreate: (hostName: string) => void = () => {},
 ): Promise<VethPair> {
   for (let i = 0; ; i++) {
     const hostName = randomVethName()
+    beforeCreate(hostName)
     try {
       await createVethPair(rtCont, {
         name: spec.ifName,
@@ -67,6 +70,9 @@ export async function createVeth(
 /** Prefix of the IFLA_IFALIAS berth puts on a host veth: "berth-bridge <owner hash> net:<network> id:<container> if:<ifname>". */
 export const HOST_VETH_ALIAS_PREFIX = 'berth-bridge '
 
+/** Whether a link is a host veth tagged with this owner. */
+export const isOwnedHostVeth = (l: Link, o: MasqOwner): boolean => l.kind === 'veth' && l.alias !== undefined && l.alias.startsWith(`${HOST_VETH_ALIAS_PREFIX}${o.tag} `)
+
 /** The owner tag ADD puts on the host veth, so DEL finds it from the host even when the netns path is gone. */
 export function hostVethAlias(o: MasqOwner): string {
   return `${HOST_VETH_ALIAS_PREFIX}${o.comment}`
@@ -83,13 +89,24 @@ export async function tagHostVeth(rtHost: Rtnl, hostVeth: Link, o: MasqOwner): P
  * but the namespace may still be alive, held by some other process. Returns the names deleted.
  */
 export async function removeHostVethsByOwner(rtHost: Rtnl, o: MasqOwner): Promise<string[]> {
-  const want = `${HOST_VETH_ALIAS_PREFIX}${o.tag} `
   const deleted: string[] = []
   for (const l of await listLinks(rtHost)) {
-    if (l.kind !== 'veth' || l.alias === undefined || !l.alias.startsWith(want)) continue
+    if (!isOwnedHostVeth(l, o)) continue
     if (await delLinkIfExists(rtHost, l.index)) deleted.push(l.name)
   }
   return deleted
+}
+
+/**
+ * The same for the host veth an attachment record names, without listing the host's links: 'deleted'
+ * or 'gone' (no link of that name), or 'mismatch' when the name now belongs to a link that is not this
+ * owner's veth (the caller then looks by owner tag).
+ */
+export async function removeRecordedHostVeth(rtHost: Rtnl, name: string, o: MasqOwner): Promise<'deleted' | 'gone' | 'mismatch'> {
+  const l = await linkByName(rtHost, name)
+  if (l === undefined) return 'gone'
+  if (!isOwnedHostVeth(l, o)) return 'mismatch'
+  return (await delLinkIfExists(rtHost, l.index)) ? 'deleted' : 'gone'
 }
 
 /** The first address after the network address: the gateway the reference assumes when IPAM gives none. */

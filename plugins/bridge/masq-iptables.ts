@@ -23,7 +23,8 @@ import { IptablesBatch, type IptSavedRule } from '../../pkg/firewall/iptables-fo
 import { formatIp, networkOf, parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
 import { withLock } from '../../pkg/lock/lock.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
-import { masqOwner, ownerTagOf, type MasqOwner } from './masq.js'
+import { ownerTagOf } from '../../pkg/owner/owner.js'
+import { masqOwner, type MasqOwner } from './masq.js'
 
 const TABLE = 'nat'
 /** Serialises the (rare) fixing of a network's POSTROUTING jump among berth processes. */

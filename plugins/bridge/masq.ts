@@ -4,7 +4,7 @@
 //   chain postrouting   nat hook postrouting prio srcnat; exactly two rules, the same for everyone:
 //                         ip saddr vmap @src4      ip6 saddr vmap @src6
 //   map src4 / src6     container address : jump net_<h>   one element per container address,
-//                       commented "<owner hash> net:<network> id:<container> if:<ifname>"
+//                       with the owner comment of pkg/owner ("<tag> net:<network> id:<container> if:<ifname>")
 //   chain net_<h>       per network (h = hash of the network name); the same rules for every ADD:
 //                         ip daddr @dst4_<h> return; ip6 daddr @dst6_<h> return;
 //                         ip daddr 224.0.0.0/4 return; ip6 daddr ff00::/8 return; masquerade
@@ -12,14 +12,20 @@
 //
 // Every ADD re-declares the table, chains and sets (idempotent "add") and rewrites the two fixed chains'
 // rules (flush + add, identical content), so concurrent ADDs need no lock and never duplicate a rule. A
-// container only adds map elements; DEL lists the maps and deletes the elements whose comment carries
-// the owner hash, so it needs neither the netns nor prevResult. Network-level objects (net_<h>, its
-// subnet sets) stay when the last container leaves: they hold no container state.
+// container only adds map elements, by key, without listing the maps: "add k; delete k; add k+comment"
+// in one transaction replaces a leftover element of the same address (a container never deleted) with
+// this owner's. DEL deletes its elements by key (the addresses state.ts recorded); only when that fails
+// or there is no record does it list the maps and delete the elements whose comment carries the owner
+// tag, so it needs neither the netns nor prevResult. Network-level objects (net_<h>, its subnet sets)
+// stay when the last container leaves: they hold no container state.
 import { createHash } from 'node:crypto'
+import { CniError } from '../../pkg/errors/cni-error.js'
 import { nftApply, nftList, elementsOf, type NftObject } from '../../pkg/firewall/nft.js'
-import { NFT_COMMENT_MAX, NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-batch.js'
-import { formatIp, networkOf, parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
+import { NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-batch.js'
+import { formatIp, networkOf, parseCidr, parseIp, type IpFamily } from '../../pkg/ip/cidr.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
+import type { Log } from '../../pkg/log/log.js'
+import { commentOfNetwork, ownedBy, ownerOf, ownerTagOf, type Owner } from '../../pkg/owner/owner.js'
 
 export const NAT_TABLE = 'berth_bridge'
 const FAMILY = 'inet'
@@ -27,39 +33,24 @@ const POSTROUTING = 'postrouting'
 const SRCNAT_PRIO = 100
 const SRC_MAP: Record<IpFamily, string> = { 4: 'src4', 6: 'src6' }
 
-export interface MasqOwner {
-  network: string
-  /** 16 hex of sha256(network, containerID, ifname): what DEL matches */
-  tag: string
-  comment: string
+/** The owner of a bridge attachment's NAT, spoof-check elements and host veth alias (no network tag). */
+export interface MasqOwner extends Owner {
   /** the per-network chain and subnet sets' suffix */
   netHash: string
 }
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex')
-
 export function masqOwner(network: string, containerId: string, ifName: string): MasqOwner {
-  const tag = sha(`${network}\0${containerId}\0${ifName}`).slice(0, 16)
-  const tail = ` id:${containerId.slice(0, 12)} if:${ifName}`
-  const room = NFT_COMMENT_MAX - tag.length - tail.length - ' net:'.length
-  return { network, tag, comment: `${tag} net:${network.slice(0, Math.max(0, room))}${tail}`, netHash: sha(network).slice(0, 12) }
+  return { ...ownerOf(network, containerId, ifName), netHash: createHash('sha256').update(network).digest('hex').slice(0, 12) }
 }
 
 /**
- * Whether an owner comment (as masqOwner writes it) was made for `network`. The network name in a comment
- * may have been cut to fit; a cut name (the comment is then exactly NFT_COMMENT_MAX long) matches every
- * network it is a prefix of.
+ * Whether an owner comment was made for `network`. The network name in a comment may have been cut to
+ * fit; a cut name (the comment is then full length) matches every network it is a prefix of.
  */
-export function ownerCommentOfNetwork(comment: string | undefined, network: string): boolean {
-  const m = /^[0-9a-f]{16} net:(.*) id:\S* if:\S*$/s.exec(comment ?? '')
-  if (m === null) return false
-  const stored = m[1] ?? ''
-  if (stored === network) return true
-  return Buffer.byteLength(comment ?? '') >= NFT_COMMENT_MAX && network.startsWith(stored)
-}
+export const ownerCommentOfNetwork = (comment: string | undefined, network: string): boolean => commentOfNetwork(comment, network)
 
-/** The owner tag (16 hex) a comment starts with, or '' when none. */
-export const ownerTagOf = (comment: string | undefined): string => /^([0-9a-f]{16}) /.exec(comment ?? '')?.[1] ?? ''
+/** The NAT map keys (addresses without prefix, canonical text) of a container's addresses. */
+export const natKeys = (cidrs: readonly string[]): string[] => [...new Set(cidrs.map((c) => formatIp(parseCidr(c).bytes)))]
 
 const netChain = (o: MasqOwner) => `net_${o.netHash}`
 const dstSet = (o: MasqOwner, f: IpFamily) => `dst${f}_${o.netHash}`
@@ -88,20 +79,29 @@ function declare(b: NftBatch, o: MasqOwner): void {
 }
 
 /**
- * The ADD transaction for `cidrs` (the container's addresses with prefix). `listing` is the table as it
- * is now: an element already holding one of the addresses (a leftover of a container that was never
- * deleted) is replaced.
+ * The ADD transaction for `cidrs` (the container's addresses with prefix). An element already holding one
+ * of the addresses (a leftover of a container that was never deleted) is replaced: `listing` is the table
+ * as it is now (its leftovers are deleted by key), or 'blind' to replace without looking: "add k" (a no-op
+ * when k is there with the same verdict), "delete k", then the element with this owner's comment. A
+ * leftover jumping to another network's chain makes the blind transaction fail (EEXIST): the caller then
+ * lists and retries.
  */
-export function setupMasqBatch(o: MasqOwner, cidrs: readonly string[], listing: readonly NftObject[] | undefined): NftBatch {
+export function setupMasqBatch(o: MasqOwner, cidrs: readonly string[], listing: readonly NftObject[] | undefined | 'blind'): NftBatch {
   const b = new NftBatch()
   declare(b, o)
+  const jump: NftJson = { jump: { target: netChain(o) } }
   for (const f of [4, 6] as const) {
     const mine = cidrs.map(parseCidr).filter((n) => n.family === f)
     if (mine.length === 0) continue
-    const keys = mine.map((n) => formatIp(n.bytes))
-    const stale = (listing === undefined ? [] : (elementsOf(listing, SRC_MAP[f]) ?? [])).filter((e) => typeof e.key === 'string' && keys.includes(e.key))
-    if (stale.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], stale)
-    b.addElements(FAMILY, NAT_TABLE, SRC_MAP[f], keys.map((key): NftElement => ({ key, value: { jump: { target: netChain(o) } }, comment: o.comment })))
+    const keys = [...new Set(mine.map((n) => formatIp(n.bytes)))]
+    if (listing === 'blind') {
+      b.addElements(FAMILY, NAT_TABLE, SRC_MAP[f], keys.map((key): NftElement => ({ key, value: jump })))
+      b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], keys)
+    } else {
+      const stale = (listing === undefined ? [] : (elementsOf(listing, SRC_MAP[f]) ?? [])).filter((e) => typeof e.key === 'string' && keys.includes(e.key))
+      if (stale.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], stale)
+    }
+    b.addElements(FAMILY, NAT_TABLE, SRC_MAP[f], keys.map((key): NftElement => ({ key, value: jump, comment: o.comment })))
     b.addElements(
       FAMILY,
       NAT_TABLE,
@@ -120,19 +120,52 @@ export function teardownMasqBatch(o: MasqOwner, listing: readonly NftObject[] | 
   const b = new NftBatch()
   if (listing === undefined) return b
   for (const f of [4, 6] as const) {
-    const mine = (elementsOf(listing, SRC_MAP[f]) ?? []).filter((e) => e.comment?.startsWith(`${o.tag} `))
+    const mine = (elementsOf(listing, SRC_MAP[f]) ?? []).filter((e) => ownedBy(e.comment, o))
     if (mine.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], mine)
   }
   return b
 }
 
-/** Applies the ADD transaction in `ns` (undefined: this process's namespace, the host). */
-export function setupMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs: readonly string[]): void {
+/** The DEL transaction by key: the elements of these addresses (it fails when one is missing). */
+export function deleteMasqKeysBatch(keys: readonly string[]): NftBatch {
+  const b = new NftBatch()
+  for (const f of [4, 6] as const) {
+    const mine = keys.filter((k) => parseIp(k).family === f)
+    if (mine.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], mine)
+  }
+  return b
+}
+
+/**
+ * Applies the ADD transaction in `ns` (undefined: this process's namespace, the host): blind first (no
+ * listing, so the cost does not grow with the containers present), listing only when that fails.
+ */
+export function setupMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs: readonly string[], log?: Log): void {
+  try {
+    nftApply(ns, setupMasqBatch(o, cidrs, 'blind'))
+    return
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e
+    log?.info(`NAT: adding ${cidrs.join(', ')} by key failed (${e.message}); replacing leftovers from a listing`)
+  }
   nftApply(ns, setupMasqBatch(o, cidrs, nftList(ns, FAMILY, NAT_TABLE)))
 }
 
-/** Removes the owner's elements; nothing to do when the table is not there. */
-export function teardownMasquerade(ns: NetnsHandle | undefined, o: MasqOwner): void {
+/**
+ * Removes the owner's elements: by key when `keys` (what ADD recorded, all still the owner's) are given
+ * and that succeeds; otherwise from a listing, by owner comment. Nothing to do when the table is not there.
+ */
+export function teardownMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, keys?: readonly string[], log?: Log): void {
+  if (keys !== undefined) {
+    if (keys.length === 0) return
+    try {
+      nftApply(ns, deleteMasqKeysBatch(keys))
+      return
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e
+      log?.info(`NAT: deleting ${keys.join(', ')} by key failed (${e.message}); deleting by owner from a listing`)
+    }
+  }
   nftApply(ns, teardownMasqBatch(o, nftList(ns, FAMILY, NAT_TABLE)))
 }
 
@@ -148,7 +181,7 @@ export function gcMasqBatch(network: string, valid: readonly { containerID: stri
   for (const f of [4, 6] as const) {
     const stale = (elementsOf(listing, SRC_MAP[f]) ?? []).filter((e) => {
       const target = (e.value as { jump?: { target?: unknown } } | undefined)?.jump?.target
-      return target === chain && !keep.has((e.comment ?? '').split(' ')[0] ?? '')
+      return target === chain && !keep.has(ownerTagOf(e.comment))
     })
     if (stale.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], stale)
   }

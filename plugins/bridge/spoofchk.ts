@@ -6,13 +6,17 @@
 //   set allowed   (ifname . ether_addr)  the MAC each of those ports may send from
 //   chain prerouting  filter hook prerouting prio -300 (before anything else on the bridge); one fixed rule:
 //                       iifname @ports iifname . ether saddr != @allowed drop
-// Elements carry the owner comment of masq.ts (hash of network, container ID, ifname), so DEL removes
-// them by listing, without the netns or prevResult. GC removes the elements of the network (named in
+// Elements carry the owner comment of masq.ts (pkg/owner: hash of network, container ID, ifname). DEL
+// deletes them by key (port and MAC from the attachment's record, state.ts), or, without a record or
+// when that fails, by listing and matching the owner tag: it needs neither the netns nor prevResult. GC removes the elements of the network (named in
 // the comment) whose owner tag belongs to none of the valid attachments.
 import { elementsOf, nftApply, nftList, type NftObject } from '../../pkg/firewall/nft.js'
 import { NftBatch, type NftJson } from '../../pkg/firewall/nft-batch.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
-import { chainExprs, listedObject, masqOwner, ownerCommentOfNetwork, ownerTagOf, type MasqOwner } from './masq.js'
+import { CniError } from '../../pkg/errors/cni-error.js'
+import type { Log } from '../../pkg/log/log.js'
+import { ownedBy, ownerTagOf } from '../../pkg/owner/owner.js'
+import { chainExprs, listedObject, masqOwner, ownerCommentOfNetwork, type MasqOwner } from './masq.js'
 
 export const SPOOF_TABLE = 'berth_bridge_spoof'
 const FAMILY = 'bridge'
@@ -41,7 +45,7 @@ export function teardownSpoofBatch(o: MasqOwner, listing: readonly NftObject[] |
   const b = new NftBatch()
   if (listing === undefined) return b
   for (const set of ['ports', 'allowed']) {
-    const mine = (elementsOf(listing, set) ?? []).filter((e) => e.comment?.startsWith(`${o.tag} `))
+    const mine = (elementsOf(listing, set) ?? []).filter((e) => ownedBy(e.comment, o))
     if (mine.length > 0) b.deleteElements(FAMILY, SPOOF_TABLE, set, mine)
   }
   return b
@@ -51,7 +55,24 @@ export function setupSpoofCheck(ns: NetnsHandle | undefined, o: MasqOwner, hostV
   nftApply(ns, setupSpoofBatch(o, hostVeth, mac))
 }
 
-export function teardownSpoofCheck(ns: NetnsHandle | undefined, o: MasqOwner): void {
+/** The DEL transaction by key: the port and its (port . MAC) pair (it fails when one is missing). */
+export function deleteSpoofKeysBatch(hostVeth: string, mac: string): NftBatch {
+  return new NftBatch()
+    .deleteElements(FAMILY, SPOOF_TABLE, 'ports', [hostVeth])
+    .deleteElements(FAMILY, SPOOF_TABLE, 'allowed', [{ concat: [hostVeth, mac.toLowerCase()] }])
+}
+
+/** Removes the owner's elements: by key when `keys` are given and that succeeds, else by listing. */
+export function teardownSpoofCheck(ns: NetnsHandle | undefined, o: MasqOwner, keys?: { port: string; mac: string }, log?: Log): void {
+  if (keys !== undefined) {
+    try {
+      nftApply(ns, deleteSpoofKeysBatch(keys.port, keys.mac))
+      return
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e
+      log?.info(`MAC spoof check: deleting ${keys.port} by key failed (${e.message}); deleting by owner from a listing`)
+    }
+  }
   nftApply(ns, teardownSpoofBatch(o, nftList(ns, FAMILY, SPOOF_TABLE)))
 }
 

@@ -1,5 +1,7 @@
 // STATUS and GC (spec 1.1.0). STATUS asks the IPAM plugin; GC asks the IPAM plugin to collect, then
-// removes this network's NAT and MAC spoof-check elements whose owner is not among the valid attachments.
+// removes this network's NAT and MAC spoof-check elements whose owner is not among the valid attachments
+// (by listing: GC is rare), and their attachment records (state.ts), so that a late DEL of a collected
+// attachment cannot act on what its record named.
 import { validAttachments } from '../../pkg/cni/schema.js'
 import { ErrorList } from '../../pkg/errors/error-list.js'
 import { execPlugin } from '../../pkg/invoke/exec-plugin.js'
@@ -7,9 +9,10 @@ import { findInPath } from '../../pkg/invoke/find-in-path.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseBridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
-import { gcMasquerade } from './masq.js'
+import { gcMasquerade, masqOwner } from './masq.js'
 import { gcIptMasquerade } from './masq-iptables.js'
 import { gcSpoofCheck } from './spoofchk.js'
+import { BridgeState } from './state.js'
 
 async function delegate(a: CmdArgs, command: 'STATUS' | 'GC'): Promise<void> {
   const cfg = parseBridgeConfig(a.conf, a.args, { strict: false })
@@ -32,5 +35,14 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
   if (cfg.ipMasq && cfg.ipMasqBackend === 'iptables') await errors.attempt('NAT GC', () => gcIptMasquerade(undefined, cfg.netConf.name, valid))
   else if (cfg.ipMasq) await errors.attempt('NAT GC', () => gcMasquerade(undefined, cfg.netConf.name, valid))
   if (cfg.macspoofchk) await errors.attempt('MAC spoof check GC', () => gcSpoofCheck(undefined, cfg.netConf.name, valid))
+  await errors.attempt('attachment records GC', () => {
+    const state = BridgeState.current()
+    const keep = new Set(valid.map((v) => masqOwner(cfg.netConf.name, v.containerID, v.ifname).tag))
+    for (const { tag, rec } of state.list()) {
+      if (rec.network !== cfg.netConf.name || keep.has(tag)) continue
+      state.releaseNatKeys(tag, rec.nat?.keys ?? [])
+      state.remove(tag)
+    }
+  })
   errors.throwIfAny(`GC of network ${cfg.netConf.name} failed`)
 }

@@ -9,7 +9,8 @@ import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseFirewallConfig, type FirewallConfig } from './config.js'
 import { ensureHookRule, filterTable, setupIptBatch, withIptablesLock } from './iptables.js'
 import { apply, listTable, setupBatch } from './nft.js'
-import { bridgeOf, containerAddresses, ownerOf } from './owner.js'
+import { ownerOf } from './owner.js'
+import { bridgeOf, containerAddresses } from './prev-result.js'
 
 export function prevResultOf(a: CmdArgs): CniResult {
   const prev = a.conf.prevResult

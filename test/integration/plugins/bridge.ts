@@ -3,13 +3,14 @@
 // host-local from bin/ with a per-test dataDir; one interop test mixes in the reference plugins.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, readdirSync, readlinkSync } from 'node:fs'
+import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { runPlugin, type PluginRun } from '../../helpers/run-plugin.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
 import { containerId, uniqueName } from '../../helpers/names.js'
 import { BIN_DIR } from '../../helpers/paths.js'
+import { stateDirOfNetns } from '../../../plugins/bridge/state.js'
 
 const REF = '/usr/lib/cni'
 const skip = needsRoot() || needsBuiltBin('bridge', BIN_DIR) || needsBuiltBin('host-local', BIN_DIR)
@@ -31,6 +32,9 @@ interface Rig {
 async function rig(t: Test, ipam: Record<string, unknown> = { ranges: [[{ subnet: '10.77.0.0/24' }]] }): Promise<Rig> {
   const host = await createTestNetns(t)
   host.exec('ip', ['link', 'set', 'lo', 'up'])
+  // The plugin's attachment records for this fake host (the namespace's inode number gets reused).
+  const stateDir = stateDirOfNetns(host.path)
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }))
   const dataDir = t.testdir()
   const bridge = uniqueName('br')
   const r: Rig = {
@@ -274,7 +278,7 @@ t.test('ADD failing halfway leaves nothing behind', { skip }, async (t) => {
   })
 })
 
-t.test('bad configuration values are code 7 naming the key; unsupported features are code 2', { skip }, async (t) => {
+t.test('bad configuration values are code 7 naming the key', { skip }, async (t) => {
   const rg = await rig(t)
   const c1 = await createTestNetns(t)
   const rows: [Record<string, unknown>, number, RegExp][] = [
@@ -284,7 +288,7 @@ t.test('bad configuration values are code 7 naming the key; unsupported features
     [{ bridge: 'much-too-long-bridge-name' }, 7, /bridge: must be an interface name/],
     [{ ipMasqBackend: 'pf' }, 7, /ipMasqBackend/],
     [{ hairpinMode: true, promiscMode: true }, 7, /hairpinMode and promiscMode/],
-    [{ vlan: 10 }, 2, /vlan: a gateway .* on a VLAN is not implemented/],
+    [{ vlan: 10, bridge: 'abcdefghijklm' }, 7, /bridge: the VLAN gateway interface "abcdefghijklm.10" would be longer than 15 bytes/],
   ]
   for (const [extra, code, msg] of rows) {
     const r = rg.run('ADD', c1, rg.conf('1.1.0', extra))
@@ -621,15 +625,41 @@ t.test('vlanTrunk: tagged ranges and ids on the port, default VLAN kept (preserv
   for (const id of [10, 11, 12, 20]) t.notOk(v.get(id)?.includes('Egress Untagged'), `VLAN ${id} tagged`)
 })
 
+t.test('vlan with isGateway: the gateway addresses on "<bridge>.<vlan>", whose peer is an access port of the VLAN', { skip: skip || noVlanFiltering }, async (t) => {
+  const rg = await rig(t)
+  const [c1, c2] = await Promise.all([createTestNetns(t), createTestNetns(t)])
+  // VLAN 7: "<12-byte test bridge>.7" fits the 15-byte interface name limit.
+  const conf = rg.conf('1.1.0', { isGateway: true, vlan: 7, preserveDefaultVlan: false })
+  const gwName = `${rg.bridge}.7`
+  const a1 = rg.run('ADD', c1, conf, { id: 'c1' })
+  ok(t, a1, 'ADD c1')
+  t.match(a1.json?.['interfaces'], [{ name: rg.bridge }, {}, { name: 'eth0' }, { name: gwName }], 'the gateway interface listed last, as the reference')
+  const addrs = (dev: string) => (rg.host.ipJson(['-4', 'addr', 'show', 'dev', dev]) as { addr_info: { local: string; prefixlen: number }[] }[])[0]?.addr_info.map((a) => `${a.local}/${a.prefixlen}`)
+  t.same(addrs(gwName), ['10.77.0.1/24'], 'gateway address on the VLAN interface')
+  t.same(addrs(rg.bridge), [], 'not on the bridge')
+  const peer = (rg.host.ipJson(['-d', 'link', 'show', 'master', rg.bridge]) as { ifname: string; link?: string }[]).find((l) => l.link === gwName)
+  t.ok(peer, 'its peer is a bridge port')
+  const v = portVlans(rg.host, peer?.ifname ?? '')
+  t.same([...v.keys()], [7], 'in VLAN 7 only')
+  t.ok(v.get(7)?.includes('PVID') && v.get(7)?.includes('Egress Untagged'))
+  ok(t, rg.run('ADD', c2, conf, { id: 'c2' }), 'ADD c2 reuses it')
+  t.equal(links(rg.host).filter((n) => n === gwName).length, 1)
+  c1.exec('ping', ['-c', '1', '-W', '3', '10.77.0.1'])
+  t.pass('the container reaches its gateway in the VLAN')
+  ok(t, rg.run('CHECK', c1, { ...conf, prevResult: a1.json }, { id: 'c1' }), 'CHECK with the extra interface')
+  for (const [ns, id] of [[c1, 'c1'], [c2, 'c2']] as const) ok(t, rg.run('DEL', ns, conf, { id }), `DEL ${id}`)
+  t.ok(links(rg.host).includes(gwName), 'DEL leaves the shared gateway (as the reference)')
+})
+
 t.test('vlan on a kernel without bridge VLAN filtering: coded error, nothing left behind', { skip: skip || (noVlanFiltering === false ? 'kernel has bridge VLAN filtering' : false) }, async (t) => {
   const rg = await rig(t)
   const c1 = await createTestNetns(t)
-  for (const extra of [{ vlan: 100 }, { vlanTrunk: [{ id: 10 }] }, { vlan: 100, preserveDefaultVlan: false }]) {
+  for (const extra of [{ vlan: 100 }, { vlanTrunk: [{ id: 10 }] }, { vlan: 100, preserveDefaultVlan: false }, { vlan: 7, isGateway: true }]) {
     const a = rg.run('ADD', c1, rg.conf('1.1.0', { isGateway: false, ...extra }))
     t.not(a.status, 0, JSON.stringify(extra))
     t.match(a.json, { code: 103, msg: new RegExp(`bridge "${rg.bridge}".*no bridge VLAN filtering`) })
     t.notOk(links(rg.host).includes(rg.bridge), 'no bridge')
-    t.same(rg.hostVeths(), [], 'no veth')
+    t.same(rg.hostVeths(), [], 'no veth (no VLAN gateway pair either)')
     t.notOk(links(c1).includes('eth0'), 'no container interface')
     t.same(rg.leases(), [], 'no lease')
   }

@@ -3,13 +3,14 @@
 // bridge networks, and an "outside" namespace routed through the host; the plugins run inside the host
 // namespace (nsenter). Traffic is checked with ping before and after each step.
 import t, { type Test } from 'tap'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { runPlugin, type PluginRun } from '../../helpers/run-plugin.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
 import { uniqueName } from '../../helpers/names.js'
 import { BIN_DIR } from '../../helpers/paths.js'
+import { stateDirOfNetns } from '../../../plugins/bridge/state.js'
 
 const skip = needsRoot() || needsBuiltBin('firewall', BIN_DIR) || needsBuiltBin('bridge', BIN_DIR) || needsBuiltBin('host-local', BIN_DIR)
 const ok = (t: Test, r: PluginRun, what: string) => t.equal(r.status, 0, `${what}: ${r.stdout}${r.stderr}`)
@@ -45,6 +46,9 @@ function reachable(from: TestNetns, ip: string): boolean {
 
 async function rig(t: Test): Promise<Rig> {
   const host = await createTestNetns(t)
+  // The bridge plugin's attachment records for this fake host (the namespace's inode number gets reused).
+  const stateDir = stateDirOfNetns(host.path)
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }))
   host.exec('ip', ['link', 'set', 'lo', 'up'])
   host.exec('iptables', ['-P', 'FORWARD', 'DROP'])
   host.exec('ip6tables', ['-P', 'FORWARD', 'DROP'])

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NftObject } from '../../../../pkg/firewall/nft.js'
 import { NFT_COMMENT_MAX, type NftJson } from '../../../../pkg/firewall/nft-batch.js'
-import { gcMasqBatch, masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
+import { deleteMasqKeysBatch, gcMasqBatch, masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
 
 const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
 
@@ -105,4 +105,33 @@ t.test('spoof check batches: one fixed rule, elements by owner', async (t) => {
     { set: { family: 'bridge', table: SPOOF_TABLE, name: 'ports', type: 'ifname', elem: [{ elem: { val: 'veth01234567', comment: o.comment } }, { elem: { val: 'vethffffffff', comment: 'x' } }] } },
   ]
   t.match(cmds(teardownSpoofBatch(o, listing)), [{ delete: { element: { name: 'ports', elem: ['veth01234567'] } } }])
+})
+
+t.test("setupMasqBatch 'blind': replaces by key without a listing (add, delete, add with the owner's comment)", async (t) => {
+  const o = masqOwner('net1', 'c1', 'eth0')
+  const c = cmds(setupMasqBatch(o, ['10.1.0.5/24', 'fd00::5/64'], 'blind'))
+  const src = c
+    .filter((x) => (x['add']?.['element'] ?? x['delete']?.['element'])?.['name']?.toString().startsWith('src'))
+    .map((x) => `${Object.keys(x)[0]} ${JSON.stringify(Object.values(x)[0]?.['element']?.['elem'])}`)
+  const jump = JSON.stringify({ jump: { target: `net_${o.netHash}` } })
+  t.same(src, [
+    `add [["10.1.0.5",${jump}]]`,
+    'delete ["10.1.0.5"]',
+    `add [[{"elem":{"val":"10.1.0.5","comment":"${o.comment}"}},${jump}]]`,
+    `add [["fd00::5",${jump}]]`,
+    'delete ["fd00::5"]',
+    `add [[{"elem":{"val":"fd00::5","comment":"${o.comment}"}},${jump}]]`,
+  ])
+})
+
+t.test('deleteMasqKeysBatch: the recorded addresses by key, per family map', async (t) => {
+  const c = cmds(deleteMasqKeysBatch(['10.1.0.5', 'fd00::5', '10.1.0.6']))
+  t.same(
+    c.map((x) => [x['delete']?.['element']?.['name'], x['delete']?.['element']?.['elem']]),
+    [
+      ['src4', ['10.1.0.5', '10.1.0.6']],
+      ['src6', ['fd00::5']],
+    ],
+  )
+  t.same(cmds(deleteMasqKeysBatch([])), [], 'nothing recorded: nothing to do')
 })

@@ -2,7 +2,8 @@ import t from 'tap'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
 import { CniError } from '../../../../pkg/errors/cni-error.js'
 import { DEFAULT_FORWARD_MARK, markText, parseFirewallConfig } from '../../../../plugins/firewall/config.js'
-import { bridgeOf, containerAddresses, ownerOf, parseOwnerComment } from '../../../../plugins/firewall/owner.js'
+import { ownerOf, parseOwnerComment } from '../../../../plugins/firewall/owner.js'
+import { bridgeOf, containerAddresses } from '../../../../plugins/firewall/prev-result.js'
 import { NFT_COMMENT_MAX } from '../../../../pkg/firewall/nft-batch.js'
 
 const parse = (extra: Record<string, unknown> = {}) => parseFirewallConfig(parseNetConf(JSON.stringify({ cniVersion: '1.1.0', name: 'fnet', type: 'firewall', ...extra })))
@@ -50,7 +51,7 @@ t.test('owner comments: stable, parseable, fit nftables; network tag shared', as
   t.equal(a.netTag, ownerOf('net1', 'c9', 'eth9').netTag)
   t.not(a.netTag, ownerOf('net2', 'c1', 'eth0').netTag)
   t.match(a.comment, /^[0-9a-f]{16} [0-9a-f]{8} net:net1 id:c1 if:eth0$/)
-  t.same(parseOwnerComment(a.comment), { tag: a.tag, netTag: a.netTag })
+  t.match(parseOwnerComment(a.comment), { tag: a.tag, netTag: a.netTag, network: 'net1', containerId: 'c1', ifName: 'eth0' })
   t.equal(parseOwnerComment('something else'), undefined)
   const long = ownerOf('n'.repeat(200), 'f'.repeat(64), 'eth0')
   t.ok(Buffer.byteLength(long.comment) <= NFT_COMMENT_MAX)
