@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { CniResult } from '../../pkg/cni/result.js'
 import { delegateAdd, delegateDel } from '../../pkg/invoke/delegate.js'
 import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
+import { NetnsHandle } from '../../pkg/ns/netns.js'
 import { withLock } from '../../pkg/lock/lock.js'
 import { createLog } from '../../pkg/log/log.js'
 import { prepareHost, syncPeers } from '../../pkg/overlay/host.js'
@@ -22,6 +23,9 @@ import { bridgeConf, bridgeTarget, otherRecords, removeBridgeConf, saveBridgeCon
 const log = createLog('overlay-vxlan')
 
 export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
+  // The container's namespace is only opened by the delegated bridge; check it first so a bad CNI_NETNS
+  // is code 4 before any host-side work (lease, VTEP) is done and undone.
+  NetnsHandle.open(a.netns).close()
   const cfg = parseOverlayConfig(a.conf, a.env)
   const path = statePath(cfg, a)
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 })

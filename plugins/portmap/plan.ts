@@ -1,9 +1,8 @@
 // Policy: which forwarding entries a container's mappings become (per family, coalesced into port ranges),
 // who owns them, and whether they collide with entries already in place. Pure; nft.ts turns entries into
 // map elements and back.
-import { createHash } from 'node:crypto'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { NFT_COMMENT_MAX } from '../../pkg/firewall/nft-batch.js'
+import { ownerOf, ownerText } from '../../pkg/owner/owner.js'
 import type { IpFamily } from '../../pkg/ip/cidr.js'
 import { familyOf, type ContainerAddr, type PortMapping, type Protocol } from './config.js'
 
@@ -27,19 +26,13 @@ export interface Owner {
   comment: string
 }
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex')
-
+/** portmap's owner comments carry an unsalted network tag (pkg/owner documents the format). */
 export function portmapOwner(network: string, containerId: string, ifName: string): Owner {
-  const tag = sha(`${network}\0${containerId}\0${ifName}`).slice(0, 16)
-  const netTag = sha(network).slice(0, 8)
-  const head = `${tag} ${netTag} net:`
-  const tail = ` id:${containerId.slice(0, 12)} if:${ifName}`
-  const room = NFT_COMMENT_MAX - head.length - tail.length
-  return { tag, netTag, comment: `${head}${network.slice(0, Math.max(0, room))}${tail}` }
+  const o = ownerOf(network, containerId, ifName, { netTagSalt: '' })
+  return { tag: o.tag, netTag: o.netTag ?? '', comment: o.comment }
 }
 
-/** "net:x id:y if:z" out of an element comment, for messages. */
-export const ownerText = (comment: string | undefined): string => (comment ?? '').split(' ').slice(2).join(' ') || 'an unknown owner'
+export { ownerText }
 
 /**
  * The entries for `mappings` and the container's addresses. A mapping with a hostIP goes to that family

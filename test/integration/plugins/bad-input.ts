@@ -24,6 +24,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   'host-local': { ipam: { type: 'host-local', subnet: '10.250.0.0/24', dataDir: '/run/berth-bad-input-never-written' } },
   'host-device': { device: 'btnosuchdev0' },
   bridge: { bridge: 'btbadinput0' },
+  'overlay-vxlan': { clusterCidr: '10.244.0.0/16', store: { type: 'file', path: '/run/berth-bad-input-never-written' } },
 }
 // IPAM plugins never open the container's namespace (the reference host-local ignores CNI_NETNS).
 const IGNORES_NETNS = new Set(['host-local'])
