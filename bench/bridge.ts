@@ -47,6 +47,7 @@ import {
   type LatencyRow,
   type Ns,
   type Timed,
+  printLatencyTable,
 } from './lib/harness.js'
 import { stateDirOfNetns } from '../plugins/bridge/state.js'
 
@@ -182,24 +183,8 @@ async function latency(host: Ns, measured: Side[], control: Side | undefined): P
 
 function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
   const hasRef = sides.some((s) => s.name === 'reference')
-  console.log(`\n1. ADD / DEL latency with N containers already on the bridge (ipMasq on): median wall ms of ${PROBES} probes, mean CPU ms`)
-  let head = 'N'.padStart(6) + ' | berth ADD   DEL  cpuADD cpuDEL'
-  if (hasRef) head += ' | ref ADD   DEL  cpuADD cpuDEL | berth/ref ADD   DEL   cpu'
-  head += ' | populate s (berth' + (hasRef ? ', ref)' : ')')
-  console.log(head)
-  const b = rows.get('berth') ?? []
-  const r = rows.get('reference') ?? []
+  const { b, r } = printLatencyTable(`\n1. ADD / DEL latency with N containers already on the bridge (ipMasq on): median wall ms of ${PROBES} probes, mean CPU ms`, 'N', rows, hasRef)
   const c = rows.get('control') ?? []
-  for (const br of b) {
-    const rr = r.find((x) => x.n === br.n)
-    let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
-    if (hasRef && rr) {
-      line += ' | ' + f1(rr.addMs).padStart(7) + f1(rr.delMs).padStart(6) + f1(rr.addCpu).padStart(8) + f1(rr.delCpu).padStart(7)
-      line += ' | ' + ratio(br.addMs, rr.addMs).padStart(13) + ratio(br.delMs, rr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, rr.addCpu + rr.delCpu).padStart(6)
-    }
-    line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
-    console.log(line)
-  }
   if (c.length > 0) {
     console.log('control (berth on an empty bridge in its own host namespace, probed interleaved with the rows above):')
     console.log('N'.padStart(6) + ' | ctl ADD   DEL  cpuADD cpuDEL | berth/control ADD   DEL   cpu')

@@ -51,6 +51,7 @@ import {
   type LatencyRow,
   type Ns,
   type Timed,
+  printLatencyTable,
 } from './lib/harness.js'
 
 const ROOT = process.cwd()
@@ -273,23 +274,7 @@ function measureAll<C extends { name: string; n: number }>(combos: readonly C[],
 
 function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
   const hasRef = sides.some((s) => s.name === 'reference')
-  console.log(`\n1. ADD / DEL latency of one attachment with ${PER_ATTACHMENT} TCP mappings, M mappings already on the host: median wall ms of ${PROBES} probes, mean CPU ms`)
-  let head = 'M'.padStart(6) + ' | berth ADD   DEL  cpuADD cpuDEL'
-  if (hasRef) head += ' | ref ADD   DEL  cpuADD cpuDEL | berth/ref ADD   DEL   cpu'
-  head += ' | populate s (berth' + (hasRef ? ', ref)' : ')')
-  console.log(head)
-  const b = rows.get('berth') ?? []
-  const r = rows.get('reference') ?? []
-  for (const br of b) {
-    const rr = r.find((x) => x.n === br.n)
-    let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
-    if (hasRef && rr) {
-      line += ' | ' + f1(rr.addMs).padStart(7) + f1(rr.delMs).padStart(6) + f1(rr.addCpu).padStart(8) + f1(rr.delCpu).padStart(7)
-      line += ' | ' + ratio(br.addMs, rr.addMs).padStart(13) + ratio(br.delMs, rr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, rr.addCpu + rr.delCpu).padStart(6)
-    }
-    line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
-    console.log(line)
-  }
+  const { b, r } = printLatencyTable(`\n1. ADD / DEL latency of one attachment with ${PER_ATTACHMENT} TCP mappings, M mappings already on the host: median wall ms of ${PROBES} probes, mean CPU ms`, 'M', rows, hasRef)
   const lo = b[0]
   const hi = b[b.length - 1]
   if (lo && hi && hi.n > lo.n) {

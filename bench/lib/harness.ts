@@ -248,3 +248,28 @@ export function measureProbes<S extends { name: string }>(
     row.delCpu = mean(sm.del.map((t) => t.cpuMs))
   }
 }
+
+/**
+ * Prints the berth rows of a latency-vs-N table, with the reference's rows and berth/reference ratios when
+ * the reference ran; `label` names N ('N' containers, 'M' mappings). Returns berth's rows and the reference's.
+ */
+export function printLatencyTable(title: string, label: string, rows: Map<string, LatencyRow[]>, hasRef: boolean): { b: LatencyRow[]; r: LatencyRow[] } {
+  console.log(title)
+  let head = label.padStart(6) + ' | berth ADD   DEL  cpuADD cpuDEL'
+  if (hasRef) head += ' | ref ADD   DEL  cpuADD cpuDEL | berth/ref ADD   DEL   cpu'
+  head += ' | populate s (berth' + (hasRef ? ', ref)' : ')')
+  console.log(head)
+  const b = rows.get('berth') ?? []
+  const r = rows.get('reference') ?? []
+  for (const br of b) {
+    const rr = r.find((x) => x.n === br.n)
+    let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
+    if (hasRef && rr) {
+      line += ' | ' + f1(rr.addMs).padStart(7) + f1(rr.delMs).padStart(6) + f1(rr.addCpu).padStart(8) + f1(rr.delCpu).padStart(7)
+      line += ' | ' + ratio(br.addMs, rr.addMs).padStart(13) + ratio(br.delMs, rr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, rr.addCpu + rr.delCpu).padStart(6)
+    }
+    line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
+    console.log(line)
+  }
+  return { b, r }
+}
