@@ -49,7 +49,7 @@ import {
   type Timed,
   printLatencyTable,
 } from './lib/harness.js'
-import { stateDirOfNetns } from '../plugins/bridge/state.js'
+import { netnsFileKey } from '../pkg/ns/netns.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
@@ -386,7 +386,7 @@ async function main(): Promise<void> {
   const [host] = (await newNamespaces(1)) as [Ns]
   nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
   // berth's attachment records for the throw-away host live in /run, keyed by its namespace: removed at the end.
-  hostStateDir = stateDirOfNetns(host.path)
+  hostStateDir = join('/run/berth/bridge', netnsFileKey(host.path))
   console.log(
     `bench/bridge: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}` : '(no reference)'}; N = ${N_LIST.join(', ')}; ` +
       `all inside a throw-away host namespace (${host.path}); ${PROBES} probes per N`,
@@ -417,7 +417,7 @@ async function main(): Promise<void> {
     if (ONLY.has('latency')) {
       const [ctlHost] = (await newNamespaces(1)) as [Ns]
       nsExec(ctlHost, 'ip', ['link', 'set', 'lo', 'up'])
-      controlStateDir = stateDirOfNetns(ctlHost.path)
+      controlStateDir = join('/run/berth/bridge', netnsFileKey(ctlHost.path))
       const control: Side = { name: 'control', host: ctlHost, dir: berthDir, bridge: 'bbctl0', network: 'bench-ctl', subnet: '10.203.0.0/16', dataDir: mkData('ctl') }
       lat = await latency(host, sides, control)
     }

@@ -26,7 +26,7 @@
 // The same bundle is also the node server and client of the connection test (argv[2] = conn-server /
 // conn-client), started inside the namespaces through nsenter.
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, rmSync, statSync } from 'node:fs'
+import { cpSync, existsSync, rmSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -53,6 +53,7 @@ import {
   type Timed,
   printLatencyTable,
 } from './lib/harness.js'
+import { netnsFileKey } from '../pkg/ns/netns.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
@@ -198,8 +199,7 @@ function callAsync(host: Ns, s: Side, command: string, id: string, netns: string
 async function newHost(sides: readonly Side[]): Promise<Ns> {
   const host = await newNamespace()
   // berth portmap's records of this namespace: they describe it only, and go with it.
-  const st = statSync(host.path)
-  const records = `/run/berth/portmap/${st.dev}-${st.ino}`
+  const records = `/run/berth/portmap/${netnsFileKey(host.path)}`
   process.on('exit', () => rmSync(records, { recursive: true, force: true }))
   nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
   nsExec(host, 'ip', ['link', 'add', 'bpfake0', 'type', 'bridge'])

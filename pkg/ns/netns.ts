@@ -4,7 +4,7 @@
 // run on libuv's pool, which stays where it was; so switching is synchronous only: withNetnsSync()
 // switches, runs a synchronous function (open a netlink socket, write a sysctl, fork a child) and
 // switches back in `finally`. What async code holds afterwards is a handle bound to the namespace.
-import { closeSync, fstatSync, mkdirSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs'
+import { closeSync, fstatSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, constants as fsc } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { native } from '../../native/index.js'
 import { CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, NSFS_MAGIC, PROC_SUPER_MAGIC } from '../../native/binding.js'
@@ -12,6 +12,16 @@ import { CniCode, CniError } from '../errors/cni-error.js'
 import { errorCode, SysError } from '../errors/sys-error.js'
 
 export const NETNS_RUN_DIR = '/run/netns'
+
+/**
+ * A network namespace's identity as a file-name part, `<dev>-<ino>` of its nsfs inode (default: this
+ * process's). Per-host-namespace state directories are named by it, because several "hosts" (rig
+ * namespaces) on one machine share /run. Throws the fs error when the file is not there.
+ */
+export function netnsFileKey(nsPath = '/proc/self/ns/net'): string {
+  const st = statSync(nsPath)
+  return `${st.dev}-${st.ino}`
+}
 
 export class NetnsHandle {
   readonly path: string

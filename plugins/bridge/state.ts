@@ -13,9 +13,10 @@
 // element only while nat/<address> names its owner (every ADD writes it), a host veth only while its
 // alias carries the owner tag, and falls back to listing (by owner comment) whenever a record and the
 // kernel disagree. Without a record (written by an older berth, or lost), DEL lists as before.
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
+import { netnsFileKey } from '../../pkg/ns/netns.js'
 import { formatIp, parseIp } from '../../pkg/ip/cidr.js'
 
 export const STATE_ROOT = '/run/berth/bridge'
@@ -37,8 +38,7 @@ export interface AttachmentRecord {
 
 /** The state directory of a network namespace (default: this process's) under `root`. */
 export function stateDirOfNetns(nsPath = '/proc/self/ns/net', root = STATE_ROOT): string {
-  const st = statSync(nsPath)
-  return join(root, `${st.dev}-${st.ino}`)
+  return join(root, netnsFileKey(nsPath))
 }
 
 export class BridgeState {

@@ -16,12 +16,13 @@
 // Records are written before the kernel change and removed after it, so a crash leaves a record that DEL
 // and GC can use. Everything here runs under the lock.
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { errorCode } from '../../pkg/errors/sys-error.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import type { NftElement } from '../../pkg/firewall/nft-batch.js'
+import { netnsFileKey } from '../../pkg/ns/netns.js'
 import type { HairpinElement } from './nft.js'
 import type { Entry } from './plan.js'
 
@@ -66,8 +67,7 @@ export class PortmapState {
   static open(root = STATE_ROOT, nsPath = '/proc/self/ns/net'): PortmapState {
     let id: string
     try {
-      const st = statSync(nsPath)
-      id = `${st.dev}-${st.ino}`
+      id = netnsFileKey(nsPath)
     } catch (e) {
       throw ioError(`identify the network namespace (${nsPath})`, e)
     }
