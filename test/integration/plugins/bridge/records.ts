@@ -29,6 +29,8 @@ async function rig(t: Test): Promise<Rig> {
   const host = await createTestNetns(t)
   host.exec('ip', ['link', 'set', 'lo', 'up'])
   const state = stateDirOfNetns(host.path)
+  // The namespace is new: a directory of that name is a leftover of a dead namespace whose inode was reused.
+  rmSync(state, { recursive: true, force: true })
   t.teardown(() => rmSync(state, { recursive: true, force: true }))
   const dataDir = t.testdir()
   const conf = { cniVersion: '1.1.0', name: NET, type: 'bridge', bridge: uniqueName('br'), isGateway: true, ipMasq: true, macspoofchk: true, ipam: { type: 'host-local', dataDir, subnet: '10.78.0.0/24' } }
