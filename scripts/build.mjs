@@ -3,7 +3,7 @@
 // Each executable is a single file (CommonJS inside: faster to start than ESM) with a node shebang; the addon
 // and netlink's prebuilt binding are copied beside them so `berth install` can copy bin/ anywhere.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -158,6 +158,10 @@ if (existsSync(etcdProtoSrc)) {
 }
 for (const { name, code } of bundles) {
   const out = join(bin, name)
+  // V8 accepts a code cache whose source merely has the same LENGTH (its source hash is the length), so a
+  // cache left from the previous bundle would run stale bytecode against a new bundle of equal size (seen:
+  // "readFileSync is not a function" after a rebuild). Drop it before the new bundle lands.
+  rmSync(join(lib, `${name}.jscache`), { force: true })
   writeAtomic(join(lib, `${name}.js`), `(function (exports, require, module, __filename, __dirname) {${code}\n})`)
   writeAtomic(out, launcher(name, undefined), 0o755)
   if (name === 'berth') continue
