@@ -48,12 +48,13 @@ import {
   type Ns,
   type Timed,
   printLatencyTable,
+  envCounts,
 } from './lib/harness.js'
 import { netnsFileKey } from '../pkg/ns/netns.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
-const N_LIST = [...new Set((process.env['BENCH_N'] ?? '0,250,1000').split(',').map((s) => Number(s.trim())))].sort((a, b) => a - b)
+const N_LIST = envCounts('BENCH_N', '0,250,1000')
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 15)
 const PARALLEL = Number(process.env['BENCH_PARALLEL'] ?? 100)
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)

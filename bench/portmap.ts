@@ -52,12 +52,13 @@ import {
   type Ns,
   type Timed,
   printLatencyTable,
+  envCounts,
 } from './lib/harness.js'
 import { netnsFileKey } from '../pkg/ns/netns.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
-const N_LIST = [...new Set((process.env['BENCH_N'] ?? '0,500,2000').split(',').map((s) => Number(s.trim())))].sort((a, b) => a - b)
+const N_LIST = envCounts('BENCH_N', '0,500,2000')
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 12)
 const PER_ATTACHMENT = 4
 const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)

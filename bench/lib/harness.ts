@@ -273,3 +273,7 @@ export function printLatencyTable(title: string, label: string, rows: Map<string
   }
   return { b, r }
 }
+
+/** The distinct numbers of a comma-separated environment variable (or its default), ascending: BENCH_N=0,250,1000. */
+export const envCounts = (name: string, dflt: string): number[] =>
+  [...new Set((process.env[name] ?? dflt).split(',').map((s) => Number(s.trim())))].sort((a, b) => a - b)
