@@ -26,6 +26,10 @@ export interface NativeBinding {
   /** One libnftables run (nft_run_cmd_from_buffer): a whole script is one atomic transaction.
    *  Throws SysError('nft', EINVAL, undefined, <libnftables error text>) on failure. */
   nftRun(script: string, json: boolean): NftOutput
+  /** One NETLINK_NETFILTER round trip in the calling thread's namespace: sends `request` in one send(),
+   *  returns the replies once `expectedAcks` NLMSG_ERROR/NLMSG_DONE arrived (or an error and nothing more).
+   *  Throws SysError for socket failures only; the kernel's answers are in the returned bytes. */
+  nfnlTransact(request: Uint8Array, expectedAcks: number): Uint8Array
 }
 
 export const CLONE_NEWNS = 0x00020000

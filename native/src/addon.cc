@@ -1,4 +1,5 @@
-// Module init and the error bridge. Everything else is in sys.cc (syscalls) and nft.cc (libnftables).
+// Module init and the error bridge. Everything else is in sys.cc (syscalls), nft.cc (libnftables) and
+// nfnl.cc (raw nf_tables netlink).
 #include "common.h"
 
 namespace berth {
@@ -68,6 +69,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("fstatfsType", Napi::Function::New(env, FstatfsType, "fstatfsType"));
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
   exports.Set("nftRun", Napi::Function::New(env, NftRun, "nftRun"));
+  exports.Set("nfnlTransact", Napi::Function::New(env, NfnlTransact, "nfnlTransact"));
   return exports;
 }
 

@@ -24,5 +24,6 @@ Napi::Value Umount2(const Napi::CallbackInfo& info);
 Napi::Value FstatfsType(const Napi::CallbackInfo& info);
 Napi::Value Flock(const Napi::CallbackInfo& info);
 Napi::Value NftRun(const Napi::CallbackInfo& info);
+Napi::Value NfnlTransact(const Napi::CallbackInfo& info);
 
 }  // namespace berth

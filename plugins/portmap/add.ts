@@ -57,7 +57,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
     // A repeated ADD of the attachment replaces what it added before.
     removeAttachment(state, owner.tag, state.readOwner(owner.tag))
-    const elements = attachmentElements(owner, elementEntries(entries))
+    const elements = attachmentElements(owner, elementEntries(entries, ts.offsetNat))
     const rec = ownerRecord(owner, 'nftables', entries, elements, hairpin)
     // Recorded before the kernel change: a crash leaves a record DEL and GC can use.
     state.record(rec)

@@ -6,8 +6,8 @@ import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { containerAddresses, parsePortmapConfig, refuseUnsupported } from './config.js'
 import { DNAT_CHAIN, savedEntries, saveTables } from './ipt.js'
-import { CHAINS, listedEntries, listTable, ownerTagOf, TABLE, type ListedEntry } from './nft.js'
-import { describeEntry, elementEntries, planEntries, portmapOwner, type Entry } from './plan.js'
+import { CHAINS, listedEntries, listTable, OFFSET_NAT_MARKER, ownerTagOf, SHIFT_CHAIN, TABLE, type ListedEntry } from './nft.js'
+import { describeEntry, elementEntries, isShiftedRange, planEntries, portmapOwner, singlePorts, type Entry } from './plan.js'
 
 export async function cmdCheck(a: CmdArgs): Promise<void> {
   const cfg = parsePortmapConfig(a.conf)
@@ -32,17 +32,26 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
       mine.push(...savedEntries(f, nat).filter((l) => ownerTagOf(l.element) === tag))
     }
   } else {
-    entries = elementEntries(planned)
     const listing = listTable(undefined)
     if (listing === undefined) throw fail(`nftables table inet ${TABLE} does not exist`)
-    for (const chain of [CHAINS.prerouting, CHAINS.output, CHAINS.dnat]) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
+    const offsetNat = listing.some((o) => o['chain']?.['name'] === OFFSET_NAT_MARKER)
+    const chains = [CHAINS.prerouting, CHAINS.output, CHAINS.dnat, ...(offsetNat ? [SHIFT_CHAIN] : [])]
+    for (const chain of chains) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
+    entries = elementEntries(planned, offsetNat)
     mine = listedEntries(listing).filter((l) => ownerTagOf(l.element) === tag)
   }
   for (const e of entries) {
-    const found = mine.find((l) => l.family === e.family && l.hostIP === e.hostIP && l.protocol === e.protocol && l.hostPort === e.hostPort && l.hostPortEnd === e.hostPortEnd)
-    if (found === undefined) throw fail(`${describeEntry(e)} is not mapped to this container`)
-    if (found.containerIP !== e.containerIP || found.containerPort !== e.containerPort) {
-      throw fail(`${describeEntry(e)} goes to ${found.containerIP}:${String(found.containerPort)}, not ${e.containerIP}:${e.containerPort}`)
+    // A shifted range added before the table had the offset rules (layout 2) is one element per port.
+    const alt = isShiftedRange(e) && find(mine, e) === undefined ? singlePorts(e) : [e]
+    for (const x of alt) {
+      const found = find(mine, x)
+      if (found === undefined) throw fail(`${describeEntry(e)} is not mapped to this container`)
+      if (found.containerIP !== x.containerIP || found.containerPort !== x.containerPort) {
+        throw fail(`${describeEntry(x)} goes to ${found.containerIP}:${String(found.containerPort)}, not ${x.containerIP}:${x.containerPort}`)
+      }
     }
   }
 }
+
+const find = (mine: readonly ListedEntry[], e: Entry) =>
+  mine.find((l) => l.family === e.family && l.hostIP === e.hostIP && l.protocol === e.protocol && l.hostPort === e.hostPort && l.hostPortEnd === e.hostPortEnd)

@@ -14,16 +14,24 @@
 //                        (the host through 127.0.0.1, with route_localnet on the container's host
 //                        interface); one element per subnet, shared by its attachments (records.ts
 //                        counts them), so the interval set stays small
+//   map shift4/shift6    ipvX_addr . inet_proto . inet_service : interval ipvX_addr . inet_service
+//                        flags interval; a shifted range (8000-8010:80-90) as one element whose data is
+//                        the container address and a port window (offset-nat.ts, plan.ts offsetWindow)
 //   chain hostports_2    meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
-//                          meta l4proto . th dport map @any4         (and @host4, @ranges4, ip6 ...)
+//                          meta l4proto . th dport map @any4         (and @host4, @ranges4, ip6 ...);
+//                        jump shifted_3
+//   chain shifted_3      fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @shift4
+//                        with the port-offset flag (and ip6): hand-built netlink (offset-nat.ts), empty
+//                        when the kernel refused it; the empty chain offset_nat_on says the rules are there
 //   chain prerouting_2   nat, prerouting, dstnat: jump hostports_2
 //   chain output_2       nat, output, dstnat: jump hostports_2 (the host's own connections)
 //   chain postrouting_2  nat, postrouting, srcnat: ct status dnat ip saddr . ip daddr @hairpin4 masquerade
 //   chain guard          filter, prerouting, raw: iifname != "lo" ip daddr 127.0.0.0/8 drop
 //                        (rules only once an ADD turned route_localnet on, as Docker 28 does; the empty
 //                        chain guard_on marks that they are there)
-//   chain layout_2_<gen> empty: marks the layout version and names this table's generation, which the
-//                        on-disk records (records.ts) must match; `list chains` reads it cheaply
+//   chain layout_3_<gen> empty: marks the layout version and names this table's generation, which the
+//                        on-disk records (records.ts) must match; `list chains` reads it cheaply. A table
+//                        of layout 2 (layout_2_<gen>: no shift maps) is upgraded in place, keeping both
 // Single ports (the common case) live in hash maps: adding or deleting one costs the same however many
 // mappings exist, while libnftables loads a whole interval set to change it. Tables made by the first
 // layout (maps ports4/ports6, interval; chains without the _2) keep those maps and chains ("legacy").
@@ -36,18 +44,23 @@ import type { IpFamily } from '../../pkg/ip/cidr.js'
 import { parseCidr, formatIp, networkOf } from '../../pkg/ip/cidr.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
 import { PROTOCOLS, type Protocol } from './config.js'
-import { isSamePortRange, type Entry, type Owner } from './plan.js'
+import { isSamePortRange, isShiftedRange, offsetWindow, type Entry, type Owner } from './plan.js'
 
 export const TABLE = 'berth_portmap'
 const FAMILY = 'inet'
 export const ANY_MAP: Record<IpFamily, string> = { 4: 'any4', 6: 'any6' }
 export const HOST_MAP: Record<IpFamily, string> = { 4: 'host4', 6: 'host6' }
 export const RANGES: Record<IpFamily, string> = { 4: 'ranges4', 6: 'ranges6' }
+export const SHIFT: Record<IpFamily, string> = { 4: 'shift4', 6: 'shift6' }
 export const HAIRPIN: Record<IpFamily, string> = { 4: 'hairpin4', 6: 'hairpin6' }
 /** The first layout's maps (interval, one element per port), kept in tables it made. */
 export const LEGACY_PORTS: Record<IpFamily, string> = { 4: 'ports4', 6: 'ports6' }
-export const LAYOUT_MARKER = 'layout_2_'
+export const LAYOUT_MARKER = 'layout_3_'
+/** The marker of layout 2, which this one extends (shift maps, chain shifted_3). */
+export const PREV_LAYOUT_MARKER = 'layout_2_'
 export const GUARD_MARKER = 'guard_on'
+/** Present when chain shifted_3 holds the offset DNAT rules (offset-nat.ts). */
+export const OFFSET_NAT_MARKER = 'offset_nat_on'
 const ADDR_TYPE: Record<IpFamily, string> = { 4: 'ipv4_addr', 6: 'ipv6_addr' }
 const ANY_ADDR: Record<IpFamily, string> = { 4: '0.0.0.0', 6: '::' }
 const L3: Record<IpFamily, string> = { 4: 'ip', 6: 'ip6' }
@@ -55,7 +68,7 @@ const NFPROTO: Record<IpFamily, string> = { 4: 'ipv4', 6: 'ipv6' }
 const DSTNAT = -100
 const SRCNAT = 100
 const RAW = -300
-const ALL_MAPS = (f: IpFamily) => [ANY_MAP[f], HOST_MAP[f], RANGES[f], LEGACY_PORTS[f]]
+const ALL_MAPS = (f: IpFamily) => [ANY_MAP[f], HOST_MAP[f], RANGES[f], SHIFT[f], LEGACY_PORTS[f]]
 
 /**
  * This layout's chains. Their names differ from the first layout's (hostports, prerouting, output,
@@ -63,15 +76,18 @@ const ALL_MAPS = (f: IpFamily) => [ANY_MAP[f], HOST_MAP[f], RANGES[f], LEGACY_PO
  * binary re-declaring its chains (flush + rules) then cannot remove this layout's rules either.
  */
 export const CHAINS = { dnat: 'hostports_2', prerouting: 'prerouting_2', output: 'output_2', postrouting: 'postrouting_2' } as const
+/** The chain of the hand-built offset DNAT rules (layout 3), jumped to from hostports_2. */
+export const SHIFT_CHAIN = 'shifted_3'
 
 /**
  * Table, maps, sets, chains and their fixed rules as an nft script (add + flush + add rules, one
- * transaction), applied when the table or its layout marker is missing. A script rather than JSON:
+ * transaction), applied when the table or its layout marker is missing. Without the marker: offset-nat.ts
+ * adds it next, with the rules libnftables cannot make (or without them). A script rather than JSON:
  * libnftables 1.0.6 crashes (SIGSEGV) parsing a JSON dnat statement whose address is a map to a
  * concatenation (address . port), while its text parser handles it. Element changes, which carry
  * comments, stay JSON (NftBatch).
  */
-export function declareScript(opts: { gen: string }): string {
+export function declareScript(): string {
   const t = `inet ${TABLE}`
   const c = CHAINS
   const lines = [`add table ${t}`]
@@ -80,9 +96,11 @@ export function declareScript(opts: { gen: string }): string {
     lines.push(`add map ${t} ${ANY_MAP[f]} { type inet_proto . inet_service : ${a} . inet_service; }`)
     lines.push(`add map ${t} ${HOST_MAP[f]} { type ${a} . inet_proto . inet_service : ${a} . inet_service; }`)
     lines.push(`add map ${t} ${RANGES[f]} { type ${a} . inet_proto . inet_service : ${a}; flags interval; }`)
+    lines.push(`add map ${t} ${SHIFT[f]} { type ${a} . inet_proto . inet_service : interval ${a} . inet_service; flags interval; }`)
     lines.push(`add set ${t} ${HAIRPIN[f]} { type ${a} . ${a}; flags interval; }`)
   }
   lines.push(`add chain ${t} ${c.dnat}`)
+  lines.push(`add chain ${t} ${SHIFT_CHAIN}`)
   lines.push(`add chain ${t} ${c.prerouting} { type nat hook prerouting priority ${DSTNAT}; policy accept; }`)
   lines.push(`add chain ${t} ${c.output} { type nat hook output priority ${DSTNAT}; policy accept; }`)
   lines.push(`add chain ${t} ${c.postrouting} { type nat hook postrouting priority ${SRCNAT}; policy accept; }`)
@@ -94,11 +112,14 @@ export function declareScript(opts: { gen: string }): string {
     lines.push(`add rule ${t} ${c.dnat} meta nfproto ${NFPROTO[f]} ${local} dnat ${l3} to meta l4proto . th dport map @${ANY_MAP[f]}`)
     for (const map of [HOST_MAP[f], RANGES[f]]) lines.push(`add rule ${t} ${c.dnat} ${local} dnat ${l3} to ${l3} daddr . meta l4proto . th dport map @${map}`)
   }
+  lines.push(`add rule ${t} ${c.dnat} jump ${SHIFT_CHAIN}`)
   for (const chain of [c.prerouting, c.output]) lines.push(`add rule ${t} ${chain} jump ${c.dnat}`)
   for (const f of [4, 6] as const) lines.push(`add rule ${t} ${c.postrouting} ct status dnat ${L3[f]} saddr . ${L3[f]} daddr @${HAIRPIN[f]} masquerade`)
-  lines.push(`add chain ${t} ${LAYOUT_MARKER}${opts.gen}`)
   return lines.join('\n') + '\n'
 }
+
+/** The layout marker alone, for a table whose offset DNAT rules the kernel refused. */
+export const markerScript = (gen: string): string => `add chain inet ${TABLE} ${LAYOUT_MARKER}${gen}\n`
 
 /** Adds, in `b`, the guard rule (127.0.0.0/8 only from lo) and its marker chain. */
 export function addGuard(b: NftBatch): NftBatch {
@@ -122,7 +143,11 @@ export interface TableState {
   exists: boolean
   /** the generation of a table of the current layout; undefined: missing or an older layout */
   gen: string | undefined
+  /** the generation of a table of layout 2 (upgraded in place by syncLayout) */
+  prevGen: string | undefined
   guard: boolean
+  /** the offset DNAT rules are in place: a shifted range is one element (else one per port) */
+  offsetNat: boolean
 }
 
 /** Reads TableState from chain names only: unlike listing the table, this does not load any element. */
@@ -131,14 +156,28 @@ export function tableState(ns: NetnsHandle | undefined): TableState {
     .filter((c) => c.table === TABLE)
     .map((c) => c.name)
   const marker = names.find((n) => n.startsWith(LAYOUT_MARKER))
-  return { exists: names.length > 0, gen: marker?.slice(LAYOUT_MARKER.length), guard: names.includes(GUARD_MARKER) }
+  const prev = names.find((n) => n.startsWith(PREV_LAYOUT_MARKER))
+  return {
+    exists: names.length > 0,
+    gen: marker?.slice(LAYOUT_MARKER.length),
+    prevGen: prev?.slice(PREV_LAYOUT_MARKER.length),
+    guard: names.includes(GUARD_MARKER),
+    offsetNat: names.includes(OFFSET_NAT_MARKER),
+  }
 }
 
-/** An entry as a map element: any<f> or host<f> for one port, ranges<f> for a same-port range. */
+/**
+ * An entry as a map element: any<f> or host<f> for one port, ranges<f> for a same-port range, shift<f> for
+ * a shifted range (only given whole by elementEntries when the table has the offset DNAT rules).
+ */
 export function entryElement(e: Entry, comment: string): { set: string; elem: NftElement } {
-  if (isSamePortRange(e)) {
-    const addr: NftJson = e.hostIP === undefined ? { prefix: { addr: ANY_ADDR[e.family], len: 0 } } : e.hostIP
-    return { set: RANGES[e.family], elem: { key: { concat: [addr, e.protocol, { range: [e.hostPort, e.hostPortEnd] }] }, value: e.containerIP, comment } }
+  const addr: NftJson = e.hostIP === undefined ? { prefix: { addr: ANY_ADDR[e.family], len: 0 } } : e.hostIP
+  const key = { concat: [addr, e.protocol, { range: [e.hostPort, e.hostPortEnd] }] }
+  if (isSamePortRange(e)) return { set: RANGES[e.family], elem: { key, value: e.containerIP, comment } }
+  if (isShiftedRange(e)) {
+    const w = offsetWindow(e)
+    if (w === undefined) throw new Error(`internal: ${e.hostPort}-${e.hostPortEnd} has no offset window; split it (elementEntries)`)
+    return { set: SHIFT[e.family], elem: { key, value: { concat: [e.containerIP, { range: [w.min, w.max] }] }, comment } }
   }
   const value = { concat: [e.containerIP, e.containerPort] }
   if (e.hostIP === undefined) return { set: ANY_MAP[e.family], elem: { key: { concat: [e.protocol, e.hostPort] }, value, comment } }
@@ -207,16 +246,25 @@ export function listedEntries(listing: readonly NftObject[]): ListedEntry[] {
         let containerPort: number | undefined
         if (typeof el.value === 'string') containerIP = el.value
         else {
-          const v = (el.value as { concat?: [string, number] } | null)?.concat
+          const v = (el.value as { concat?: [string, NftJson] } | null)?.concat
           if (!Array.isArray(v)) continue
           containerIP = v[0]
-          containerPort = v[1]
+          containerPort = portOf(v[1], lo)
+          if (containerPort === undefined) continue
         }
         out.push({ family: f, hostIP, protocol, hostPort: lo, hostPortEnd: hi, containerIP, containerPort: containerPort ?? (map === RANGES[f] ? lo : undefined), map, element: el })
       }
     }
   }
   return out
+}
+
+/** A container port from map data: a port, or a shift element's window (host port lo goes to min + lo % size). */
+function portOf(data: NftJson, lo: number): number | undefined {
+  if (typeof data === 'number') return data
+  const w = (data as { range?: [number, number] } | null)?.range
+  if (!Array.isArray(w) || typeof w[0] !== 'number' || typeof w[1] !== 'number' || w[1] < w[0]) return undefined
+  return w[0] + (lo % (w[1] - w[0] + 1))
 }
 
 const tagOf = (e: NftElement) => (e.comment ?? '').split(' ')[0] ?? ''
@@ -293,4 +341,4 @@ export function listedTags(listing: readonly NftObject[]): Set<string> {
 
 export const listTable = (ns: NetnsHandle | undefined) => nftList(ns, FAMILY, TABLE)
 export const apply = (ns: NetnsHandle | undefined, b: NftBatch) => nftApply(ns, b)
-export const declareFixed = (ns: NetnsHandle | undefined, gen: string) => nftApplyScript(ns, declareScript({ gen }))
+export const declareFixed = (ns: NetnsHandle | undefined) => nftApplyScript(ns, declareScript())

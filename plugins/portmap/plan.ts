@@ -92,24 +92,53 @@ export function coalesce(entries: readonly Entry[]): Entry[] {
 }
 
 /**
- * Whether an entry can be one interval element: the kernel's DNAT keeps the destination port when the map
- * gives only an address, so ranges whose host and container ports are equal are one element; a range with
- * an offset (8000-8010 → 80-90) becomes one element per port (nftables 1.0.6 has no shifted port ranges).
+ * Whether an entry can be one `ranges` element: the kernel's DNAT keeps the destination port when the map
+ * gives only an address, so ranges whose host and container ports are equal are one element.
  */
 export const isSamePortRange = (e: Entry): boolean => e.hostPortEnd > e.hostPort && e.containerPort === e.hostPort
 
-/** Splits entries that cannot be one element into single ports. */
-export function elementEntries(entries: readonly Entry[]): Entry[] {
+/** A range whose container ports differ from its host ports (Docker's 8000-8010:80-90). */
+export const isShiftedRange = (e: Entry): boolean => e.hostPortEnd > e.hostPort && e.containerPort !== e.hostPort
+
+/**
+ * The port window [min, max] of the one `shift` element of a shifted range (nft.ts). With the offset flag
+ * (NF_NAT_RANGE_PROTO_OFFSET) and no base port, the kernel's DNAT picks port min + (dport % size), size =
+ * max - min + 1 (nf_nat_l4proto_unique_tuple, base 0 since nft_nat cannot load one): with r = host start
+ * % size, host port H + i reaches min + r + i, which is container port T + i when min = T - r and
+ * r + n <= size (no wrap inside the range). The smallest such size that keeps the window inside 1-65535;
+ * undefined when none exists (then the range is one element per port).
+ */
+export function offsetWindow(e: Pick<Entry, 'hostPort' | 'hostPortEnd' | 'containerPort'>): { min: number; max: number } | undefined {
+  const n = e.hostPortEnd - e.hostPort + 1
+  for (let size = n; size <= 65535; size++) {
+    const r = e.hostPort % size
+    const min = e.containerPort - r
+    if (r + n <= size && min >= 1 && min + size - 1 <= 65535) return { min, max: min + size - 1 }
+  }
+  return undefined
+}
+
+/**
+ * The entries as map elements will hold them: single ports and same-port ranges as they are; a shifted
+ * range stays one entry when the table has the offset DNAT rules (`offsetNat`) and a window exists,
+ * else it is split into single ports.
+ */
+export function elementEntries(entries: readonly Entry[], offsetNat: boolean): Entry[] {
   const out: Entry[] = []
   for (const e of entries) {
-    if (e.hostPortEnd === e.hostPort || isSamePortRange(e)) {
+    if (!isShiftedRange(e) || (offsetNat && offsetWindow(e) !== undefined)) {
       out.push(e)
       continue
     }
-    for (let p = e.hostPort; p <= e.hostPortEnd; p++) {
-      out.push({ ...e, hostPort: p, hostPortEnd: p, containerPort: e.containerPort + (p - e.hostPort) })
-    }
+    out.push(...singlePorts(e))
   }
+  return out
+}
+
+/** A range as one entry per port. */
+export function singlePorts(e: Entry): Entry[] {
+  const out: Entry[] = []
+  for (let p = e.hostPort; p <= e.hostPortEnd; p++) out.push({ ...e, hostPort: p, hostPortEnd: p, containerPort: e.containerPort + (p - e.hostPort) })
   return out
 }
 

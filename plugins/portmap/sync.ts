@@ -7,23 +7,27 @@ import { createLog } from '../../pkg/log/log.js'
 import type { NftObject } from '../../pkg/firewall/nft.js'
 import { apply, declareFixed, deleteKeysBatch, listedTags, listTable, purgeBatch, tableState, type HairpinElement, type TableState } from './nft.js'
 import type { Entry } from './plan.js'
+import { installOffsetNat } from './offset-nat.js'
 import { newGeneration, type OwnerRecord, type PortmapState } from './records.js'
 
 const log = createLog('portmap')
 
 /**
  * Declares the table when it or its layout marker is missing (a table of the first layout is kept and
- * marked legacy), and wipes records that describe another table. Cheap when all is in place: one
- * `list chains`.
+ * marked legacy; one of layout 2 is upgraded in place, its records stay valid), and wipes records that
+ * describe another table. Cheap when all is in place: one `list chains`.
  */
 export function syncLayout(state: PortmapState): TableState {
   const ts = tableState(undefined)
   if (ts.gen === undefined) {
-    const gen = newGeneration()
-    // An existing table without our marker was made by the first layout: its elements have no records.
-    state.reset(gen, ts.exists)
-    declareFixed(undefined, gen)
-    return { exists: true, gen, guard: ts.guard }
+    // Layout 3 only adds to layout 2: a layout-2 table our records describe keeps its generation.
+    const upgrade = ts.prevGen !== undefined && ts.prevGen === state.generation()
+    const gen = upgrade ? ts.prevGen! : newGeneration()
+    // An existing table without our marker was made by an older layout: its elements have no records.
+    if (!upgrade) state.reset(gen, ts.exists)
+    declareFixed(undefined)
+    const offsetNat = installOffsetNat(gen)
+    return { exists: true, gen, prevGen: ts.prevGen, guard: ts.guard, offsetNat }
   }
   if (ts.gen !== state.generation()) state.reset(ts.gen, true)
   return ts

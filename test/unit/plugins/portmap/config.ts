@@ -2,7 +2,7 @@ import t from 'tap'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
 import { CniError } from '../../../../pkg/errors/cni-error.js'
 import { containerAddresses, parseMappings, parsePortmapConfig, refuseUnsupported } from '../../../../plugins/portmap/config.js'
-import { coalesce, describeEntry, elementEntries, overlaps, planEntries, portmapOwner, type Entry } from '../../../../plugins/portmap/plan.js'
+import { coalesce, describeEntry, elementEntries, offsetWindow, overlaps, planEntries, portmapOwner, type Entry } from '../../../../plugins/portmap/plan.js'
 import { parseProcNet, listenerCovers } from '../../../../plugins/portmap/listeners.js'
 import { conntrackArgs } from '../../../../plugins/portmap/conntrack.js'
 import { addFlushes } from '../../../../plugins/portmap/add.js'
@@ -71,8 +71,37 @@ t.test('planEntries: families, coalescing, conflicts', async (t) => {
   t.same(range.map(describeEntry), ['*:8000-8002/tcp', '*:8004/tcp'], 'consecutive ports coalesce')
   const shifted = planEntries([0, 1, 2].map((i) => m(8000 + i, 80 + i)), { 4: addrs[4] })
   t.same(shifted.map(describeEntry), ['*:8000-8002/tcp'])
-  t.same(elementEntries(shifted).map((x) => `${x.hostPort}>${x.containerPort}`), ['8000>80', '8001>81', '8002>82'], 'shifted ranges: one element per port')
-  t.same(elementEntries(range).length, 2, 'same-port ranges stay one element')
+  t.same(elementEntries(shifted, false).map((x) => `${x.hostPort}>${x.containerPort}`), ['8000>80', '8001>81', '8002>82'], 'shifted ranges without offset DNAT: one element per port')
+  t.same(elementEntries(shifted, true).map(describeEntry), ['*:8000-8002/tcp'], 'shifted ranges with offset DNAT: one element')
+  const noWindow = planEntries(Array.from({ length: 1000 }, (_, i) => m(220 + i, 49 + i)), { 4: addrs[4] })
+  t.ok(noWindow.length === 1 && offsetWindow(noWindow[0]!) === undefined && elementEntries(noWindow, true).length === 1000, 'no window (220-1219:49-1048): one element per port even with offset DNAT')
+  t.same(elementEntries(range, false).length, 2, 'same-port ranges stay one element')
+  t.same(elementEntries(range, true).length, 2)
+})
+
+t.test('offsetWindow: the kernel\'s min + port % size lands on the container port for every port of the range', async (t) => {
+  // nf_nat_l4proto_unique_tuple with NF_NAT_RANGE_PROTO_OFFSET and base 0: min + (port - 0) % size.
+  const kernel = (w: { min: number; max: number }, port: number) => w.min + (port % (w.max - w.min + 1))
+  t.same(offsetWindow({ hostPort: 8000, hostPortEnd: 8010, containerPort: 80 }), { min: 80, max: 95 }, "Docker's 8000-8010:80-90")
+  let checked = 0
+  let none = 0
+  let seed = 42
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n)
+  for (let k = 0; k < 3000; k++) {
+    const n = 2 + rnd(k % 10 === 0 ? 5000 : 100)
+    const hostPort = 1 + rnd(65536 - n)
+    const containerPort = 1 + rnd(65536 - n)
+    const w = offsetWindow({ hostPort, hostPortEnd: hostPort + n - 1, containerPort })
+    if (w === undefined) {
+      none++
+      continue
+    }
+    if (w.min < 1 || w.max > 65535 || w.max - w.min + 1 < n) t.fail(`window ${w.min}-${w.max} for ${hostPort}+${n}`)
+    for (let i = 0; i < n; i++) if (kernel(w, hostPort + i) !== containerPort + i) t.fail(`${hostPort + i} → ${kernel(w, hostPort + i)}, want ${containerPort + i}`)
+    checked++
+  }
+  t.ok(checked > 2900, `a window for nearly every range (${checked} checked, ${none} without)`)
+  t.equal(offsetWindow({ hostPort: 3, hostPortEnd: 65535, containerPort: 1 }), undefined, 'none for a range that cannot fit')
 })
 
 t.test('overlaps and coalesce', async (t) => {

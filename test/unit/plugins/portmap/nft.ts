@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NftObject } from '../../../../pkg/firewall/nft.js'
 import type { NftJson } from '../../../../pkg/firewall/nft-batch.js'
-import { addBatch, HAIRPIN_COMMENT, declareScript, delBatch, deleteKeysBatch, entryElement, gcBatch, hairpinElements, listedEntries, purgeBatch, TABLE } from '../../../../plugins/portmap/nft.js'
+import { addBatch, HAIRPIN_COMMENT, declareScript, markerScript, delBatch, deleteKeysBatch, entryElement, gcBatch, hairpinElements, listedEntries, purgeBatch, TABLE } from '../../../../plugins/portmap/nft.js'
 import { portmapOwner, type Entry } from '../../../../plugins/portmap/plan.js'
 
 const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
@@ -10,7 +10,7 @@ const o1 = portmapOwner('net1', 'c1', 'eth0')
 const o2 = portmapOwner('net1', 'c2', 'eth0')
 
 t.test('declareScript: hash maps for single ports, DNAT only to local addresses, a layout marker', async (t) => {
-  const s = declareScript({ gen: 'abc123' })
+  const s = declareScript()
   t.match(s, `add table inet ${TABLE}`)
   t.match(s, /add map inet berth_portmap any4 \{ type inet_proto \. inet_service : ipv4_addr \. inet_service; \}/, 'every-address ports: hash map, no interval')
   t.match(s, /add map inet berth_portmap host6 \{ type ipv6_addr \. inet_proto \. inet_service : ipv6_addr \. inet_service; \}/, 'hostIP ports: hash map')
@@ -25,7 +25,11 @@ t.test('declareScript: hash maps for single ports, DNAT only to local addresses,
   t.match(s, /add rule inet berth_portmap output_2 jump hostports_2/)
   t.match(s, /postrouting_2 ct status dnat ip saddr \. ip daddr @hairpin4 masquerade/)
   t.notMatch(s, /(chain|rule) inet berth_portmap (hostports|prerouting|output|postrouting)\b(?!_)/, "the first layout's chains are never touched")
-  t.match(s, /add chain inet berth_portmap layout_2_abc123\n$/, 'the marker names the generation')
+  t.match(s, /add map inet berth_portmap shift4 \{ type ipv4_addr \. inet_proto \. inet_service : interval ipv4_addr \. inet_service; flags interval; \}/, 'shifted ranges: address and port window')
+  t.match(s, /add rule inet berth_portmap hostports_2 jump shifted_3\n/, 'the hand-built offset rules are jumped to')
+  t.notMatch(s, /flush chain inet berth_portmap shifted_3/, 'their chain is refilled by offset-nat.ts, not flushed here')
+  t.notMatch(s, /layout_/, 'the marker comes last, from offset-nat.ts')
+  t.equal(markerScript('abc123'), 'add chain inet berth_portmap layout_3_abc123\n', 'the marker names the generation')
   t.notMatch(s, /127\.0\.0\.0\/8 drop/, 'the guard is added by the ADD that needs it, not here')
   const guard = cmds(addBatch([], true))
   t.same(guard.map((c) => Object.keys(c)[0] + ' ' + Object.keys(Object.values(c)[0] ?? {})[0]), ['add chain', 'flush chain', 'add rule'], 'guard: marker chain, flush, rule')
@@ -41,6 +45,11 @@ t.test('elements: hash maps for one port, one interval element per same-port ran
     set: 'ranges4',
     elem: { key: { concat: [{ prefix: { addr: '0.0.0.0', len: 0 } }, 'tcp', { range: [7000, 7010] }] }, value: '10.0.0.5', comment: 'c' },
   })
+  t.same(entryElement(e({ hostIP: '1.2.3.4', hostPort: 8000, hostPortEnd: 8010, containerPort: 80 }), 'c'), {
+    set: 'shift4',
+    elem: { key: { concat: ['1.2.3.4', 'tcp', { range: [8000, 8010] }] }, value: { concat: ['10.0.0.5', { range: [80, 95] }] }, comment: 'c' },
+  }, 'a shifted range: one element, data the address and the port window')
+  t.throws(() => entryElement(e({ hostPort: 220, hostPortEnd: 1219, containerPort: 49 }), 'c'), /no offset window/, 'a range without window must be split first')
   const net = { prefix: { addr: '10.0.0.0', len: 24 } }
   t.same(hairpinElements('10.0.0.5/24', true), [
     { name: '4-10.0.0.0_24-10.0.0.0_24', set: 'hairpin4', elem: { key: { concat: [net, net] }, comment: HAIRPIN_COMMENT } },
@@ -52,7 +61,7 @@ t.test('elements: hash maps for one port, one interval element per same-port ran
 
 // A listing as `nft -j list table` prints it.
 function listing(elems: { map: string; key: NftJson; value?: NftJson; comment: string }[]): NftObject[] {
-  const names = ['any4', 'host4', 'ranges4', 'ports4', 'hairpin4', 'any6', 'host6', 'ranges6', 'ports6', 'hairpin6']
+  const names = ['any4', 'host4', 'ranges4', 'shift4', 'ports4', 'hairpin4', 'any6', 'host6', 'ranges6', 'shift6', 'ports6', 'hairpin6']
   return names.map((name) => {
     const mine = elems.filter((x) => x.map === name)
     const isSet = name.startsWith('hairpin')
@@ -64,7 +73,14 @@ function listing(elems: { map: string; key: NftJson; value?: NftJson; comment: s
 }
 
 t.test('listedEntries reads back what entryElement writes', async (t) => {
-  const written = [e({}), e({ hostIP: '1.2.3.4', protocol: 'sctp' }), e({ hostPort: 7000, hostPortEnd: 7010, containerPort: 7000 }), e({ family: 6, containerIP: 'fd00::5' })]
+  const written = [
+    e({}),
+    e({ hostIP: '1.2.3.4', protocol: 'sctp' }),
+    e({ hostPort: 7000, hostPortEnd: 7010, containerPort: 7000 }),
+    e({ family: 6, containerIP: 'fd00::5' }),
+    e({ hostPort: 8000, hostPortEnd: 8010, containerPort: 80 }),
+    e({ family: 6, hostIP: 'fd00::1', containerIP: 'fd00::5', protocol: 'udp', hostPort: 7919, hostPortEnd: 7929, containerPort: 80 }),
+  ]
   const l = listing([...written.map((x) => {
     const { set, elem } = entryElement(x, o1.comment)
     return { map: set, key: elem.key, value: elem.value ?? null, comment: o1.comment }
