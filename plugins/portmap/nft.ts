@@ -31,53 +31,26 @@
 //                        chain guard_on marks that they are there)
 //   chain layout_3_<gen> empty: marks the layout version and names this table's generation, which the
 //                        on-disk records (records.ts) must match; `list chains` reads it cheaply. A table
-//                        of layout 2 (layout_2_<gen>: no shift maps) is upgraded in place, keeping both
+//                        of layout 2 (layout_2_<gen>: no shift maps) is upgraded in place (sync.ts),
+//                        keeping its generation and both markers
 // Single ports (the common case) live in hash maps: adding or deleting one costs the same however many
 // mappings exist, while libnftables loads a whole interval set to change it. Tables made by the first
 // layout (maps ports4/ports6, interval; chains without the _2) keep those maps and chains ("legacy").
+// Object names: layout.ts; reading a listing back: listing.ts; the offset DNAT rules: offset-nat.ts.
 // Elements carry the comment "<owner tag> <network tag> net:<network> id:<container> if:<ifname>".
 // DNAT only applies to packets addressed to the host itself (fib daddr type local), never to traffic
 // that is routed through the host to another address (GHSA-jv3w-x3r3-g6rm).
 import { elementsOf, nftApply, nftApplyScript, nftList, nftListChains, type NftObject } from '../../pkg/firewall/nft.js'
 import { NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-batch.js'
-import type { IpFamily } from '../../pkg/ip/cidr.js'
 import { parseCidr, formatIp, networkOf } from '../../pkg/ip/cidr.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
-import { PROTOCOLS, type Protocol } from './config.js'
+import { PROTOCOLS } from './config.js'
 import { isSamePortRange, isShiftedRange, offsetWindow, type Entry, type Owner } from './plan.js'
+import { ADDR_TYPE, ALL_MAPS, ANY_ADDR, ANY_MAP, CHAINS, DSTNAT, FAMILY, GUARD_MARKER, HAIRPIN, HAIRPIN_COMMENT, HOST_MAP, L3, LAYOUT_MARKER, NFPROTO, OFFSET_NAT_MARKER, PREV_LAYOUT_MARKER, RANGES, RAW, SHIFT, SHIFT_CHAIN, SRCNAT, TABLE } from './layout.js'
+import { listedEntries, netTagOf, ownerTagOf, type ListedEntry } from './listing.js'
 
-export const TABLE = 'berth_portmap'
-const FAMILY = 'inet'
-export const ANY_MAP: Record<IpFamily, string> = { 4: 'any4', 6: 'any6' }
-export const HOST_MAP: Record<IpFamily, string> = { 4: 'host4', 6: 'host6' }
-export const RANGES: Record<IpFamily, string> = { 4: 'ranges4', 6: 'ranges6' }
-export const SHIFT: Record<IpFamily, string> = { 4: 'shift4', 6: 'shift6' }
-export const HAIRPIN: Record<IpFamily, string> = { 4: 'hairpin4', 6: 'hairpin6' }
-/** The first layout's maps (interval, one element per port), kept in tables it made. */
-export const LEGACY_PORTS: Record<IpFamily, string> = { 4: 'ports4', 6: 'ports6' }
-export const LAYOUT_MARKER = 'layout_3_'
-/** The marker of layout 2, which this one extends (shift maps, chain shifted_3). */
-export const PREV_LAYOUT_MARKER = 'layout_2_'
-export const GUARD_MARKER = 'guard_on'
-/** Present when chain shifted_3 holds the offset DNAT rules (offset-nat.ts). */
-export const OFFSET_NAT_MARKER = 'offset_nat_on'
-const ADDR_TYPE: Record<IpFamily, string> = { 4: 'ipv4_addr', 6: 'ipv6_addr' }
-const ANY_ADDR: Record<IpFamily, string> = { 4: '0.0.0.0', 6: '::' }
-const L3: Record<IpFamily, string> = { 4: 'ip', 6: 'ip6' }
-const NFPROTO: Record<IpFamily, string> = { 4: 'ipv4', 6: 'ipv6' }
-const DSTNAT = -100
-const SRCNAT = 100
-const RAW = -300
-const ALL_MAPS = (f: IpFamily) => [ANY_MAP[f], HOST_MAP[f], RANGES[f], SHIFT[f], LEGACY_PORTS[f]]
-
-/**
- * This layout's chains. Their names differ from the first layout's (hostports, prerouting, output,
- * postrouting), whose chains keep serving its elements in a table it made, untouched: a first-layout
- * binary re-declaring its chains (flush + rules) then cannot remove this layout's rules either.
- */
-export const CHAINS = { dnat: 'hostports_2', prerouting: 'prerouting_2', output: 'output_2', postrouting: 'postrouting_2' } as const
-/** The chain of the hand-built offset DNAT rules (layout 3), jumped to from hostports_2. */
-export const SHIFT_CHAIN = 'shifted_3'
+export * from './layout.js'
+export { listedEntries, listedTags, ownerTagOf, type ListedEntry } from './listing.js'
 
 /**
  * Table, maps, sets, chains and their fixed rules as an nft script (add + flush + add rules, one
@@ -184,8 +157,6 @@ export function entryElement(e: Entry, comment: string): { set: string; elem: Nf
   return { set: HOST_MAP[e.family], elem: { key: { concat: [e.hostIP, e.protocol, e.hostPort] }, value, comment } }
 }
 
-/** The comment of hairpin elements: shared by every attachment of a subnet, so no owner tag (GC and purges skip them). */
-export const HAIRPIN_COMMENT = 'berth-portmap shared hairpin'
 
 /** A hairpin element and its name among the records (records.ts counts its users). */
 export interface HairpinElement {
@@ -209,66 +180,6 @@ export function hairpinElements(cidr: string, localhost: boolean): HairpinElemen
   return out
 }
 
-/** An element of the port maps read back from a listing. */
-export interface ListedEntry extends Omit<Entry, 'containerPort'> {
-  containerPort: number | undefined
-  map: string
-  element: NftElement
-}
-
-const PROTO_NUM: Record<number, Protocol> = { 6: 'tcp', 17: 'udp', 132: 'sctp' }
-
-/** Reads the port maps' elements back into entries; elements of another shape are skipped. */
-export function listedEntries(listing: readonly NftObject[]): ListedEntry[] {
-  const out: ListedEntry[] = []
-  for (const f of [4, 6] as const) {
-    for (const map of ALL_MAPS(f)) {
-      for (const el of elementsOf(listing, map) ?? []) {
-        const parts = (el.key as { concat?: readonly NftJson[] } | null)?.concat
-        if (!Array.isArray(parts)) continue
-        // any<f> keys have no address: every local address.
-        const [a, p, port] = (map === ANY_MAP[f] ? [{ prefix: { addr: ANY_ADDR[f], len: 0 } }, ...parts] : parts) as [NftJson, NftJson, NftJson]
-        if (parts.length !== (map === ANY_MAP[f] ? 2 : 3)) continue
-        let hostIP: string | undefined
-        if (typeof a === 'string') hostIP = a
-        else if ((a as { prefix?: { len?: number } })?.prefix?.len !== 0) continue
-        const protocol = typeof p === 'number' ? PROTO_NUM[p] : (p as Protocol)
-        if (protocol === undefined || !PROTOCOLS.includes(protocol)) continue
-        let lo: number
-        let hi: number
-        if (typeof port === 'number') lo = hi = port
-        else {
-          const r = (port as { range?: [number, number] })?.range
-          if (!Array.isArray(r)) continue
-          ;[lo, hi] = r
-        }
-        let containerIP: string
-        let containerPort: number | undefined
-        if (typeof el.value === 'string') containerIP = el.value
-        else {
-          const v = (el.value as { concat?: [string, NftJson] } | null)?.concat
-          if (!Array.isArray(v)) continue
-          containerIP = v[0]
-          containerPort = portOf(v[1], lo)
-          if (containerPort === undefined) continue
-        }
-        out.push({ family: f, hostIP, protocol, hostPort: lo, hostPortEnd: hi, containerIP, containerPort: containerPort ?? (map === RANGES[f] ? lo : undefined), map, element: el })
-      }
-    }
-  }
-  return out
-}
-
-/** A container port from map data: a port, or a shift element's window (host port lo goes to min + lo % size). */
-function portOf(data: NftJson, lo: number): number | undefined {
-  if (typeof data === 'number') return data
-  const w = (data as { range?: [number, number] } | null)?.range
-  if (!Array.isArray(w) || typeof w[0] !== 'number' || typeof w[1] !== 'number' || w[1] < w[0]) return undefined
-  return w[0] + (lo % (w[1] - w[0] + 1))
-}
-
-const tagOf = (e: NftElement) => (e.comment ?? '').split(' ')[0] ?? ''
-const netTagOf = (e: NftElement) => (e.comment ?? '').split(' ')[1] ?? ''
 
 /** Deletes, in `b`, every element of the table's maps and sets that `pick` selects. Returns them. */
 function deleteWhere(b: NftBatch, listing: readonly NftObject[] | undefined, pick: (e: NftElement) => boolean): NftElement[] {
@@ -315,8 +226,8 @@ export function deleteKeysBatch(elements: readonly { set: string; elem: NftEleme
  */
 export function purgeBatch(tag: string, listing: readonly NftObject[] | undefined): { batch: NftBatch; removed: ListedEntry[] } {
   const b = new NftBatch()
-  const removed = listing === undefined ? [] : listedEntries(listing).filter((e) => tagOf(e.element) === tag)
-  deleteWhere(b, listing, (e) => tagOf(e) === tag)
+  const removed = listing === undefined ? [] : listedEntries(listing).filter((e) => ownerTagOf(e.element) === tag)
+  deleteWhere(b, listing, (e) => ownerTagOf(e) === tag)
   return { batch: b, removed }
 }
 
@@ -326,18 +237,10 @@ export const delBatch = (o: Owner, listing: readonly NftObject[] | undefined) =>
 /** The GC transaction: elements of the network whose owner is none of `keepTags`. */
 export function gcBatch(netTag: string, keepTags: ReadonlySet<string>, listing: readonly NftObject[] | undefined): NftBatch {
   const b = new NftBatch()
-  deleteWhere(b, listing, (e) => netTagOf(e) === netTag && !keepTags.has(tagOf(e)))
+  deleteWhere(b, listing, (e) => netTagOf(e) === netTag && !keepTags.has(ownerTagOf(e)))
   return b
 }
 
-export const ownerTagOf = tagOf
-
-/** The owner tags of every element of the table's maps and sets ('' for an element without comment). */
-export function listedTags(listing: readonly NftObject[]): Set<string> {
-  const tags = new Set<string>()
-  for (const f of [4, 6] as const) for (const name of [...ALL_MAPS(f), HAIRPIN[f]]) for (const e of elementsOf(listing, name) ?? []) if (e.comment !== HAIRPIN_COMMENT) tags.add(tagOf(e))
-  return tags
-}
 
 export const listTable = (ns: NetnsHandle | undefined) => nftList(ns, FAMILY, TABLE)
 export const apply = (ns: NetnsHandle | undefined, b: NftBatch) => nftApply(ns, b)

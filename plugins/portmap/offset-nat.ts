@@ -19,7 +19,8 @@ import { NFT_REG_1, NFT_REG32, NfnlBatch, nfnlApply, hostU32, nx } from '../../p
 import { nftApplyScript } from '../../pkg/firewall/nft.js'
 import type { IpFamily } from '../../pkg/ip/cidr.js'
 import { createLog } from '../../pkg/log/log.js'
-import { LAYOUT_MARKER, markerScript, OFFSET_NAT_MARKER, SHIFT, SHIFT_CHAIN, TABLE } from './nft.js'
+import { LAYOUT_MARKER, OFFSET_NAT_MARKER, SHIFT, SHIFT_CHAIN, TABLE } from './layout.js'
+import { markerScript } from './nft.js'
 
 const log = createLog('portmap')
 
