@@ -3,6 +3,7 @@
 // Everything else stays libnftables (nft.ts). A batch (NFNL_MSG_BATCH_BEGIN … END) is one transaction:
 // the kernel commits all its messages or none. The bytes are built here; the addon's nfnlTransact sends
 // them on a NETLINK_NETFILTER socket opened in the namespace withNetnsSync enters.
+// nfnlListRules reads a chain's rules back with what libnftables' listing drops (flags it has no name for).
 // References: include/uapi/linux/netfilter/nf_tables.h and nfnetlink.h (numbers below), netlink(7).
 import { endianness } from 'node:os'
 import { native } from '../../native/index.js'
@@ -19,13 +20,14 @@ const LE = endianness() === 'LE'
 const NLMSG_ERROR = 2
 const NLM_F_REQUEST = 0x1
 const NLM_F_ACK = 0x4
+const NLM_F_DUMP = 0x300
 const NLM_F_CREATE = 0x400
 const NLM_F_APPEND = 0x800
 const NLA_F_NESTED = 0x8000
 const NFNL_SUBSYS_NFTABLES = 10
 const NFNL_MSG_BATCH_BEGIN = 0x10
 const NFNL_MSG_BATCH_END = 0x11
-const NFT_MSG = { NEWCHAIN: 3, NEWRULE: 6, DELRULE: 8 } as const
+const NFT_MSG = { NEWCHAIN: 3, NEWRULE: 6, GETRULE: 7, DELRULE: 8, NEWSET: 9, NEWSETELEM: 12 } as const
 const NFPROTO: Record<NftFamily, number> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 }
 // NFTA_CHAIN_* and NFTA_RULE_* attribute numbers.
 const TABLE_ATTR = 1
@@ -92,9 +94,20 @@ export const nx = {
   payload: (base: number, offset: number, len: number, dreg: number) => nftExpr('payload', nlaU32(1, dreg), nlaU32(2, base), nlaU32(3, offset), nlaU32(4, len)),
   /** lookup sreg in the named set or map; a map's data → dreg */
   lookup: (set: string, sreg: number, dreg: number) => nftExpr('lookup', nlaString(1, checkName('set', set)), nlaU32(2, sreg), nlaU32(3, dreg)),
+  /** lookup sreg in an anonymous set of the same batch (NfnlBatch.addAnonymousSet), match only */
+  lookupAnonymous: (set: AnonymousSet, sreg: number) => nftExpr('lookup', nlaString(1, ANON_SET_NAME), nlaU32(2, sreg), nlaU32(4, set.id)),
   /** dnat (type 1) of `family` (2 ipv4, 10 ipv6) from registers, with NF_NAT_RANGE_* flags */
   dnat: (family: number, r: { addrMin: number; addrMax: number; protoMin: number; protoMax: number }, flags: number) =>
     nftExpr('nat', nlaU32(1, 1), nlaU32(2, family), nlaU32(3, r.addrMin), nlaU32(4, r.addrMax), nlaU32(5, r.protoMin), nlaU32(6, r.protoMax), nlaU32(7, flags)),
+}
+
+const ANON_SET_NAME = '__set%d'
+const NFT_SET_ANONYMOUS = 0x1
+const NFT_SET_CONSTANT = 0x2
+
+/** An anonymous constant set added in a batch, referred to by its batch-local id (nft's `{ tcp, udp }`). */
+export interface AnonymousSet {
+  id: number
 }
 
 interface Message {
@@ -108,6 +121,7 @@ interface Message {
 /** A transaction of hand-built nf_tables messages; nfnlApply sends it. Names are checked as NftBatch does. */
 export class NfnlBatch {
   readonly #msgs: Message[] = []
+  #setIds = 0
 
   get length(): number {
     return this.#msgs.length
@@ -123,6 +137,22 @@ export class NfnlBatch {
   flushChain(family: NftFamily, table: string, chain: string): this {
     const body = concat([nlaString(TABLE_ATTR, checkName('table', table)), nlaString(RULE_CHAIN, checkName('chain', chain))])
     return this.#push(NFT_MSG.DELRULE, 0, family, body, `flush chain ${family} ${table} ${chain}`)
+  }
+
+  /**
+   * Adds an anonymous constant set (what nft makes for `meta l4proto { tcp, udp }`), bound to the next
+   * rule that looks it up (nx.lookupAnonymous) and deleted with it. keyType: nft's datatype number (12
+   * inet_proto), which `nft list` uses to print the elements; every element is keyLen bytes.
+   */
+  addAnonymousSet(family: NftFamily, table: string, keyType: number, keyLen: number, elements: readonly Uint8Array[]): AnonymousSet {
+    const id = ++this.#setIds
+    const t = nlaString(1, checkName('table', table))
+    const set = concat([t, nlaString(2, ANON_SET_NAME), nlaU32(3, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT), nlaU32(4, keyType), nlaU32(5, keyLen), nlaU32(10, id)])
+    this.#push(NFT_MSG.NEWSET, NLM_F_CREATE, family, set, `add anonymous set ${family} ${table}`)
+    if (elements.some((e) => e.length !== keyLen)) throw new Error(`internal: anonymous set elements must be ${keyLen} bytes`)
+    const elems = nlaNest(3, ...elements.map((e) => nlaNest(LIST_ELEM, nlaNest(1, nla(1, e)))))
+    this.#push(NFT_MSG.NEWSETELEM, NLM_F_CREATE, family, concat([t, nlaString(2, ANON_SET_NAME), elems, nlaU32(4, id)]), `add elements to anonymous set ${family} ${table}`)
+    return { id }
   }
 
   /** Creates a regular (non-base) chain; an existing one is left as it is. */
@@ -196,4 +226,62 @@ export function nfnlApply(ns: NetnsHandle | undefined, batch: NfnlBatch): void {
     throw new CniError(CniCode.FirewallFailed, `nf_tables refused "${what}": ${errnoName(refused.errno)}`, `errno ${refused.errno}`)
   }
   if (acks.length < batch.length) throw new CniError(CniCode.FirewallFailed, `nf_tables answered ${acks.length} of ${batch.length} messages`)
+}
+
+/** A rule expression read back from the kernel: its name and top-level attributes (NFTA_<EXPR>_*). */
+export interface ListedExpr {
+  name: string
+  attrs: Map<number, Uint8Array>
+}
+
+/** The attributes of a message body or nested attribute, by type (the last one wins). */
+export function parseAttrs(b: Uint8Array): Map<number, Uint8Array> {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  const out = new Map<number, Uint8Array>()
+  for (const [type, payload] of attrList(b, v)) out.set(type, payload)
+  return out
+}
+
+function attrList(b: Uint8Array, v = new DataView(b.buffer, b.byteOffset, b.byteLength)): [number, Uint8Array][] {
+  const out: [number, Uint8Array][] = []
+  for (let off = 0; off + 4 <= b.length; ) {
+    const len = v.getUint16(off, LE)
+    if (len < 4 || off + len > b.length) break
+    out.push([v.getUint16(off + 2, LE) & ~NLA_F_NESTED, b.subarray(off + 4, off + len)])
+    off += (len + 3) & ~3
+  }
+  return out
+}
+
+/** A big-endian u32 attribute (nf_tables numbers), or undefined. */
+export const attrU32 = (a: Uint8Array | undefined): number | undefined => (a === undefined || a.length < 4 ? undefined : new DataView(a.buffer, a.byteOffset, 4).getUint32(0, false))
+
+/**
+ * The rules of one chain as the kernel holds them, each a list of expressions: what `nft list` cannot
+ * show (attributes libnftables does not know, like a NAT flag it has no name for). CniError 102 when the
+ * kernel refuses the dump (ENOENT: no such table or chain).
+ */
+export function nfnlListRules(ns: NetnsHandle | undefined, family: NftFamily, table: string, chain: string): ListedExpr[][] {
+  const body = concat([nlaString(TABLE_ATTR, checkName('table', table)), nlaString(RULE_CHAIN, checkName('chain', chain))])
+  const req = header((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG.GETRULE, NLM_F_REQUEST | NLM_F_DUMP, 1, NFPROTO[family], 0, body)
+  const replies = withNetnsSync(ns, () => native().nfnlTransact(req, 1))
+  const refused = parseAcks(replies).find((a) => a.errno !== 0)
+  if (refused !== undefined) throw new CniError(CniCode.FirewallFailed, `nf_tables refused "list rules ${family} ${table} ${chain}": ${errnoName(refused.errno)}`)
+  const v = new DataView(replies.buffer, replies.byteOffset, replies.byteLength)
+  const rules: ListedExpr[][] = []
+  for (let off = 0; off + 16 <= replies.length; ) {
+    const len = v.getUint32(off, LE)
+    if (len < 16 || off + len > replies.length) break
+    if (v.getUint16(off + 4, LE) === ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG.NEWRULE)) {
+      const exprs = parseAttrs(replies.subarray(off + 20, off + len)).get(RULE_EXPRESSIONS)
+      rules.push(
+        attrList(exprs ?? new Uint8Array(0)).map(([, e]) => {
+          const a = parseAttrs(e)
+          return { name: new TextDecoder().decode(a.get(EXPR_NAME) ?? new Uint8Array(0)).replace(/\0+$/, ''), attrs: parseAttrs(a.get(EXPR_DATA) ?? new Uint8Array(0)) }
+        }),
+      )
+    }
+    off += (len + 3) & ~3
+  }
+  return rules
 }

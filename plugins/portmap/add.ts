@@ -14,8 +14,9 @@ import { enableRouteLocalnet } from './localnet.js'
 import type { IpFamily } from '../../pkg/ip/cidr.js'
 import { addIptBatch, delIptBatch, iptablesPresent, masqArgs, restore, savedEntries, saveTables } from './ipt.js'
 import { addBatch, apply, attachmentElements, hairpinElements, listedEntries, listTable, ownerTagOf, tableState, type ListedEntry } from './nft.js'
-import { describeEntry, elementEntries, overlaps, ownerText, planEntries, portmapOwner, type Entry, type Owner } from './plan.js'
+import { describeEntry, elementEntries, isShiftedRange, overlaps, ownerText, planEntries, portmapOwner, type Entry, type Owner } from './plan.js'
 import { PortmapState, type OwnerRecord } from './records.js'
+import { ensureOffsetNat } from './offset-nat.js'
 import { removeAttachment, settleLegacy, syncLayout } from './sync.js'
 
 const log = createLog('portmap')
@@ -55,6 +56,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     if (listing !== undefined) refuseConflicts(entries, owner.tag, listedEntries(listing))
     refuseListeners(entries)
     if (localhost && addrs[4] !== undefined) await enableRouteLocalnet(addrs[4].ip, prev, log)
+    if (ts.offsetNat && entries.some(isShiftedRange)) ensureOffsetNat(ts.gen!)
     // A repeated ADD of the attachment replaces what it added before.
     removeAttachment(state, owner.tag, state.readOwner(owner.tag))
     const elements = attachmentElements(owner, elementEntries(entries, ts.offsetNat))

@@ -6,6 +6,7 @@ import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { containerAddresses, parsePortmapConfig, refuseUnsupported } from './config.js'
 import { DNAT_CHAIN, savedEntries, saveTables } from './ipt.js'
+import { offsetNatIntact } from './offset-nat.js'
 import { CHAINS, listedEntries, listTable, OFFSET_NAT_MARKER, ownerTagOf, SHIFT_CHAIN, TABLE, type ListedEntry } from './nft.js'
 import { describeEntry, elementEntries, isShiftedRange, planEntries, portmapOwner, singlePorts, type Entry } from './plan.js'
 
@@ -38,6 +39,9 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
     const chains = [CHAINS.prerouting, CHAINS.output, CHAINS.dnat, ...(offsetNat ? [SHIFT_CHAIN] : [])]
     for (const chain of chains) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
     entries = elementEntries(planned, offsetNat)
+    if (entries.some(isShiftedRange) && !offsetNatIntact()) {
+      throw fail(`the DNAT rules of chain ${SHIFT_CHAIN} lost their port-offset flag (a ruleset restored with nft?), so shifted ranges reach random ports; the next ADD of a shifted range restores them`)
+    }
     mine = listedEntries(listing).filter((l) => ownerTagOf(l.element) === tag)
   }
   for (const e of entries) {

@@ -14,14 +14,15 @@
 //                        (the host through 127.0.0.1, with route_localnet on the container's host
 //                        interface); one element per subnet, shared by its attachments (records.ts
 //                        counts them), so the interval set stays small
-//   map shift4/shift6    ipvX_addr . inet_proto . inet_service : interval ipvX_addr . inet_service
-//                        flags interval; a shifted range (8000-8010:80-90) as one element whose data is
-//                        the container address and a port window (offset-nat.ts, plan.ts offsetWindow)
+//   map shift4           ipv4_addr . inet_proto . inet_service : interval ipv4_addr . inet_service
+//                        flags interval; a shifted IPv4 range (8000-8010:80-90) as one element whose data
+//                        is the container address and a port window (offset-nat.ts, plan.ts offsetWindow);
+//                        no shift6 (layout.ts says why): IPv6 shifted ranges are one element per port
 //   chain hostports_2    meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
 //                          meta l4proto . th dport map @any4         (and @host4, @ranges4, ip6 ...);
 //                        jump shifted_3
-//   chain shifted_3      fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @shift4
-//                        with the port-offset flag (and ip6): hand-built netlink (offset-nat.ts), empty
+//   chain shifted_3      meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to ip daddr . meta l4proto
+//                        . th dport map @shift4 with the port-offset flag: hand-built netlink (offset-nat.ts), empty
 //                        when the kernel refused it; the empty chain offset_nat_on says the rules are there
 //   chain prerouting_2   nat, prerouting, dstnat: jump hostports_2
 //   chain output_2       nat, output, dstnat: jump hostports_2 (the host's own connections)
@@ -45,8 +46,8 @@ import { NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-
 import { parseCidr, formatIp, networkOf } from '../../pkg/ip/cidr.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
 import { PROTOCOLS } from './config.js'
-import { isSamePortRange, isShiftedRange, offsetWindow, type Entry, type Owner } from './plan.js'
-import { ADDR_TYPE, ALL_MAPS, ANY_ADDR, ANY_MAP, CHAINS, DSTNAT, FAMILY, GUARD_MARKER, HAIRPIN, HAIRPIN_COMMENT, HOST_MAP, L3, LAYOUT_MARKER, NFPROTO, OFFSET_NAT_MARKER, PREV_LAYOUT_MARKER, RANGES, RAW, SHIFT, SHIFT_CHAIN, SRCNAT, TABLE } from './layout.js'
+import { describeEntry, isSamePortRange, isShiftedRange, offsetWindow, type Entry, type Owner } from './plan.js'
+import { ADDR_TYPE, ALL_MAPS, ANY_ADDR, ANY_MAP, CHAINS, DSTNAT, FAMILY, GUARD_MARKER, HAIRPIN, HAIRPIN_COMMENT, HOST_MAP, L3, LAYOUT_MARKER, NFPROTO, OFFSET_NAT_MARKER, PREV_LAYOUT_MARKER, RANGES, RAW, SHIFT4, SHIFT_CHAIN, SRCNAT, TABLE } from './layout.js'
 import { listedEntries, netTagOf, ownerTagOf, type ListedEntry } from './listing.js'
 
 export * from './layout.js'
@@ -69,9 +70,9 @@ export function declareScript(): string {
     lines.push(`add map ${t} ${ANY_MAP[f]} { type inet_proto . inet_service : ${a} . inet_service; }`)
     lines.push(`add map ${t} ${HOST_MAP[f]} { type ${a} . inet_proto . inet_service : ${a} . inet_service; }`)
     lines.push(`add map ${t} ${RANGES[f]} { type ${a} . inet_proto . inet_service : ${a}; flags interval; }`)
-    lines.push(`add map ${t} ${SHIFT[f]} { type ${a} . inet_proto . inet_service : interval ${a} . inet_service; flags interval; }`)
     lines.push(`add set ${t} ${HAIRPIN[f]} { type ${a} . ${a}; flags interval; }`)
   }
+  lines.push(`add map ${t} ${SHIFT4} { type ipv4_addr . inet_proto . inet_service : interval ipv4_addr . inet_service; flags interval; }`)
   lines.push(`add chain ${t} ${c.dnat}`)
   lines.push(`add chain ${t} ${SHIFT_CHAIN}`)
   lines.push(`add chain ${t} ${c.prerouting} { type nat hook prerouting priority ${DSTNAT}; policy accept; }`)
@@ -149,8 +150,8 @@ export function entryElement(e: Entry, comment: string): { set: string; elem: Nf
   if (isSamePortRange(e)) return { set: RANGES[e.family], elem: { key, value: e.containerIP, comment } }
   if (isShiftedRange(e)) {
     const w = offsetWindow(e)
-    if (w === undefined) throw new Error(`internal: ${e.hostPort}-${e.hostPortEnd} has no offset window; split it (elementEntries)`)
-    return { set: SHIFT[e.family], elem: { key, value: { concat: [e.containerIP, { range: [w.min, w.max] }] }, comment } }
+    if (w === undefined || e.family !== 4) throw new Error(`internal: ${describeEntry(e)} cannot be one element; split it (elementEntries)`)
+    return { set: SHIFT4, elem: { key, value: { concat: [e.containerIP, { range: [w.min, w.max] }] }, comment } }
   }
   const value = { concat: [e.containerIP, e.containerPort] }
   if (e.hostIP === undefined) return { set: ANY_MAP[e.family], elem: { key: { concat: [e.protocol, e.hostPort] }, value, comment } }

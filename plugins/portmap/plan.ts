@@ -120,13 +120,13 @@ export function offsetWindow(e: Pick<Entry, 'hostPort' | 'hostPortEnd' | 'contai
 
 /**
  * The entries as map elements will hold them: single ports and same-port ranges as they are; a shifted
- * range stays one entry when the table has the offset DNAT rules (`offsetNat`) and a window exists,
- * else it is split into single ports.
+ * IPv4 range stays one entry when the table has the offset DNAT rule (`offsetNat`) and a window exists;
+ * other shifted ranges (IPv6: nft.ts says why) are split into single ports.
  */
 export function elementEntries(entries: readonly Entry[], offsetNat: boolean): Entry[] {
   const out: Entry[] = []
   for (const e of entries) {
-    if (!isShiftedRange(e) || (offsetNat && offsetWindow(e) !== undefined)) {
+    if (!isShiftedRange(e) || (offsetNat && e.family === 4 && offsetWindow(e) !== undefined)) {
       out.push(e)
       continue
     }

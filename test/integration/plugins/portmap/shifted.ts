@@ -1,5 +1,5 @@
-// Shifted port ranges (Docker's 8000-8010:80-90) with the nftables backend: one map element per range,
-// DNATed by the hand-built offset rules (plugins/portmap/offset-nat.ts), with real TCP and UDP; the
+// Shifted port ranges (Docker's 8000-8010:80-90) with the nftables backend: one map element per IPv4 range,
+// DNATed by the hand-built offset rule (plugins/portmap/offset-nat.ts), with real TCP and UDP; the
 // fallback to one element per port when the kernel refuses the rule; the in-place upgrade of a layout-2
 // table (the rig: test/helpers/portmap-rig.ts).
 import t from 'tap'
@@ -22,9 +22,10 @@ t.test('a shifted range is one element: TCP and UDP, IPv4 and IPv6, from outside
   await serve(t, c1.ns, 'c1', PORTS)
 
   const els = rg.elements().filter((e) => !e.map.startsWith('hairpin'))
-  t.same(els.map((e) => e.map).sort(), ['shift4', 'shift4', 'shift6', 'shift6'], 'one element per family and protocol, nothing per port')
+  t.same(els.filter((e) => e.map.endsWith('4')).map((e) => e.map), ['shift4', 'shift4'], 'IPv4: one element per protocol, nothing per port')
+  t.equal(els.filter((e) => e.map === 'any6').length, 22, 'IPv6: one element per port (no shift6, see layout.ts)')
   t.match(els.find((e) => e.map === 'shift4' && e.text.includes('"tcp"'))?.text, /\{"range":\[8000,8010\]\}.*"10\.77\.0\.\d+",\{"range":\[80,95\]\}/, 'key 8000-8010, data the container and the port window 80-95')
-  t.match(rg.host.exec('nft', ['list', 'chain', 'inet', 'berth_portmap', 'shifted_3']), /dnat ip to ip daddr \. meta l4proto \. th dport map @shift4[^]*dnat ip6 to ip6 daddr \. meta l4proto \. th dport map @shift6/, 'the hand-built rules list as nft rules')
+  t.match(rg.host.exec('nft', ['list', 'chain', 'inet', 'berth_portmap', 'shifted_3']), /meta l4proto \{ tcp, udp, sctp \} fib daddr type local dnat ip to ip daddr \. meta l4proto \. th dport map @shift4/, 'the hand-built rule lists as an nft rule')
   t.ok(JSON.parse(rg.host.exec('nft', ['-j', 'list', 'ruleset'])).nftables.length > 0, 'nft -j list ruleset parses them')
   t.ok(chains(rg).includes('offset_nat_on'), 'the marker of the offset rules')
 
@@ -67,6 +68,29 @@ t.test('a shifted range on one hostIP: CHECK reports its element missing, DEL cl
   t.equal(readFileSync(join(rg.records, 'generation'), 'utf8').trim().length > 0, true, 'records kept their generation')
 })
 
+t.test('a ruleset saved and restored with nft: it parses; CHECK sees the lost flag; the next ADD puts it back', { skip }, async (t) => {
+  const rg = await rig(t)
+  const m1 = range(8000, 80, 11, 'tcp')
+  const c1 = await rg.container('c1', m1)
+  ok(t, c1.add, 'ADD c1 8000-8010:80-90')
+  const saved = rg.host.exec('nft', ['list', 'ruleset'])
+  t.match(saved, /meta l4proto \{ tcp, udp, sctp \} fib daddr type local dnat ip to ip daddr \. meta l4proto \. th dport map @shift4/, 'listed with its protocol match')
+  rg.host.exec('nft', ['flush', 'ruleset'])
+  rg.host.exec('nft', ['-f', '-'], { input: saved })
+  t.ok(rg.elements().some((e) => e.map === 'shift4'), 'restored (nft parses the listed rules)')
+  t.match(rg.pm('CHECK', 'c1', c1.ns, rg.pmConf(m1, c1.prev)).json, { code: 103, msg: /shifted_3 lost their port-offset flag/ }, 'CHECK: nft restored the rules without the flag')
+  const m2 = range(9000, 90, 3, 'tcp')
+  const c2 = await rg.container('c2', m2)
+  ok(t, c2.add, 'ADD c2 9000-9002:90-92')
+  t.match(c2.add.stderr, /lost the port-offset flag .* adding them again/, 'the ADD noticed and repaired')
+  ok(t, rg.pm('CHECK', 'c1', c1.ns, rg.pmConf(m1, c1.prev)), 'CHECK c1 passes again')
+  await serve(t, c1.ns, 'c1', PORTS)
+  await serve(t, c2.ns, 'c2', [90, 91, 92])
+  t.equal(talk(rg.ext, '10.99.0.1', 8007), 'c1 tcp 87 from 10.99.0.2', '8007 → 87 again')
+  t.equal(talk(rg.ext, '10.99.0.1', 9001), 'c2 tcp 91 from 10.99.0.2', '9001 → 91')
+  t.equal(rg.host.exec('nft', ['list', 'chain', 'inet', 'berth_portmap', 'shifted_3']).match(/dnat/g)?.length, 1, 'one rule, not two')
+})
+
 t.test('when the kernel refuses the offset rule: the layout without it, one element per port, same traffic', { skip }, async (t) => {
   const rg = await rig(t)
   // No mappings: the bridge only; the table is made by the next ADD, which sees the refusal.
@@ -104,7 +128,6 @@ t.test('a table of layout 2 is upgraded in place: same generation, records valid
       'add rule inet berth_portmap hostports_2 meta nfproto ipv4 meta l4proto { tcp, udp, sctp } fib daddr type local dnat ip to meta l4proto . th dport map @any4',
       'delete chain inet berth_portmap shifted_3',
       'delete map inet berth_portmap shift4',
-      'delete map inet berth_portmap shift6',
       'delete chain inet berth_portmap offset_nat_on',
       `delete chain inet berth_portmap layout_3_${gen}`,
       `add chain inet berth_portmap layout_2_${gen}`,
@@ -117,7 +140,7 @@ t.test('a table of layout 2 is upgraded in place: same generation, records valid
   const now = chains(rg)
   t.ok(now.includes(`layout_3_${gen}`) && now.includes(`layout_2_${gen}`) && now.includes('offset_nat_on'), 'upgraded, same generation, both markers')
   t.notOk(existsSync(join(rg.records, 'legacy')), 'records still describe the table: not legacy')
-  t.same(rg.elements().filter((e) => e.map.startsWith('shift')).length, 2, "c2's range: one element per family")
+  t.same(rg.elements().filter((e) => e.map.startsWith('shift')).length, 1, "c2's IPv4 range: one element")
   await serve(t, c1.ns, 'c1', [80])
   await serve(t, c2.ns, 'c2', PORTS)
   t.equal(talk(rg.ext, '10.99.0.1', 8080), 'c1 tcp 80 from 10.99.0.2', "c1's element from before the upgrade still forwards")

@@ -73,6 +73,8 @@ t.test('planEntries: families, coalescing, conflicts', async (t) => {
   t.same(shifted.map(describeEntry), ['*:8000-8002/tcp'])
   t.same(elementEntries(shifted, false).map((x) => `${x.hostPort}>${x.containerPort}`), ['8000>80', '8001>81', '8002>82'], 'shifted ranges without offset DNAT: one element per port')
   t.same(elementEntries(shifted, true).map(describeEntry), ['*:8000-8002/tcp'], 'shifted ranges with offset DNAT: one element')
+  const shifted6 = planEntries([0, 1, 2].map((i) => m(8000 + i, 80 + i)), { 6: addrs[6] })
+  t.same(elementEntries(shifted6, true).map(describeEntry), ['[*]:8000/tcp', '[*]:8001/tcp', '[*]:8002/tcp'], 'IPv6 shifted ranges: one element per port (no shift6)')
   const noWindow = planEntries(Array.from({ length: 1000 }, (_, i) => m(220 + i, 49 + i)), { 4: addrs[4] })
   t.ok(noWindow.length === 1 && offsetWindow(noWindow[0]!) === undefined && elementEntries(noWindow, true).length === 1000, 'no window (220-1219:49-1048): one element per port even with offset DNAT')
   t.same(elementEntries(range, false).length, 2, 'same-port ranges stay one element')

@@ -49,7 +49,8 @@ t.test('elements: hash maps for one port, one interval element per same-port ran
     set: 'shift4',
     elem: { key: { concat: ['1.2.3.4', 'tcp', { range: [8000, 8010] }] }, value: { concat: ['10.0.0.5', { range: [80, 95] }] }, comment: 'c' },
   }, 'a shifted range: one element, data the address and the port window')
-  t.throws(() => entryElement(e({ hostPort: 220, hostPortEnd: 1219, containerPort: 49 }), 'c'), /no offset window/, 'a range without window must be split first')
+  t.throws(() => entryElement(e({ hostPort: 220, hostPortEnd: 1219, containerPort: 49 }), 'c'), /cannot be one element/, 'a range without window must be split first')
+  t.throws(() => entryElement(e({ family: 6, containerIP: 'fd00::5', hostPort: 8000, hostPortEnd: 8010, containerPort: 80 }), 'c'), /cannot be one element/, 'so must an IPv6 one')
   const net = { prefix: { addr: '10.0.0.0', len: 24 } }
   t.same(hairpinElements('10.0.0.5/24', true), [
     { name: '4-10.0.0.0_24-10.0.0.0_24', set: 'hairpin4', elem: { key: { concat: [net, net] }, comment: HAIRPIN_COMMENT } },
@@ -79,7 +80,7 @@ t.test('listedEntries reads back what entryElement writes', async (t) => {
     e({ hostPort: 7000, hostPortEnd: 7010, containerPort: 7000 }),
     e({ family: 6, containerIP: 'fd00::5' }),
     e({ hostPort: 8000, hostPortEnd: 8010, containerPort: 80 }),
-    e({ family: 6, hostIP: 'fd00::1', containerIP: 'fd00::5', protocol: 'udp', hostPort: 7919, hostPortEnd: 7929, containerPort: 80 }),
+    e({ hostIP: '1.2.3.6', protocol: 'udp', hostPort: 7919, hostPortEnd: 7929, containerPort: 80 }),
   ]
   const l = listing([...written.map((x) => {
     const { set, elem } = entryElement(x, o1.comment)

@@ -54,40 +54,45 @@ function messages(b: Uint8Array): Msg[] {
 /** The rule's expressions as [name, attributes]. */
 const exprs = (rule: Msg) => list(attrs(rule.body).get(4)!).map((e) => [str(attrs(e).get(1)), attrs(attrs(e).get(2)!)] as const)
 
+const NEWRULE = (10 << 8) | 6
+const NEWSET = (10 << 8) | 9
+const NEWSETELEM = (10 << 8) | 12
+const NEWCHAIN = (10 << 8) | 3
+
 t.test('framing: one batch, every message acknowledged, sequence numbers in order', async (t) => {
   const ms = messages(offsetNatBatch('abc123').encode(100))
-  t.same(ms.map((m) => m.type), [0x10, (10 << 8) | 8, (10 << 8) | 6, (10 << 8) | 6, (10 << 8) | 3, (10 << 8) | 3, 0x11], 'begin, flush, two rules, two chains, end')
-  t.same(ms.map((m) => m.seq), [100, 101, 102, 103, 104, 105, 106])
+  t.same(ms.map((m) => m.type), [0x10, (10 << 8) | 8, NEWSET, NEWSETELEM, NEWRULE, NEWCHAIN, NEWCHAIN, 0x11], 'begin, flush, an anonymous set and the rule, two chains, end')
+  t.same(ms.map((m) => m.seq), [100, 101, 102, 103, 104, 105, 106, 107])
   t.equal(ms[0]!.resId, 10, 'the batch is for NFNL_SUBSYS_NFTABLES')
   t.ok(ms.slice(1, -1).every((m) => (m.flags & 0x5) === 0x5 && m.family === 1), 'requests with ACK, family inet')
-  t.same(ms.slice(1, -1).map((m) => [str(attrs(m.body).get(1)), str(attrs(m.body).get(m.type === ((10 << 8) | 3) ? 3 : 2))]), [
-    ['berth_portmap', 'shifted_3'],
+  t.same(ms.filter((m) => m.type === NEWRULE || m.type === NEWCHAIN || m.type === ((10 << 8) | 8)).map((m) => [str(attrs(m.body).get(1)), str(attrs(m.body).get(m.type === NEWCHAIN ? 3 : 2))]), [
     ['berth_portmap', 'shifted_3'],
     ['berth_portmap', 'shifted_3'],
     ['berth_portmap', 'offset_nat_on'],
     ['berth_portmap', 'layout_3_abc123'],
   ], 'the chain refilled, then the markers')
   t.ok(ms.every((m) => m.body.length % 4 === 0), 'attributes padded')
+  const set = attrs(ms[2]!.body)
+  t.same([str(set.get(2)), u32(set.get(3)), u32(set.get(4)), u32(set.get(5)), u32(set.get(10))], ['__set%d', 3, 12, 1, 1], 'anonymous constant set of inet_proto, 1-byte keys, id 1')
+  const elems = attrs(ms[3]!.body)
+  t.same(list(elems.get(3)!).map((e) => [...attrs(attrs(e).get(1)!).get(1)!]), [[6], [17], [132]], 'tcp, udp, sctp')
+  t.equal(u32(elems.get(4)), 1, 'elements of set id 1')
 })
 
-t.test('the rules: key address . l4proto . port, data read as address and port window, the offset flag', async (t) => {
-  const [, v4, v6] = messages(offsetNatBatch('g').encode(1)).slice(1)
-  for (const [rule, family, lookupSet, key, nat] of [
-    [v4!, 2, 'shift4', [16, 4, 9, 10], { addrMin: 8, protoMin: 9, addrMax: 10, protoMax: 11 }],
-    [v6!, 10, 'shift6', [24, 16, 12, 13], { addrMin: 8, protoMin: 12, addrMax: 13, protoMax: 17 }],
-  ] as const) {
-    const e = exprs(rule)
-    t.same(e.map(([n]) => n), ['meta', 'cmp', 'fib', 'cmp', 'payload', 'meta', 'payload', 'lookup', 'nat'], `IPv${family === 2 ? 4 : 6}: expressions in order`)
-    t.same([...attrs(e[1]![1].get(3)!).get(1)!], [family], 'nfproto compared')
-    t.same([u32(e[4]![1].get(3)), u32(e[4]![1].get(4)), u32(e[5]![1].get(1)), u32(e[6]![1].get(1))], key, 'daddr offset and length, l4proto and port registers')
-    t.equal(str(e[7]![1].get(1)), lookupSet)
-    const n = e[8]![1]
-    t.same({ type: u32(n.get(1)), family: u32(n.get(2)) }, { type: 1, family }, 'dnat of the family')
-    t.same({ addrMin: u32(n.get(3)), addrMax: u32(n.get(4)), protoMin: u32(n.get(5)), protoMax: u32(n.get(6)) }, nat, 'registers of the data: address min, port min, address max, port max')
-    t.equal(u32(n.get(7)), 0x20, 'NF_NAT_RANGE_PROTO_OFFSET')
-  }
-  const refused = exprs(messages(offsetNatBatch('g', 0x120).encode(1))[2]!)
-  t.equal(u32(refused[8]![1].get(7)), 0x120, 'the test seam sends a flag outside the kernel mask')
+t.test('the rule: key address . l4proto . port, data read as address and port window, the offset flag', async (t) => {
+  const rule = messages(offsetNatBatch('g').encode(1)).find((m) => m.type === NEWRULE)!
+  const e = exprs(rule)
+  t.same(e.map(([n]) => n), ['meta', 'lookup', 'fib', 'cmp', 'meta', 'cmp', 'payload', 'meta', 'payload', 'lookup', 'nat'], "expressions in nft's order")
+  t.same([str(e[1]![1].get(1)), u32(e[1]![1].get(4))], ['__set%d', 1], 'l4proto looked up in the anonymous set')
+  t.same([...attrs(e[5]![1].get(3)!).get(1)!], [2], 'nfproto ipv4')
+  t.same([u32(e[6]![1].get(3)), u32(e[6]![1].get(4)), u32(e[7]![1].get(1)), u32(e[8]![1].get(1))], [16, 4, 9, 10], 'daddr offset and length, l4proto and port registers (REG32_01, _02)')
+  t.equal(str(e[9]![1].get(1)), 'shift4')
+  const n = e[10]![1]
+  t.same({ type: u32(n.get(1)), family: u32(n.get(2)) }, { type: 1, family: 2 }, 'dnat ip')
+  t.same({ addrMin: u32(n.get(3)), addrMax: u32(n.get(4)), protoMin: u32(n.get(5)), protoMax: u32(n.get(6)) }, { addrMin: 8, protoMin: 9, addrMax: 10, protoMax: 11 }, 'registers of the data: address min, port min, address max, port max')
+  t.equal(u32(n.get(7)), 0x20, 'NF_NAT_RANGE_PROTO_OFFSET')
+  const refused = exprs(messages(offsetNatBatch('g', 0x120).encode(1)).find((m) => m.type === NEWRULE)!)
+  t.equal(u32(refused[10]![1].get(7)), 0x120, 'the test seam sends a flag outside the kernel mask')
 })
 
 t.test('nfnlApply: acks pass, the first refused message is named with its errno', async (t) => {
@@ -112,12 +117,12 @@ t.test('nfnlApply: acks pass, the first refused message is named with its errno'
   const seqs = (req: Uint8Array) => messages(req).slice(1, -1).map((m) => m.seq)
   answer = (req) => Uint8Array.from(seqs(req).flatMap((s) => [...ack(s, 0)]))
   t.doesNotThrow(() => nfnlApply(undefined, offsetNatBatch('g')))
-  t.equal(expected, 5, 'the addon waits for one answer per message')
-  answer = (req) => Uint8Array.from(seqs(req).flatMap((s, i) => [...ack(s, i === 1 ? 22 : 0)]))
+  t.equal(expected, 6, 'the addon waits for one answer per message')
+  answer = (req) => Uint8Array.from(seqs(req).flatMap((s, i) => [...ack(s, i === 3 ? 22 : 0)]))
   const e = t.throws(() => nfnlApply(undefined, offsetNatBatch('g'))) as CniError
   t.equal(e.code, 102)
   t.match(e.message, /nf_tables refused "add rule inet berth_portmap shifted_3": EINVAL/)
   answer = (req) => ack(seqs(req)[0]!, 0)
-  t.throws(() => nfnlApply(undefined, offsetNatBatch('g')), /answered 1 of 5/, 'missing answers are an error')
+  t.throws(() => nfnlApply(undefined, offsetNatBatch('g')), /answered 1 of 6/, 'missing answers are an error')
   t.same(parseAcks(Uint8Array.from([...ack(7, 0), ...ack(8, 95)])), [{ seq: 7, errno: 0 }, { seq: 8, errno: 95 }])
 })
