@@ -6,7 +6,7 @@ import type { NativeBinding } from '../../../../native/binding.js'
 import { setNativeForTests } from '../../../../native/index.js'
 import { CniError } from '../../../../pkg/errors/cni-error.js'
 import { nfnlApply, parseAcks } from '../../../../pkg/firewall/nft-netlink.js'
-import { offsetNatBatch } from '../../../../plugins/portmap/offset-nat.js'
+import { offsetNatBatch, offsetNatIntact } from '../../../../plugins/portmap/offset-nat.js'
 
 type Attrs = Map<number, Uint8Array>
 function attrs(b: Uint8Array): Attrs {
@@ -125,4 +125,35 @@ t.test('nfnlApply: acks pass, the first refused message is named with its errno'
   answer = (req) => ack(seqs(req)[0]!, 0)
   t.throws(() => nfnlApply(undefined, offsetNatBatch('g')), /answered 1 of 6/, 'missing answers are an error')
   t.same(parseAcks(Uint8Array.from([...ack(7, 0), ...ack(8, 95)])), [{ seq: 7, errno: 0 }, { seq: 8, errno: 95 }])
+})
+
+t.test('offsetNatIntact reads the rule back (nfnlListRules): the flag, and exactly one rule', async (t) => {
+  t.teardown(() => setNativeForTests(undefined))
+  const done = (() => {
+    const b = new Uint8Array(20)
+    const v = new DataView(b.buffer)
+    v.setUint32(0, 20, true)
+    v.setUint16(4, 3, true)
+    return b
+  })()
+  // A dump answers with NEWRULE messages shaped like the ones we send, then NLMSG_DONE.
+  const ruleMsg = (flags: number) => {
+    const b = offsetNatBatch('g', flags).encode(1)
+    const m = messages(b).find((x) => x.type === NEWRULE)!
+    const off = m.body.byteOffset - 20
+    return b.subarray(off, off + 20 + m.body.length)
+  }
+  let reply: Uint8Array = new Uint8Array(0)
+  let request: Uint8Array = new Uint8Array(0)
+  setNativeForTests({ nfnlTransact: (req: Uint8Array) => ((request = req), reply) } as unknown as NativeBinding)
+  reply = Uint8Array.from([...ruleMsg(0x23), ...done])
+  t.equal(offsetNatIntact(), true, 'the kernel reports MAP_IPS | PROTO_SPECIFIED | OFFSET')
+  const req = messages(request)[0]!
+  t.same([req.type, req.flags & 0x300, str(attrs(req.body).get(1)), str(attrs(req.body).get(2))], [(10 << 8) | 7, 0x300, 'berth_portmap', 'shifted_3'], 'a GETRULE dump of the chain')
+  reply = Uint8Array.from([...ruleMsg(0x3), ...done])
+  t.equal(offsetNatIntact(), false, 'restored by nft: no offset flag')
+  reply = Uint8Array.from([...ruleMsg(0x23), ...ruleMsg(0x23), ...done])
+  t.equal(offsetNatIntact(), false, 'two rules is not what we made')
+  reply = Uint8Array.from(done)
+  t.equal(offsetNatIntact(), false, 'no rule')
 })
