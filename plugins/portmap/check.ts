@@ -40,7 +40,7 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
     for (const chain of chains) if (rulesOf(listing, chain).length === 0) throw fail(`chain ${chain} of table ${TABLE} has no rules`)
     entries = elementEntries(planned, offsetNat)
     if (entries.some(isShiftedRange) && !offsetNatIntact()) {
-      throw fail(`the DNAT rules of chain ${SHIFT_CHAIN} lost their port-offset flag (a ruleset restored with nft?), so shifted ranges reach random ports; the next ADD of a shifted range restores them`)
+      throw fail(`the DNAT rule of chain ${SHIFT_CHAIN} lost its port-offset flag (a ruleset restored with nft?), so shifted ranges reach random ports; the next ADD of a shifted range restores it`)
     }
     mine = listedEntries(listing).filter((l) => ownerTagOf(l.element) === tag)
   }

@@ -20,7 +20,7 @@ export const LAYOUT_MARKER = 'layout_3_'
 /** The marker of layout 2, which this one extends (shift maps, chain shifted_3). */
 export const PREV_LAYOUT_MARKER = 'layout_2_'
 export const GUARD_MARKER = 'guard_on'
-/** Present when chain shifted_3 holds the offset DNAT rules (offset-nat.ts). */
+/** Present when chain shifted_3 holds the offset DNAT rule (offset-nat.ts). */
 export const OFFSET_NAT_MARKER = 'offset_nat_on'
 export const ADDR_TYPE: Record<IpFamily, string> = { 4: 'ipv4_addr', 6: 'ipv6_addr' }
 export const ANY_ADDR: Record<IpFamily, string> = { 4: '0.0.0.0', 6: '::' }
@@ -38,7 +38,7 @@ export const ALL_MAPS = (f: IpFamily) => [ANY_MAP[f], HOST_MAP[f], RANGES[f], ..
  * binary re-declaring its chains (flush + rules) then cannot remove this layout's rules either.
  */
 export const CHAINS = { dnat: 'hostports_2', prerouting: 'prerouting_2', output: 'output_2', postrouting: 'postrouting_2' } as const
-/** The chain of the hand-built offset DNAT rules (layout 3), jumped to from hostports_2. */
+/** The chain of the hand-built offset DNAT rule (layout 3), jumped to from hostports_2. */
 export const SHIFT_CHAIN = 'shifted_3'
 
 /** The comment of hairpin elements: shared by every attachment of a subnet, so no owner tag (GC and purges skip them). */

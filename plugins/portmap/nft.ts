@@ -21,9 +21,10 @@
 //   chain hostports_2    meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to
 //                          meta l4proto . th dport map @any4         (and @host4, @ranges4, ip6 ...);
 //                        jump shifted_3
-//   chain shifted_3      meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to ip daddr . meta l4proto
-//                        . th dport map @shift4 with the port-offset flag: hand-built netlink (offset-nat.ts), empty
-//                        when the kernel refused it; the empty chain offset_nat_on says the rules are there
+//   chain shifted_3      meta l4proto {tcp,udp,sctp} fib daddr type local dnat ip to ip daddr . meta
+//                          l4proto . th dport map @shift4, with the port-offset flag: hand-built netlink
+//                        (offset-nat.ts); empty when the kernel refused it; the empty chain
+//                        offset_nat_on says the rule is there
 //   chain prerouting_2   nat, prerouting, dstnat: jump hostports_2
 //   chain output_2       nat, output, dstnat: jump hostports_2 (the host's own connections)
 //   chain postrouting_2  nat, postrouting, srcnat: ct status dnat ip saddr . ip daddr @hairpin4 masquerade

@@ -76,8 +76,8 @@ export function offsetNatBatch(gen: string, flags = NF_NAT_RANGE_PROTO_OFFSET): 
 }
 
 /**
- * Completes a table just declared (nft.ts declareScript): the offset DNAT rules and both markers, or, if
- * the kernel refuses them, the layout marker alone. Returns whether the rules are in place.
+ * Completes a table just declared (nft.ts declareScript): the offset DNAT rule and both markers, or, if
+ * the kernel refuses it, the layout marker alone. Returns whether the rule is in place.
  */
 export function installOffsetNat(gen: string): boolean {
   const flags = process.env[REFUSE_ENV] === '1' ? NF_NAT_RANGE_PROTO_OFFSET | NOT_A_NAT_FLAG : NF_NAT_RANGE_PROTO_OFFSET
@@ -94,7 +94,7 @@ export function installOffsetNat(gen: string): boolean {
 
 /**
  * Whether chain shifted_3 holds its rule with the offset flag. `nft list` does not show the flag, so a
- * ruleset saved and restored with nft has the rules without it (then a shifted range reaches random ports
+ * ruleset saved and restored with nft has the rule without it (then a shifted range reaches random ports
  * of its window): only the kernel's own dump tells.
  */
 export function offsetNatIntact(): boolean {
@@ -106,6 +106,6 @@ export function offsetNatIntact(): boolean {
 /** Before an ADD of a shifted range: puts the rule back when it lost the flag (the markers are there). */
 export function ensureOffsetNat(gen: string): void {
   if (offsetNatIntact()) return
-  log.warn(`chain ${SHIFT_CHAIN} lost the port-offset flag of its DNAT rules (a ruleset restored with nft?): adding them again`)
+  log.warn(`chain ${SHIFT_CHAIN} lost the port-offset flag of its DNAT rule (a ruleset restored with nft?): adding it again`)
   nfnlApply(undefined, offsetNatBatch(gen))
 }
