@@ -68,6 +68,17 @@ t.test('a shifted range on one hostIP: CHECK reports its element missing, DEL cl
   t.equal(readFileSync(join(rg.records, 'generation'), 'utf8').trim().length > 0, true, 'records kept their generation')
 })
 
+t.test('GC removes the shift elements of attachments not in the list', { skip }, async (t) => {
+  const rg = await rig(t)
+  ok(t, (await rg.container('c1', range(8000, 80, 11, 'tcp', '10.99.0.1'))).add, 'ADD c1')
+  ok(t, (await rg.container('c2', range(9000, 90, 11, 'tcp', '10.99.0.1'))).add, 'ADD c2')
+  const conf = { ...rg.pmConf([]), cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'c2', ifname: 'eth0' }] }
+  ok(t, runPlugin('portmap', { env: { CNI_COMMAND: 'GC', CNI_PATH: BIN_DIR }, stdin: conf, hostNetns: rg.host.path }), 'GC')
+  const left = rg.elements().filter((e) => e.map === 'shift4')
+  t.equal(left.length, 1, 'one shift element left')
+  t.match(left[0]?.text, /id:c2 if:eth0/, "c2's")
+})
+
 t.test('a ruleset saved and restored with nft: it parses; CHECK sees the lost flag; the next ADD puts it back', { skip }, async (t) => {
   const rg = await rig(t)
   const m1 = range(8000, 80, 11, 'tcp')
