@@ -135,6 +135,18 @@ function launcher(name, version) {
   ].join('\n')
 }
 
+function warmUpCli(run, env) {
+  const { mkdtempSync } = require('node:fs')
+  const { tmpdir } = require('node:os')
+  const root = mkdtempSync(join(tmpdir(), 'berth-build-warmup-'))
+  try {
+    const ps = run({ ...env, BERTH_ROOT: root }, ['ps'])
+    return ps.status === 0 ? ps : run(env, ['--help'])
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+
 const { spawnSync } = await import('node:child_process')
 const { renameSync } = await import('node:fs')
 const lib = join(bin, 'lib')
@@ -167,18 +179,23 @@ for (const { name, code } of bundles) {
   rmSync(join(lib, `${name}.jscache`), { force: true })
   writeAtomic(join(lib, `${name}.js`), `(function (exports, require, module, __filename, __dirname) {${code}\n})`)
   writeAtomic(out, launcher(name, undefined), 0o755)
-  if (name === 'berth') continue
-  const run = (env) => spawnSync(out, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000, encoding: 'utf8' })
+  const run = (env, argv = []) => spawnSync(out, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000, encoding: 'utf8' })
+  // bin/berth is the CLI, not a plugin: no VERSION answer. Its warm-up is `berth ps` in an empty temporary
+  // BERTH_ROOT (touches no real state): yargs and the command table, which every command loads, plus the
+  // container-state code of the most frequent command, not every lazily loaded handler (etcd, gRPC), since
+  // V8 reads the whole cache on each start. ps needs root: a build as another user warms up with --help.
+  const cli = name === 'berth'
   // The plugin's own VERSION answer, baked into the launcher.
-  const v = run({ CNI_COMMAND: 'VERSION' })
-  if (v.status !== 0) throw new Error(`${name}: VERSION failed during the build`)
+  const v = cli ? undefined : run({ CNI_COMMAND: 'VERSION' })
+  if (v !== undefined && v.status !== 0) throw new Error(`${name}: VERSION failed during the build`)
   if (!args.has('--no-code-cache')) {
     const cache = join(lib, `${name}.jscache`)
-    const w = run({ BERTH_WARMUP: '1', BERTH_CODE_CACHE_OUT: `${cache}.tmp` })
+    const env = { BERTH_CODE_CACHE_OUT: `${cache}.tmp` }
+    const w = cli ? warmUpCli(run, env) : run({ ...env, BERTH_WARMUP: '1' })
     if (w.status === 0) renameSync(`${cache}.tmp`, cache)
     else step(`warning: warm-up of ${name} failed (exit ${w.status}); built without a code cache`)
   }
-  writeAtomic(out, launcher(name, v.stdout), 0o755)
+  if (v !== undefined) writeAtomic(out, launcher(name, v.stdout), 0o755)
 }
 
 // Benchmarks: bundled ESM scripts in dist/bench (Node 20 cannot run .ts directly); packages stay external.
