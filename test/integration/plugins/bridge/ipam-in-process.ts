@@ -4,7 +4,7 @@
 // "exec <command>" to a file; a wrapper script first in CNI_PATH appends "wrapper <command>". The bridge's
 // own copy of the host-local code is untouched, so an in-process call leaves the file alone.
 import t, { type Test } from 'tap'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runPlugin, type PluginRun } from '../../../helpers/run-plugin.js'
@@ -178,7 +178,7 @@ t.test('a wrapper first in CNI_PATH, or a berth host-local elsewhere, is exec\'d
   }
   t.match(full?.json, { code: 100, msg: /no IP addresses available in range set 10\.79\.0\.20-10\.79\.0\.20/ })
   t.same(b.runs(), ['wrapper ADD', 'exec ADD', 'wrapper ADD', 'exec ADD', 'wrapper DEL', 'exec DEL'], 'the wrapper ran and exec\'d berth\'s host-local (ADD c1, the failed ADD c2, DEL c1)')
-  t.same(readFileSync(otherMarker, 'utf8').split('\n').filter((l) => l !== ''), ['exec ADD', 'exec ADD', 'exec DEL'], 'the other copy was exec\'d')
+  t.same((existsSync(otherMarker) ? readFileSync(otherMarker, 'utf8') : '').split('\n').filter((l) => l !== ''), ['exec ADD', 'exec ADD', 'exec DEL'], 'the other copy was exec\'d')
 })
 
 t.test('the reference host-local in CNI_PATH is exec\'d and works', { skip: skipRef }, async (t) => {
@@ -195,6 +195,15 @@ t.test('the reference host-local in CNI_PATH is exec\'d and works', { skip: skip
   t.notOk(existsSync(join(rg.dataDir, NET, '.berth-index')), 'the reference made the reservations (berth would index them)')
   ok(t, rg.run('CHECK', c1, { ...conf, prevResult: add.json }, o), 'CHECK')
   ok(t, rg.run('DEL', c1, conf, o), 'DEL')
+  t.same(rg.leases(), [])
+  // Mixed install: the reference host-local in place of berth's, beside berth's bridge.
+  copyFileSync(join(REF_DIR, 'host-local'), join(b.dir, 'host-local'))
+  const mixed = { dir: b.dir, path: b.dir }
+  const add2 = rg.run('ADD', c1, conf, mixed)
+  ok(t, add2, 'ADD with the reference beside the bridge')
+  t.equal(rg.leases().length, 2)
+  t.notOk(existsSync(join(rg.dataDir, NET, '.berth-index')), 'the reference beside the bridge was exec\'d')
+  ok(t, rg.run('DEL', c1, conf, mixed), 'DEL with the reference beside the bridge')
   t.same(rg.leases(), [])
   t.same(b.runs(), [], "berth's host-local did not run")
 })
