@@ -1,14 +1,8 @@
 // bin/host-local: addresses from ranges, reserved in files under dataDir (reference type "host-local",
-// same configuration keys and on-disk format). Verbs load lazily so VERSION never pays for them.
+// same configuration keys and on-disk format). The code lives in pkg/host-local, which the bridge also
+// runs in-process when this very executable is the host-local it would exec. Verbs load lazily so
+// VERSION never pays for them.
 import { pluginMain } from '../../pkg/skel/main.js'
+import { HOST_LOCAL_INFO, hostLocalLoaders } from '../../pkg/host-local/verbs.js'
 
-pluginMain(
-  {
-    add: async () => (await import('./add.js')).cmdAdd,
-    del: async () => (await import('./del.js')).cmdDel,
-    check: async () => (await import('./check.js')).cmdCheck,
-    status: async () => (await import('./status.js')).cmdStatus,
-    gc: async () => (await import('./gc.js')).cmdGc,
-  },
-  { name: 'host-local' },
-)
+pluginMain(hostLocalLoaders, HOST_LOCAL_INFO)

@@ -26,19 +26,29 @@ export function execPlugin(path: string, opts: ExecOptions): Promise<unknown> {
       // The plugin may exit without reading stdin (VERSION); its exit status tells what happened.
     })
     child.on('close', (code, signal) => {
-      const text = Buffer.concat(out).toString('utf8').trim()
-      if (code === 0) {
-        if (text === '') return resolve(undefined)
-        try {
-          return resolve(JSON.parse(text))
-        } catch {
-          return reject(new CniError(CniCode.DecodingFailure, `plugin ${path} printed invalid JSON`, text.slice(0, 500)))
-        }
+      try {
+        resolve(pluginOutput(path, Buffer.concat(out).toString('utf8'), code, signal))
+      } catch (e) {
+        reject(e)
       }
-      reject(pluginError(path, text, code, signal))
     })
     child.stdin.end(opts.stdin)
   })
+}
+
+/**
+ * What a plugin run amounts to, from its stdout and exit: the parsed result (undefined when empty), or the
+ * CniError it printed. Shared by execPlugin and a plugin run in-process, so both end the same way.
+ */
+export function pluginOutput(path: string, stdout: string, code: number | null, signal: NodeJS.Signals | null): unknown {
+  const text = stdout.trim()
+  if (code !== 0) throw pluginError(path, text, code, signal)
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new CniError(CniCode.DecodingFailure, `plugin ${path} printed invalid JSON`, text.slice(0, 500))
+  }
 }
 
 function pluginError(path: string, text: string, code: number | null, signal: NodeJS.Signals | null): CniError {

@@ -4,8 +4,7 @@
 // attachment cannot act on what its record named.
 import { validAttachments } from '../../pkg/cni/schema.js'
 import { ErrorList } from '../../pkg/errors/error-list.js'
-import { execPlugin } from '../../pkg/invoke/exec-plugin.js'
-import { findInPath } from '../../pkg/invoke/find-in-path.js'
+import { delegateRun } from '../../pkg/invoke/delegate.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseBridgeConfig } from './config.js'
 import { ipamTarget } from './ipam.js'
@@ -17,8 +16,7 @@ import { BridgeState } from './state.js'
 async function delegate(a: CmdArgs, command: 'STATUS' | 'GC'): Promise<void> {
   const cfg = parseBridgeConfig(a.conf, a.args, { strict: false })
   if (!cfg.layer3) return
-  const t = ipamTarget(a, cfg)
-  await execPlugin(findInPath(t.type, t.path), { env: { ...t.env, CNI_COMMAND: command }, stdin: t.stdin })
+  await delegateRun(ipamTarget(a, cfg), command)
 }
 
 export async function cmdStatus(a: CmdArgs): Promise<void> {

@@ -51,10 +51,12 @@ const ALLOWED: Record<string, string[]> = {
   'pkg/skel': ['pkg/cni', 'pkg/errors', 'pkg/log'],
   // the overlay's control and data plane, shared by the overlay-vxlan plugin and `berth overlay`
   'pkg/overlay': ['native', 'pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/link', 'pkg/firewall', 'pkg/lock', 'pkg/fsutil', 'pkg/sysctl', 'pkg/rollback', 'pkg/cni'],
+  // host-local's core: the ipam/host-local executable and the bridge (in-process) run it
+  'pkg/host-local': ['pkg/skel', 'pkg/cni', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/lock', 'pkg/fsutil'],
   'runtime-min': ['pkg/*'],
 }
 const PLUGIN_ALLOWED = ['pkg/*']
-const IPAM_ALLOWED = ['pkg/skel', 'pkg/cni', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/rollback', 'pkg/lock', 'pkg/fsutil']
+const IPAM_ALLOWED = ['pkg/host-local', 'pkg/skel', 'pkg/cni', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/rollback', 'pkg/lock', 'pkg/fsutil']
 
 // package -> the only files allowed to import it
 const DOORS: Record<string, (rel: string) => boolean> = {
@@ -101,8 +103,9 @@ for (const file of all) {
       const pkgName = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec)
       const door = DOORS[spec] ?? DOORS[pkgName]
       if (spec === 'zod/mini') {
-        // pkg/overlay: the overlay network's schema, read by both the plugin and the agent (runtime-min)
-        if (!(mod === 'pkg/cni' || mod === 'pkg/overlay' || mod.startsWith('plugins/') || mod.startsWith('ipam/') || mod === 'runtime-min')) {
+        // pkg/overlay: the overlay network's schema, read by both the plugin and the agent (runtime-min);
+        // pkg/host-local: host-local's ipam schema, read by the executable and in-process by the bridge
+        if (!(mod === 'pkg/cni' || mod === 'pkg/overlay' || mod === 'pkg/host-local' || mod.startsWith('plugins/') || mod.startsWith('ipam/') || mod === 'runtime-min')) {
           violations.push(`${rel} → zod/mini (config schemas live in pkg/cni and plugin config.ts)`)
         }
       } else if (door !== undefined && !door(rel)) violations.push(`${rel} → ${spec} (only its door file may import it)`)

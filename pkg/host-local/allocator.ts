@@ -1,10 +1,10 @@
 // Picking, releasing and collecting addresses, over any Store. Every function here expects the caller to
 // hold the store's lock (store.locked), so one invocation's read-decide-write is never interleaved with
 // another's.
-import type { CniIpConfig } from '../../pkg/cni/result.js'
-import type { Attachment } from '../../pkg/cni/schema.js'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { formatCidr, formatIp, ipEquals, type IpAddr } from '../../pkg/ip/cidr.js'
+import type { CniIpConfig } from '../cni/result.js'
+import type { Attachment } from '../cni/schema.js'
+import { CniCode, CniError } from '../errors/cni-error.js'
+import { formatCidr, formatIp, ipEquals, type IpAddr } from '../ip/cidr.js'
 import { candidates, formatRangeSet, rangeFor, rangeSetContains, type Range, type RangeSet } from './range-set.js'
 import { fromEarlierBoot, legacyOf, ownedBy, type Owner, type Reservation, type Store } from './store.js'
 

@@ -8,12 +8,12 @@
 // outside its subnet and rangeStart after rangeEnd are errors rather than surprises at ADD time.
 import { isAbsolute } from 'node:path'
 import * as z from 'zod/mini'
-import { parseWith, type NetConf } from '../../pkg/cni/schema.js'
-import type { CniRoute } from '../../pkg/cni/result.js'
-import { canonicalIp } from '../../pkg/cni/ip-text.js'
-import { checkCniArgs } from '../../pkg/cni/args.js'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { addToIp, formatCidr, formatIp, ipEquals, lastAddressOf, netContains, networkOf, parseCidr, parseIp, compareIp, type IpAddr } from '../../pkg/ip/cidr.js'
+import { parseWith, type NetConf } from '../cni/schema.js'
+import type { CniRoute } from '../cni/result.js'
+import { canonicalIp } from '../cni/ip-text.js'
+import { checkCniArgs } from '../cni/args.js'
+import { CniCode, CniError } from '../errors/cni-error.js'
+import { addToIp, formatCidr, formatIp, ipEquals, lastAddressOf, netContains, networkOf, parseCidr, parseIp, compareIp, type IpAddr } from '../ip/cidr.js'
 import { formatRange, rangeSetContains, rangesOverlap, type Range, type RangeSet } from './range-set.js'
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks'

@@ -1,6 +1,6 @@
 // Where reservations live. The allocator only sees this interface: the disk store (the reference's
 // on-disk format) in production, the memory store in tests.
-import type { IpAddr } from '../../pkg/ip/cidr.js'
+import type { IpAddr } from '../ip/cidr.js'
 
 /** Who holds an address: one attachment, as CNI names it. */
 export interface Owner {

@@ -3,7 +3,7 @@
 // The order is the reference's round robin: start just after the last reserved address, walk to the end
 // of that range, continue with the next range (wrapping to the first), stop when back at the start. So a
 // crash-looping container does not get the same address again until the whole set has been used.
-import { addToIp, compareIp, formatIp, ipEquals, ipToBigInt, netContains, type IpAddr, type IpFamily, type IpNet } from '../../pkg/ip/cidr.js'
+import { addToIp, compareIp, formatIp, ipEquals, ipToBigInt, netContains, type IpAddr, type IpFamily, type IpNet } from '../ip/cidr.js'
 
 export interface Range {
   family: IpFamily

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
 import { formatIp } from '../../../../pkg/ip/cidr.js'
-import { DEFAULT_DATA_DIR, parseHostLocalConfig, parseStoreLocation } from '../../../../ipam/host-local/config.js'
-import type { Range } from '../../../../ipam/host-local/range-set.js'
+import { DEFAULT_DATA_DIR, parseHostLocalConfig, parseStoreLocation } from '../../../../pkg/host-local/config.js'
+import type { Range } from '../../../../pkg/host-local/range-set.js'
 
 const conf = (ipam: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
   parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'net1', type: 'bridge', ipam: { type: 'host-local', ...ipam }, ...extra }))

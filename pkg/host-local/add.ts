@@ -1,9 +1,9 @@
 // ADD: one address from each range set, all under one hold of the network's lock, so concurrent ADDs
 // (many processes) never hand out one address twice. A failure in set k releases what sets 0..k-1 got.
-import type { CniResult } from '../../pkg/cni/result.js'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { formatIp, type IpAddr } from '../../pkg/ip/cidr.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import type { CniResult } from '../cni/result.js'
+import { CniCode, CniError } from '../errors/cni-error.js'
+import { formatIp, type IpAddr } from '../ip/cidr.js'
+import type { CmdArgs } from '../skel/skel.js'
 import { allocate, ipConfigOf, type Allocation } from './allocator.js'
 import { parseHostLocalConfig, type HostLocalConfig } from './config.js'
 import { DiskStore } from './disk-store.js'

@@ -1,8 +1,8 @@
 // CHECK: (container ID, ifname) holds an address in every range set. The reference only asks for one
 // address anywhere in the network; one per set is what its ADD promised, so a lost v6 reservation of a
 // dual-stack attachment is reported too. A legacy (ID-only) reservation counts, as in the reference.
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { CniCode, CniError } from '../errors/cni-error.js'
+import type { CmdArgs } from '../skel/skel.js'
 import { findOwned } from './allocator.js'
 import { parseHostLocalConfig } from './config.js'
 import { DiskStore } from './disk-store.js'

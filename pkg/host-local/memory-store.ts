@@ -1,5 +1,5 @@
 // A Store in memory (the reference's FakeStore): for tests and dry runs.
-import { formatIp, parseIp, type IpAddr } from '../../pkg/ip/cidr.js'
+import { formatIp, parseIp, type IpAddr } from '../ip/cidr.js'
 import { legacyOf, ownedBy, type Owner, type Reservation, type Store } from './store.js'
 
 export class MemoryStore implements Store {

@@ -3,10 +3,10 @@
 import t from 'tap'
 import { formatIp, parseIp } from '../../../../pkg/ip/cidr.js'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
-import { parseHostLocalConfig } from '../../../../ipam/host-local/config.js'
-import { allocate, collect, findOwned, ipConfigOf, releaseEarlierBoots, releaseOwner } from '../../../../ipam/host-local/allocator.js'
-import { MemoryStore } from '../../../../ipam/host-local/memory-store.js'
-import type { RangeSet } from '../../../../ipam/host-local/range-set.js'
+import { parseHostLocalConfig } from '../../../../pkg/host-local/config.js'
+import { allocate, collect, findOwned, ipConfigOf, releaseEarlierBoots, releaseOwner } from '../../../../pkg/host-local/allocator.js'
+import { MemoryStore } from '../../../../pkg/host-local/memory-store.js'
+import type { RangeSet } from '../../../../pkg/host-local/range-set.js'
 
 const set = (...ranges: Record<string, string>[]): RangeSet =>
   parseHostLocalConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'x', ipam: { type: 'host-local', ranges: [ranges] } }))).rangeSets[0] as RangeSet

@@ -4,12 +4,12 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
 import type { CmdArgs, Command } from '../../../../pkg/skel/skel.js'
-import { cmdAdd } from '../../../../ipam/host-local/add.js'
-import { cmdCheck } from '../../../../ipam/host-local/check.js'
-import { cmdDel } from '../../../../ipam/host-local/del.js'
-import { cmdGc } from '../../../../ipam/host-local/gc.js'
-import { cmdStatus } from '../../../../ipam/host-local/status.js'
-import { BOOT_DIR } from '../../../../ipam/host-local/disk-store.js'
+import { cmdAdd } from '../../../../pkg/host-local/add.js'
+import { cmdCheck } from '../../../../pkg/host-local/check.js'
+import { cmdDel } from '../../../../pkg/host-local/del.js'
+import { cmdGc } from '../../../../pkg/host-local/gc.js'
+import { cmdStatus } from '../../../../pkg/host-local/status.js'
+import { BOOT_DIR } from '../../../../pkg/host-local/disk-store.js'
 
 interface Call {
   containerId?: string

@@ -2,10 +2,10 @@
 // (cni.dev/valid-attachments, or the older cni.dev/attachments), and every one berth recorded in an
 // earlier boot (a network namespace does not survive a reboot, so no attachment can still use it).
 // No list at all means the runtime asked for nothing: do nothing. An empty list means none is valid.
-import { validAttachments } from '../../pkg/cni/schema.js'
-import { createLog } from '../../pkg/log/log.js'
-import { formatIp } from '../../pkg/ip/cidr.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { validAttachments } from '../cni/schema.js'
+import { createLog } from '../log/log.js'
+import { formatIp } from '../ip/cidr.js'
+import type { CmdArgs } from '../skel/skel.js'
 import { collect } from './allocator.js'
 import { parseStoreLocation } from './config.js'
 import { DiskStore } from './disk-store.js'

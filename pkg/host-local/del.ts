@@ -4,7 +4,7 @@
 // changed or broke since ADD can still release its addresses; CNI_ARGS are not read either.
 // Reads only this attachment's reservations (the owner index): its cost does not grow with the number of
 // reservations in the network. Sweeping what the reference left behind is GC's and STATUS's job.
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import type { CmdArgs } from '../skel/skel.js'
 import { releaseOwner } from './allocator.js'
 import { parseStoreLocation } from './config.js'
 import { DiskStore } from './disk-store.js'

@@ -4,9 +4,9 @@
 // ever free them when the runtime does not send GC.
 import { accessSync, statSync, constants as fsc } from 'node:fs'
 import { dirname } from 'node:path'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { errorCode } from '../../pkg/errors/sys-error.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { CniCode, CniError } from '../errors/cni-error.js'
+import { errorCode } from '../errors/sys-error.js'
+import type { CmdArgs } from '../skel/skel.js'
 import { releaseEarlierBoots } from './allocator.js'
 import { parseHostLocalConfig } from './config.js'
 import { DiskStore, networkDir } from './disk-store.js'

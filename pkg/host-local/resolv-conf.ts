@@ -2,9 +2,9 @@
 // dns, read as the reference reads it (comments start with '#' or ';'; a line needs a value; the last
 // domain wins; search and options accumulate).
 import { readFileSync } from 'node:fs'
-import type { CniDns } from '../../pkg/cni/result.js'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { errorCode } from '../../pkg/errors/sys-error.js'
+import type { CniDns } from '../cni/result.js'
+import { CniCode, CniError } from '../errors/cni-error.js'
+import { errorCode } from '../errors/sys-error.js'
 
 export function parseResolvConf(text: string): CniDns {
   const dns: CniDns = {}

@@ -5,10 +5,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path'
 import { formatIp, parseIp } from '../../../../pkg/ip/cidr.js'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
-import { parseHostLocalConfig } from '../../../../ipam/host-local/config.js'
-import { allocate, collect, releaseOwner } from '../../../../ipam/host-local/allocator.js'
-import { BOOT_DIR, DiskStore, INDEX_DIR, OWNERS_DIR, networkDir, ownerKey, readBootId } from '../../../../ipam/host-local/disk-store.js'
-import type { RangeSet } from '../../../../ipam/host-local/range-set.js'
+import { parseHostLocalConfig } from '../../../../pkg/host-local/config.js'
+import { allocate, collect, releaseOwner } from '../../../../pkg/host-local/allocator.js'
+import { BOOT_DIR, DiskStore, INDEX_DIR, OWNERS_DIR, networkDir, ownerKey, readBootId } from '../../../../pkg/host-local/disk-store.js'
+import type { RangeSet } from '../../../../pkg/host-local/range-set.js'
 
 const set = (...ranges: Record<string, string>[]): RangeSet =>
   parseHostLocalConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'x', ipam: { type: 'host-local', ranges: [ranges] } }))).rangeSets[0] as RangeSet

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { formatIp, parseIp } from '../../../../pkg/ip/cidr.js'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
-import { parseHostLocalConfig } from '../../../../ipam/host-local/config.js'
-import { candidates, rangeSetContains, rangeSetSize, type RangeSet } from '../../../../ipam/host-local/range-set.js'
+import { parseHostLocalConfig } from '../../../../pkg/host-local/config.js'
+import { candidates, rangeSetContains, rangeSetSize, type RangeSet } from '../../../../pkg/host-local/range-set.js'
 
 const set = (...ranges: Record<string, string>[]): RangeSet =>
   parseHostLocalConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'x', ipam: { type: 'host-local', ranges: [ranges] } }))).rangeSets[0] as RangeSet
