@@ -35,6 +35,10 @@ export function act<A>(fn: (argv: A) => Promise<number | void> | number | void, 
   }
 }
 
+declare const __BERTH_VERSION__: string | undefined
+/** The bundle's version (scripts/build.mjs defines it); "dev" when run from the sources. */
+const berthVersion = (): string => (typeof __BERTH_VERSION__ === 'string' ? __BERTH_VERSION__ : 'dev')
+
 /** Subcommand groups (`berth net ...`) demand a subcommand and reject unknown ones. */
 export const group = (y: Argv, usage: string) => y.usage(usage).demandCommand(1, 'missing subcommand').strictCommands()
 
@@ -50,7 +54,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .strict()
     .demandCommand(1, 'no command given')
     .recommendCommands()
-    .version(false)
+    .version('version', 'print berth\'s version', berthVersion())
     .help()
     .alias('h', 'help')
     .wrap(Math.min(110, process.stdout.columns ?? 100))

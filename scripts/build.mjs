@@ -3,7 +3,7 @@
 // Each executable is a single file (CommonJS inside: faster to start than ESM) with a node shebang; the addon
 // and netlink's prebuilt binding are copied beside them so `berth install` can copy bin/ anywhere.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -86,6 +86,7 @@ const etcdProto = {
 }
 
 const esbuild = await import('esbuild')
+const pkgVersion = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
 step(`bundle ${entries.map((e) => e.name).join(', ')}`)
 const bundles = await Promise.all(
   entries.map(async ({ name, entry }) => {
@@ -102,7 +103,8 @@ const bundles = await Promise.all(
       legalComments: 'none',
       logLevel: 'warning',
       banner: { js: 'const __berth_import_meta_url = require("url").pathToFileURL(__filename).href;' },
-      define: { 'import.meta.url': '__berth_import_meta_url' },
+      // berth's own version for `berth --version` (package.json is not shipped next to bin/)
+      define: { 'import.meta.url': '__berth_import_meta_url', __BERTH_VERSION__: JSON.stringify(pkgVersion) },
       plugins: [netlinkBinding, etcdProto],
     })
     return { name, code: r.outputFiles[0].text }

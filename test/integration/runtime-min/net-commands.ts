@@ -235,6 +235,10 @@ t.test('--help for every net, cni and install command, with examples; non-root g
     t.match(r.stdout, /\nExamples:\n  berth /, 'has examples')
   }
   for (const g of ['net', 'cni']) t.match(spawnSync(bin, [g, '--help'], opts).stdout, /Commands:/, `${g} --help lists its commands`)
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const v = spawnSync(bin, ['--version'], opts)
+  t.equal(v.status, 0, '--version exits 0')
+  t.equal(v.stdout, `${pkg.version}\n`, "--version prints package.json's version")
   if (needsRoot() === false) {
     const r = asNobody(['net', 'ls'])
     t.equal(r.status, 1)
