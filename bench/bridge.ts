@@ -9,7 +9,10 @@
 //   3. Data plane: iperf3 TCP throughput container -> container on the bridge and container -> an
 //      "outside" namespace through NAT, against a plain veth pair between two namespaces (goal >= 0.95x),
 //      in BENCH_IPERF_ROUNDS interleaved rounds (default 7) of BENCH_IPERF_SECONDS (default 3), every run
-//      printed; with two structural references (a routed hop; the bridge without br_netfilter).
+//      printed; with two structural references (a routed hop; the bridge without br_netfilter). A run
+//      under CPU pressure above BENCH_MAX_CPU_PRESSURE (default 0.15, from PSI) is repeated up to
+//      BENCH_IPERF_ATTEMPTS times (default 3) and left out of the medians; BENCH_IPERF_AFFINITY=none
+//      unpins iperf3.
 //
 // Nothing touches the machine's own namespace: everything happens inside one throw-away "host" network
 // namespace (the plugins run under `nsenter --net=HOST`), so bridges, nft tables, the reference's CNI-*
@@ -434,6 +437,10 @@ function printDataPlane(paths: Path[]): void {
     const r = paths.find((p) => p.label === `reference ${kind}`)
     if (b && r) console.log(`berth/reference ${kind}: ${rel(b, r).toFixed(2)}x`)
   }
+  const noNf = paths.find((p) => p.sysctl !== undefined)
+  const routed = paths[1]
+  if (noNf) console.log(`structural: berth container -> container with ${BR_NF}=0 (a diagnostic, never set by the plugins): ${rel(noNf, base).toFixed(2)}x plain veth`)
+  if (routed) console.log(`structural: a routed hop with no bridge and no netfilter, which the NAT path has and a veth pair has not: ${rel(routed, base).toFixed(2)}x plain veth`)
 }
 
 // ---------------------------------------------------------------------------------------------------
