@@ -7,7 +7,12 @@
 //   2. BENCH_PARALLEL (default 100) ADDs started at once on one fresh bridge: all succeed, all addresses
 //      distinct; wall time against the reference.
 //   3. Data plane: iperf3 TCP throughput container -> container on the bridge and container -> an
-//      "outside" namespace through NAT, against a plain veth pair between two namespaces (goal >= 0.95x).
+//      "outside" namespace through NAT, against a plain veth pair between two namespaces (goal >= 0.95x),
+//      in BENCH_IPERF_ROUNDS interleaved rounds (default 7) of BENCH_IPERF_SECONDS (default 3), every run
+//      printed; with two structural references (a routed hop; the bridge without br_netfilter). A run
+//      under CPU pressure above BENCH_MAX_CPU_PRESSURE (default 0.15, from PSI) is repeated up to
+//      BENCH_IPERF_ATTEMPTS times (default 3) and left out of the medians; BENCH_IPERF_AFFINITY=none
+//      unpins iperf3.
 //
 // Nothing touches the machine's own namespace: everything happens inside one throw-away "host" network
 // namespace (the plugins run under `nsenter --net=HOST`), so bridges, nft tables, the reference's CNI-*
@@ -30,6 +35,10 @@ import {
   f1,
   installCleanup,
   iperfClient,
+  iperfAffinityArgs,
+  interleavedRounds,
+  calmMedian,
+  calmRound,
   killChild,
   killNs,
   mean,
@@ -58,7 +67,7 @@ const N_LIST = envCounts('BENCH_N', '0,250,1000')
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 15)
 const PARALLEL = Number(process.env['BENCH_PARALLEL'] ?? 100)
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
-const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 3)
+const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 7)
 const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
 // BENCH_ONLY=latency,parallel,dataplane: the parts to run (default all); BENCH_REFERENCE=0 skips the reference.
@@ -273,23 +282,48 @@ async function parallel(host: Ns, s: Side, bridge: string, network: string, subn
 
 // ---------------------------------------------------------------------------------------------------
 // 3. Data plane.
+//
+// Every path is measured once per round, rounds interleaved (harness interleavedRounds), iperf3 ends
+// pinned to two CPUs, the first second of each run (slow start) left out. On this shared machine another
+// process taking one of the two CPUs halves a run, so a run under CPU pressure (PSI) is repeated, and the
+// figures are medians of the calm runs: contention only ever lowers a run, it never raises one.
+//
+// Two structural references explain what is left between a bridge and a plain veth pair:
+//   - "routed hop": two veth pairs joined by a forwarding namespace, no bridge, no netfilter: the hop that
+//     the NAT path has and a plain veth pair has not;
+//   - "berth c->c, no br_netfilter": the berth path again with net.bridge.bridge-nf-call-iptables=0 in
+//     the throw-away host namespace for that run only. With br_netfilter (built into some kernels, loaded
+//     by docker or kubeadm on others) every bridged IPv4 packet walks the host's IPv4 netfilter hooks and
+//     conntrack; the reference plugins pay the same. Diagnostic only: the plugins never change it.
 
 interface Path {
   label: string
   client: Ns
   server: Ns
   addr: string
-  gbps: number[]
+  runs: number[]
+  pressure: number[]
+  /** set around this path's runs only (a diagnostic), restored after each run */
+  sysctl?: { ns: Ns; key: string; value: string }
 }
+
+const AFFINITY = iperfAffinityArgs()
+// A run during which some task waited for a CPU more than this share of the time is repeated (up to
+// IPERF_ATTEMPTS in all) and, if it stays so, left out of the ratios (harness interleavedRounds).
+const MAX_PRESSURE = Number(process.env['BENCH_MAX_CPU_PRESSURE'] ?? 0.15)
+const IPERF_ATTEMPTS = Number(process.env['BENCH_IPERF_ATTEMPTS'] ?? 3)
 
 async function iperf(p: Path): Promise<number> {
   const port = 5201
+  const restore = p.sysctl === undefined ? undefined : readSysctl(p.sysctl.ns, p.sysctl.key)
   const server = nsSpawn(p.server, 'iperf3', ['-s', '-1', '-B', p.addr, '-p', String(port)])
   try {
+    if (p.sysctl) nsExec(p.sysctl.ns, 'sysctl', ['-qw', `${p.sysctl.key}=${p.sysctl.value}`])
     await waitListening(server, port, `iperf3 server on ${p.addr}`)
-    return iperfClient(p.client, ['-c', p.addr, '-p', String(port)], IPERF_SECONDS, `${p.label} (${p.addr})`)
+    return iperfClient(p.client, ['-c', p.addr, '-p', String(port), '-O', '1', ...AFFINITY], IPERF_SECONDS, `${p.label} (${p.addr})`)
   } finally {
     killChild(server)
+    if (p.sysctl && restore !== undefined) nsExec(p.sysctl.ns, 'sysctl', ['-qw', `${p.sysctl.key}=${restore}`])
   }
 }
 
@@ -300,40 +334,67 @@ function ipOf(addResult: string): string {
   return a.split('/')[0] as string
 }
 
+/** A veth pair `a` (in `na`, address aAddr) <-> `b` (in `nb`, bAddr), both up. */
+function vethPair(na: Ns, a: string, aAddr: string, nb: Ns, b: string, bAddr: string): void {
+  nsExec(na, 'ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', String(nb.pid)])
+  nsExec(na, 'ip', ['addr', 'add', aAddr, 'dev', a])
+  nsExec(nb, 'ip', ['addr', 'add', bAddr, 'dev', b])
+  nsExec(na, 'ip', ['link', 'set', a, 'up'])
+  nsExec(nb, 'ip', ['link', 'set', b, 'up'])
+}
+
+const BR_NF = 'net.bridge.bridge-nf-call-iptables'
+
+/** A sysctl's value inside `ns`, undefined when the kernel has no such key (no br_netfilter). */
+function readSysctl(ns: Ns, key: string): string | undefined {
+  try {
+    return nsExec(ns, 'sysctl', ['-n', key]).trim()
+  } catch {
+    return undefined
+  }
+}
+
 async function dataPlane(host: Ns, sides: Side[]): Promise<Path[]> {
   // Plain veth pair between two namespaces: the baseline.
-  const [va, vb, outside] = (await newNamespaces(3)) as [Ns, Ns, Ns]
-  nsExec(va, 'ip', ['link', 'add', 'bbva', 'type', 'veth', 'peer', 'name', 'bbvb', 'netns', String(vb.pid)])
-  nsExec(va, 'ip', ['addr', 'add', '10.250.0.1/24', 'dev', 'bbva'])
-  nsExec(vb, 'ip', ['addr', 'add', '10.250.0.2/24', 'dev', 'bbvb'])
-  nsExec(va, 'ip', ['link', 'set', 'bbva', 'up'])
-  nsExec(vb, 'ip', ['link', 'set', 'bbvb', 'up'])
+  const [va, vb, outside, ra, rt, rb] = (await newNamespaces(6)) as [Ns, Ns, Ns, Ns, Ns, Ns]
+  vethPair(va, 'bbva', '10.250.0.1/24', vb, 'bbvb', '10.250.0.2/24')
+  // The routed hop: ra -> rt (forwarding) -> rb.
+  vethPair(ra, 'bbra', '10.251.0.2/24', rt, 'bbrt0', '10.251.0.1/24')
+  vethPair(rb, 'bbrb', '10.252.0.2/24', rt, 'bbrt1', '10.252.0.1/24')
+  nsExec(rt, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1'])
+  nsExec(ra, 'ip', ['route', 'add', 'default', 'via', '10.251.0.1'])
+  nsExec(rb, 'ip', ['route', 'add', 'default', 'via', '10.252.0.1'])
   // The "outside": a namespace linked to the host by a veth, with no route back to any container
   // subnet, so only NAT (masquerade to 192.0.2.1) lets replies come back.
-  nsExec(host, 'ip', ['link', 'add', 'bbout0', 'type', 'veth', 'peer', 'name', 'bbout1', 'netns', String(outside.pid)])
-  nsExec(host, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'bbout0'])
-  nsExec(host, 'ip', ['link', 'set', 'bbout0', 'up'])
-  nsExec(outside, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'bbout1'])
-  nsExec(outside, 'ip', ['link', 'set', 'bbout1', 'up'])
+  vethPair(host, 'bbout0', '192.0.2.1/24', outside, 'bbout1', '192.0.2.2/24')
   nsExec(outside, 'ip', ['link', 'set', 'lo', 'up'])
+  const brNf = readSysctl(host, BR_NF) === '1'
 
-  const paths: Path[] = [{ label: 'plain veth pair', client: va, server: vb, addr: '10.250.0.2', gbps: [] }]
+  const paths: Path[] = [
+    { label: 'plain veth pair', client: va, server: vb, addr: '10.250.0.2', runs: [], pressure: [] },
+    { label: 'routed hop (veth, fwd ns, veth)', client: ra, server: rb, addr: '10.252.0.2', runs: [], pressure: [] },
+  ]
   const made: { s: Side; id: string; ns: Ns }[] = []
   try {
     for (const s of sides) {
       const [c1, c2] = (await newNamespaces(2)) as [Ns, Ns]
-      const a1 = callSync(host, s, 'ADD', `bench-dp-${s.name}-1`, c1)
+      callSync(host, s, 'ADD', `bench-dp-${s.name}-1`, c1)
       made.push({ s, id: `bench-dp-${s.name}-1`, ns: c1 })
       const a2 = callSync(host, s, 'ADD', `bench-dp-${s.name}-2`, c2)
       made.push({ s, id: `bench-dp-${s.name}-2`, ns: c2 })
-      paths.push({ label: `${s.name} container -> container`, client: c1, server: c2, addr: ipOf(a2.stdout), gbps: [] })
-      paths.push({ label: `${s.name} container -> outside (NAT)`, client: c1, server: outside, addr: '192.0.2.2', gbps: [] })
-      void a1
+      paths.push({ label: `${s.name} container -> container`, client: c1, server: c2, addr: ipOf(a2.stdout), runs: [], pressure: [] })
+      paths.push({ label: `${s.name} container -> outside (NAT)`, client: c1, server: outside, addr: '192.0.2.2', runs: [], pressure: [] })
+      if (s.name === 'berth' && brNf) {
+        paths.push({ label: 'berth c->c, no br_netfilter', client: c1, server: c2, addr: ipOf(a2.stdout), runs: [], pressure: [], sysctl: { ns: host, key: BR_NF, value: '0' } })
+      }
     }
-    for (let round = 0; round < IPERF_ROUNDS; round++) {
-      for (const p of paths) p.gbps.push(await iperf(p))
-      process.stderr.write(`bench/bridge: iperf3 round ${round + 1}/${IPERF_ROUNDS} done\n`)
-    }
+    process.stderr.write(
+      `bench/bridge: data plane: ${paths.length} paths, ${IPERF_ROUNDS} interleaved rounds of ${IPERF_SECONDS} s (+1 s omitted)` +
+        `${AFFINITY.length > 0 ? `, iperf3 ${AFFINITY.join(' ')}` : ''}; ${BR_NF}=${brNf ? '1' : '0 or absent'} in the host namespace\n`,
+    )
+    await interleavedRounds(paths, { rounds: IPERF_ROUNDS, maxPressure: MAX_PRESSURE, attempts: IPERF_ATTEMPTS }, iperf, (line) =>
+      process.stderr.write(`bench/bridge: iperf3 ${line}\n`),
+    )
   } finally {
     // The latency phase counts containers on these bridges: remove the data-plane ones.
     for (const m of made) {
@@ -344,27 +405,42 @@ async function dataPlane(host: Ns, sides: Side[]): Promise<Path[]> {
       }
       killNs(m.ns)
     }
+    for (const ns of [va, vb, outside, ra, rt, rb]) killNs(ns)
   }
   return paths
 }
 
 function printDataPlane(paths: Path[]): void {
-  console.log(`\n3. Data plane: iperf3 TCP, ${IPERF_SECONDS} s per run, median of ${IPERF_ROUNDS} interleaved rounds (Gbit/s)`)
-  const base = median(paths[0]?.gbps ?? [])
-  console.log('path'.padEnd(36) + 'Gbit/s'.padStart(9) + '  vs veth' + '  runs')
+  console.log(
+    `\n3. Data plane: iperf3 TCP, ${IPERF_SECONDS} s per run (+1 s omitted)${AFFINITY.length > 0 ? `, ${AFFINITY.join(' ')}` : ''}, ` +
+      `${IPERF_ROUNDS} interleaved rounds, Gbit/s: the median of the calm runs (CPU pressure <= ${(MAX_PRESSURE * 100).toFixed(0)}% ` +
+      `during the run; * = not calm, left out unless no run was calm)`,
+  )
+  const base = paths[0]
+  if (base === undefined) return
+  const baseMedian = calmMedian(base, MAX_PRESSURE).median
+  console.log('path'.padEnd(36) + 'median'.padStart(8) + '  vs veth' + '  calm' + '  runs in round order')
   for (const p of paths) {
-    const g = median(p.gbps)
-    console.log(p.label.padEnd(36) + g.toFixed(2).padStart(9) + ratio(g, base).padStart(9) + '  ' + p.gbps.map((x) => x.toFixed(2)).join(' '))
+    const m = calmMedian(p, MAX_PRESSURE)
+    const runs = p.runs.map((x, i) => `${x.toFixed(2)}${calmRound(p, i, MAX_PRESSURE) ? '' : '*'}`).join(' ')
+    console.log(p.label.padEnd(36) + m.median.toFixed(2).padStart(8) + ratio(m.median, baseMedian).padStart(9) + String(m.runs).padStart(6) + '  ' + runs)
   }
-  for (const p of paths.filter((x) => x.label.startsWith('berth'))) {
-    const r = median(p.gbps) / base
-    console.log(`goal berth ${p.label.slice('berth '.length)} >= 0.95x plain veth: ${r >= 0.95 ? 'met' : 'NOT met'} (${r.toFixed(2)}x)`)
+  const rel = (a: Path, b: Path) => calmMedian(a, MAX_PRESSURE).median / calmMedian(b, MAX_PRESSURE).median
+  for (const kind of ['container -> container', 'container -> outside (NAT)']) {
+    const p = paths.find((x) => x.label === `berth ${kind}`)
+    if (p === undefined) continue
+    const r = rel(p, base)
+    console.log(`goal berth ${kind} >= 0.95x plain veth: ${r >= 0.95 ? 'met' : 'NOT met'} (${r.toFixed(2)}x)`)
   }
   for (const kind of ['container -> container', 'container -> outside (NAT)']) {
     const b = paths.find((p) => p.label === `berth ${kind}`)
     const r = paths.find((p) => p.label === `reference ${kind}`)
-    if (b && r) console.log(`berth/reference ${kind}: ${ratio(median(b.gbps), median(r.gbps))}`)
+    if (b && r) console.log(`berth/reference ${kind}: ${rel(b, r).toFixed(2)}x`)
   }
+  const noNf = paths.find((p) => p.sysctl !== undefined)
+  const routed = paths[1]
+  if (noNf) console.log(`structural: berth container -> container with ${BR_NF}=0 (a diagnostic, never set by the plugins): ${rel(noNf, base).toFixed(2)}x plain veth`)
+  if (routed) console.log(`structural: a routed hop with no bridge and no netfilter, which the NAT path has and a veth pair has not: ${rel(routed, base).toFixed(2)}x plain veth`)
 }
 
 // ---------------------------------------------------------------------------------------------------

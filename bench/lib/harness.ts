@@ -7,7 +7,7 @@
 // installCleanup(), which each benchmark calls where it used to register them itself.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 /** The PATH of every child: the system directories first, so unshare, nsenter, ip and iperf3 are found. */
@@ -277,3 +277,86 @@ export function printLatencyTable(title: string, label: string, rows: Map<string
 /** The distinct numbers of a comma-separated environment variable (or its default), ascending: BENCH_N=0,250,1000. */
 export const envCounts = (name: string, dflt: string): number[] =>
   [...new Set((process.env[name] ?? dflt).split(',').map((s) => Number(s.trim())))].sort((a, b) => a - b)
+
+// ---------------------------------------------------------------------------------------------------
+// Throughput in interleaved rounds.
+
+/**
+ * iperf3 -A: client on CPU 0, server on CPU 1 when there are two CPUs or more (BENCH_IPERF_AFFINITY=c,s
+ * chooses others, "none" leaves placement to the scheduler). Every path gets the same placement, and the
+ * run-to-run spread from the scheduler moving both ends onto one CPU goes away.
+ */
+export function iperfAffinityArgs(env = process.env['BENCH_IPERF_AFFINITY'], cpus = availableParallelism()): string[] {
+  if (env === 'none') return []
+  if (env !== undefined && env !== '') {
+    if (!/^\d+(,\d+)?$/.test(env)) throw new Error(`BENCH_IPERF_AFFINITY must be "client,server" CPU numbers or "none", not "${env}"`)
+    return ['-A', env]
+  }
+  return cpus >= 2 ? ['-A', '0,1'] : []
+}
+
+/** Microseconds that some task has waited for a CPU since boot (PSI, /proc/pressure/cpu), undefined without PSI. */
+export function cpuPressureUs(): number | undefined {
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** One measured path of an interleaved comparison: one run per round, in round order. */
+export interface RoundPath {
+  label: string
+  runs: number[]
+  /** per round: the share of the run's wall time during which some task waited for a CPU (NaN without PSI) */
+  pressure: number[]
+}
+
+/**
+ * `rounds` rounds over all paths, alternating the order round by round (forwards, then backwards) so that
+ * no path always runs first or right after another. On a shared machine another process that takes one
+ * of the CPUs halves a run; PSI sees it as CPU pressure. So a run during which some task waited for a CPU
+ * more than `maxPressure` of the time is repeated (`attempts` in all); the round keeps the last attempt,
+ * and the reports show every attempt with its pressure.
+ */
+export async function interleavedRounds<P extends RoundPath>(
+  paths: readonly P[],
+  opts: { rounds: number; maxPressure: number; attempts: number },
+  one: (p: P) => Promise<number>,
+  report: (line: string) => void,
+): Promise<void> {
+  for (let round = 0; round < opts.rounds; round++) {
+    const order = round % 2 === 0 ? [...paths] : [...paths].reverse()
+    const parts: string[] = []
+    for (const p of order) {
+      const tries: string[] = []
+      for (let attempt = 1; ; attempt++) {
+        const psi0 = cpuPressureUs()
+        const t0 = process.hrtime.bigint()
+        const v = await one(p)
+        const psi1 = cpuPressureUs()
+        const wallUs = Number(process.hrtime.bigint() - t0) / 1e3
+        const pressure = psi0 === undefined || psi1 === undefined ? NaN : (psi1 - psi0) / wallUs
+        tries.push(`${v.toFixed(2)}${Number.isNaN(pressure) ? '' : ` (${(pressure * 100).toFixed(0)}%)`}`)
+        if (!(pressure > opts.maxPressure) || attempt >= opts.attempts) {
+          p.runs.push(v)
+          p.pressure.push(pressure)
+          break
+        }
+      }
+      parts.push(`${p.label} ${tries.join(' / ')}`)
+    }
+    report(`round ${round + 1}/${opts.rounds}: ${parts.join(', ')}`)
+  }
+}
+
+/** Whether round i of a path ran without CPU pressure above `max` (always, without PSI). */
+export const calmRound = (p: RoundPath, i: number, max: number) => !((p.pressure[i] ?? NaN) > max)
+
+/** The median of a path's calm runs (see interleavedRounds), or of all its runs when none was calm; and how many it used. */
+export function calmMedian(p: RoundPath, maxPressure: number): { median: number; runs: number } {
+  const calm = p.runs.filter((_, i) => calmRound(p, i, maxPressure))
+  const use = calm.length > 0 ? calm : p.runs
+  return { median: median(use), runs: use.length }
+}
