@@ -2,7 +2,8 @@
 // killing the process destroys the namespace and everything in it (links, nft tables, sysctls).
 // Nothing is mounted under /run/netns, so a crashed test leaves no clutter there.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
+import { netnsFileKey } from '../../pkg/ns/netns.js'
 
 export interface TestNetns {
   /** /proc/PID/ns/net */
@@ -44,11 +45,29 @@ export async function createTestNetns(t: Tap, opts: { mount?: boolean } = {}): P
       return out.trim() === '' ? [] : JSON.parse(out)
     },
     destroy() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      if (child.exitCode === null && child.signalCode === null) {
+        dropHostRecords(path)
+        child.kill('SIGKILL')
+      }
     },
   }
   t.teardown(() => ns.destroy())
   return ns
+}
+
+// Per-host-namespace records of bridge and portmap (plugins/*/state dirs, named by the namespace's
+// dev-inode) would outlive the namespace; a later namespace reusing the inode would then inherit them.
+// Removed while the namespace still exists, so no other namespace can hold that inode yet.
+const HOST_RECORD_ROOTS = ['/run/berth/bridge', '/run/berth/portmap']
+
+function dropHostRecords(nsPath: string): void {
+  let key: string
+  try {
+    key = netnsFileKey(nsPath)
+  } catch {
+    return
+  }
+  for (const root of HOST_RECORD_ROOTS) rmSync(`${root}/${key}`, { recursive: true, force: true })
 }
 
 function nsDiffers(path: string): boolean {
