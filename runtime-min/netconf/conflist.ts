@@ -24,6 +24,8 @@ export interface BridgeNetworkSpec {
 export interface VxlanNetworkSpec {
   name: string
   clusterCidr: string
+  /** 1 unless given; `berth net create` picks one no other vxlan network in the conf dir uses */
+  vni?: number | undefined
   mtu?: number | undefined
 }
 
@@ -60,7 +62,7 @@ export function vxlanConflist(s: VxlanNetworkSpec): Record<string, unknown> {
     type: 'overlay-vxlan',
     clusterCidr: s.clusterCidr,
     subnetLen: 24,
-    vni: 1,
+    vni: s.vni ?? 1,
     store: { type: 'file' },
     ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
   }

@@ -3,6 +3,7 @@
 // or bridge name; the conflist is written atomically as <confDir>/<name>.conflist.
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import type { PluginConf } from '../../pkg/cni/schema.js'
 import { validateNetworkName } from '../../pkg/cni/validate.js'
 import { describe } from '../../pkg/errors/describe.js'
 import { errorCode } from '../../pkg/errors/sys-error.js'
@@ -86,7 +87,12 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
     if (o.driver === 'vxlan') {
       const cidr = given[0] ?? parseCidr(DEFAULT_VXLAN_CIDR)
       checkFree(cidr, others, [])
-      conflist = vxlanConflist({ name: o.name, clusterCidr: canonicalSubnet(cidr), mtu })
+      // The VNI names the host's VXLAN device (berth.<vni>) and bridge (berthbr<vni>): two networks on one
+      // VNI would share them, so each vxlan network gets the lowest VNI no other one in this dir uses.
+      const used = new Set(entries.flatMap((e) => ('list' in e ? overlayVnis(e.list.plugins) : [])))
+      let vni = 1
+      while (used.has(vni)) vni++
+      conflist = vxlanConflist({ name: o.name, clusterCidr: canonicalSubnet(cidr), vni, mtu })
     } else {
       const host = await hostNets()
       const taken = [...others.map((x) => x.net), ...host.map((h) => h.net)]
@@ -117,6 +123,11 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
     }
     return { name: o.name, file, conflist }
   })
+}
+
+/** VNIs of the overlay-vxlan plugins of a conflist (the plugin's default is 1). */
+function overlayVnis(plugins: readonly PluginConf[]): number[] {
+  return plugins.filter((p) => p.type === 'overlay-vxlan').map((p) => (typeof p['vni'] === 'number' ? p['vni'] : 1))
 }
 
 /**

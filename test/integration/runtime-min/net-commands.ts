@@ -149,6 +149,12 @@ t.test('shapes: internal, dual stack, gateway, mtu, vxlan', { skip }, async (t) 
   t.same(ovl.plugins.map((p) => p['type']), ['overlay-vxlan', 'portmap', 'firewall', 'tuning'])
   t.same(ovl.plugins[0], { type: 'overlay-vxlan', clusterCidr: '10.244.0.0/16', subnetLen: 24, vni: 1, store: { type: 'file' } })
   t.match(h.berth(['net', 'ls']).stdout, /ovl\s+vxlan\s+10\.244\.0\.0\/16\s+-/)
+  // a second vxlan network must not share VNI 1 (its device berth.1 and bridge berthbr1)
+  t.equal(h.berth(['net', 'create', 'ovl2', '--driver', 'vxlan', '--subnet', '10.245.0.0/16']).status, 0)
+  t.equal(h.conflist('ovl2').plugins[0]?.['vni'], 2, 'the next free VNI')
+  t.equal(h.berth(['net', 'rm', 'ovl']).status, 0)
+  t.equal(h.berth(['net', 'create', 'ovl3', '--driver', 'vxlan']).status, 0)
+  t.equal(h.conflist('ovl3').plugins[0]?.['vni'], 1, 'a freed VNI is reused')
 })
 
 t.test('parallel creates pick different subnets and bridges', { skip }, async (t) => {
