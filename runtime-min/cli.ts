@@ -374,10 +374,11 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
             .option('gateway', { type: 'string', describe: 'gateway IP of the first subnet (default: its first address)' })
             .option('internal', { type: 'boolean', default: false, describe: 'no gateway, no masquerade: containers reach only each other' })
             .option('mtu', { type: 'number', describe: 'MTU of the bridge and the container interfaces' })
+            .option('vni', { type: 'number', describe: 'VXLAN network identifier, --driver vxlan only (default: the lowest one no other vxlan network here uses)' })
             .example('berth net create web', 'a bridge network with a free subnet, NAT and port publishing')
             .example('berth net create db --subnet 10.90.7.0/24 --subnet fd00:7::/64 --internal', 'dual-stack, isolated')
             .example('berth net create ovl --driver vxlan --subnet 10.244.0.0/16', 'a multi-host overlay network'),
-        act(async (a: GlobalArgs & { name: string; driver: string; subnet?: unknown; gateway?: string; internal: boolean; mtu?: number }) => {
+        act(async (a: GlobalArgs & { name: string; driver: string; subnet?: unknown; gateway?: string; internal: boolean; mtu?: number; vni?: number }) => {
           const { netCreate } = await import('./commands/net.js')
           const created = await netCreate({
             confDir: a['cni-conf-dir'],
@@ -387,6 +388,7 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
             gateway: a.gateway,
             internal: a.internal,
             mtu: a.mtu,
+            vni: a.vni,
           })
           process.stdout.write(`${created.name}\n`)
         }),

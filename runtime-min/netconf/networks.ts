@@ -32,6 +32,8 @@ export interface CreateNetworkOptions {
   gateway?: string | undefined
   internal: boolean
   mtu?: number | undefined
+  /** --driver vxlan: the VNI (default: the lowest free one in the conf dir) */
+  vni?: number | undefined
 }
 
 export interface CreatedNetwork {
@@ -58,6 +60,10 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
     for (let j = i + 1; j < given.length; j++) {
       if (overlaps(given[i] as IpNet, given[j] as IpNet)) throw new CliError(`--subnet ${o.subnets[i]} overlaps --subnet ${o.subnets[j]}`, 'give disjoint subnets')
     }
+  }
+  if (o.vni !== undefined && o.driver !== 'vxlan') throw new CliError('--vni is only for --driver vxlan', 'leave it out')
+  if (o.vni !== undefined && (!Number.isInteger(o.vni) || o.vni < 1 || o.vni > 16777215)) {
+    throw new CliError(`invalid --vni ${Number.isNaN(o.vni) ? '(not a number)' : o.vni}`, 'give an integer from 1 to 16777215')
   }
   if (o.driver === 'vxlan') {
     if (o.internal) throw new CliError('--internal is not supported with --driver vxlan', 'leave it out')
@@ -89,9 +95,13 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
       checkFree(cidr, others, [])
       // The VNI names the host's VXLAN device (berth.<vni>) and bridge (berthbr<vni>): two networks on one
       // VNI would share them, so each vxlan network gets the lowest VNI no other one in this dir uses.
-      const used = new Set(entries.flatMap((e) => ('list' in e ? overlayVnis(e.list.plugins) : [])))
+      const used = new Map(entries.flatMap((e) => ('list' in e ? overlayVnis(e.list.plugins).map((v) => [v, e.list.name] as const) : [])))
       let vni = 1
-      while (used.has(vni)) vni++
+      if (o.vni !== undefined) {
+        vni = o.vni
+        const owner = used.get(vni)
+        if (owner !== undefined) throw new CliError(`--vni ${vni} is used by network ${JSON.stringify(owner)}`, 'choose another VNI or leave --vni out')
+      } else while (used.has(vni)) vni++
       conflist = vxlanConflist({ name: o.name, clusterCidr: canonicalSubnet(cidr), vni, mtu })
     } else {
       const host = await hostNets()

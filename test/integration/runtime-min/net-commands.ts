@@ -155,6 +155,11 @@ t.test('shapes: internal, dual stack, gateway, mtu, vxlan', { skip }, async (t) 
   t.equal(h.berth(['net', 'rm', 'ovl']).status, 0)
   t.equal(h.berth(['net', 'create', 'ovl3', '--driver', 'vxlan']).status, 0)
   t.equal(h.conflist('ovl3').plugins[0]?.['vni'], 1, 'a freed VNI is reused')
+  t.equal(h.berth(['net', 'create', 'ovl4', '--driver', 'vxlan', '--subnet', '10.246.0.0/16', '--vni', '4096']).status, 0)
+  t.equal(h.conflist('ovl4').plugins[0]?.['vni'], 4096, '--vni is taken as given')
+  const taken = h.berth(['net', 'create', 'ovl5', '--driver', 'vxlan', '--subnet', '10.247.0.0/16', '--vni', '2'])
+  t.equal(taken.status, 1)
+  t.match(taken.stderr, /--vni 2 is used by network "ovl2"/)
 })
 
 t.test('parallel creates pick different subnets and bridges', { skip }, async (t) => {
@@ -188,6 +193,9 @@ t.test('bad input: one clear line, exit 1, no file written', { skip }, async (t)
     [['net', 'create', 'x', '--driver', 'macvlan'], /invalid --driver "macvlan"; use bridge or vxlan/],
     [['net', 'create', 'x', '--mtu', 'big'], /invalid --mtu \(not a number\)/],
     [['net', 'create', 'x', '--driver', 'vxlan', '--internal'], /--internal is not supported with --driver vxlan/],
+    [['net', 'create', 'x', '--vni', '5'], /--vni is only for --driver vxlan/],
+    [['net', 'create', 'x', '--driver', 'vxlan', '--vni', '0'], /invalid --vni 0; give an integer from 1 to 16777215/],
+    [['net', 'create', 'x', '--driver', 'vxlan', '--vni', '16777216'], /invalid --vni 16777216/],
     [['net', 'create', 'x', '--driver', 'vxlan', '--subnet', '10.92.0.0/24'], /one IPv4 cluster subnet of \/22 or larger/],
     [['net', 'inspect', 'nope'], /no network named "nope"/],
     [['net', 'rm'], /Not enough non-option arguments/],
