@@ -1,6 +1,10 @@
 // The VXLAN overlay (overlay-vxlan + `berth overlay agent`) on a throw-away multi-host underlay:
 //   1. TCP throughput (iperf3) container → container across two hosts through the overlay, against the
-//      underlay host → host between the same two hosts, in the same run, rounds interleaved (goal >= 0.9x).
+//      underlay host → host between the same two hosts, in the same run (goal >= 0.9x). Each round runs
+//      every path once, the order rotated round by round so drift on a shared machine hits every path
+//      alike; medians over BENCH_IPERF_ROUNDS (>= 5). A third path, host → host through the two VTEPs
+//      (VXLAN encapsulation alone: no container, bridge, forwarding or NAT), shows how much of the gap
+//      the encapsulation itself takes.
 //   2. Join time: a new host starts its agent and attaches a container; the time until every other host's
 //      container can reach it (ping), median over BENCH_JOINS joins; also the part after the new container's
 //      ADD returned (its lease is in the store: the other agents' reaction, goal < 1 s).
@@ -10,7 +14,7 @@
 // under `nsenter --net=HOST` and each agent is `bin/berth overlay agent` inside its host. The lease store is
 // a temporary directory. Everything is held by `unshare --net sleep` processes and removed at exit.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cleanup, errMsg, f1, installCleanup, iperfClient, median, newNamespaces, nsExec, nsSpawn, PATH_ENV, ratio, sleep, tempDir, track, waitListening, type Ns } from './lib/harness.js'
 
@@ -19,7 +23,7 @@ const BIN = join(ROOT, 'bin')
 const HOSTS = Number(process.env['BENCH_HOSTS'] ?? 3)
 const EXTRA_CONTAINERS = Number(process.env['BENCH_CONTAINERS'] ?? 10)
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
-const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 3)
+const IPERF_ROUNDS = Math.max(5, Number(process.env['BENCH_IPERF_ROUNDS'] ?? 5))
 const JOINS = Number(process.env['BENCH_JOINS'] ?? 3)
 const NET = 'benchov'
 
@@ -88,6 +92,16 @@ async function attach(h: Host): Promise<{ ns: Ns; ip: string }> {
   return c
 }
 
+/** The 1-minute load average: throughput on a shared machine depends on it, so the report shows it. */
+const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '-'
+/** A host's VTEP address (<subnet>.0 on its VXLAN device, the only address there). */
+function vtepAddress(h: Host): string {
+  const links = JSON.parse(nsExec(h.ns, 'ip', ['-j', '-4', 'addr', 'show', 'dev', `berth.${conf.vni}`])) as { addr_info?: { local?: string }[] }[]
+  const ip = links[0]?.addr_info?.[0]?.local
+  if (ip === undefined) throw new Error(`${h.name} has no VTEP address on berth.${conf.vni}`)
+  return ip
+}
+
 const pings = (from: Ns, ip: string) => spawnSync('nsenter', [`--net=${from.path}`, '--', 'ping', '-c', '1', '-W', '0.2', ip], { env: { PATH: PATH_ENV }, timeout: 5000 }).status === 0
 const overlayRoutes = (h: Host) => nsExec(h.ns, 'ip', ['route', 'show', 'proto', '190']).trim().split('\n').filter((l) => l !== '').length
 
@@ -106,17 +120,28 @@ try {
   const [c1, c2] = [h1.containers[0]!, h2.containers[0]!]
   if (!pings(c1.ns, c2.ip)) throw new Error('containers on host1 and host2 cannot reach each other')
 
-  // 1. Throughput, interleaved rounds, same two hosts.
-  const overlay: number[] = []
-  const underlay: number[] = []
+  // 1. Throughput, same two hosts, order rotated per round (underlay, VTEP, overlay; VTEP, overlay, underlay; ...).
+  const vtep2 = vtepAddress(h2)
   const sOv = nsSpawn(c2.ns, 'iperf3', ['-s', '-p', '5201'])
-  const sUn = nsSpawn(h2.ns, 'iperf3', ['-s', '-p', '5202'])
+  const sUn = nsSpawn(h2.ns, 'iperf3', ['-s', '-p', '5202']) // also reached at h2's VTEP address
   await waitListening(sOv, 5201, 'iperf3 server (overlay)')
   await waitListening(sUn, 5202, 'iperf3 server (underlay)')
+  const paths = [
+    { name: 'underlay', run: () => iperfClient(h1.ns, ['-c', h2.ip, '-p', '5202'], IPERF_SECONDS, 'underlay'), runs: [] as number[] },
+    { name: 'vtep', run: () => iperfClient(h1.ns, ['-c', vtep2, '-p', '5202'], IPERF_SECONDS, 'host to host through the VTEPs'), runs: [] as number[] },
+    { name: 'overlay', run: () => iperfClient(c1.ns, ['-c', c2.ip, '-p', '5201'], IPERF_SECONDS, 'overlay'), runs: [] as number[] },
+  ]
+  const [underlay, vtepRuns, overlay] = paths.map((p) => p.runs) as [number[], number[], number[]]
+  const roundLines: string[] = []
+  const loadStart = loadAverage()
   for (let r = 0; r < IPERF_ROUNDS; r++) {
-    underlay.push(iperfClient(h1.ns, ['-c', h2.ip, '-p', '5202'], IPERF_SECONDS, 'underlay'))
-    overlay.push(iperfClient(c1.ns, ['-c', c2.ip, '-p', '5201'], IPERF_SECONDS, 'overlay'))
+    for (let k = 0; k < paths.length; k++) {
+      const p = paths[(r + k) % paths.length]!
+      p.runs.push(p.run())
+    }
+    roundLines.push(`    round ${r + 1}: underlay ${f1(underlay[r]!)}, VTEP host->host ${f1(vtepRuns[r]!)}, container->container ${f1(overlay[r]!)} Gbit/s (${ratio(overlay[r]!, underlay[r]!)})`)
   }
+  const loadEnd = loadAverage()
   const mtu = String((JSON.parse(nsExec(c1.ns, 'ip', ['-j', 'link', 'show', 'eth0'])) as { mtu: number }[])[0]?.mtu)
 
   // 3. Routes per host with more containers.
@@ -146,10 +171,13 @@ try {
 
   const ov = median(overlay)
   const un = median(underlay)
+  const vt = median(vtepRuns)
   const out = [
-    `overlay-vxlan benchmark: ${HOSTS} hosts (+${JOINS} joined), container MTU ${mtu}, iperf3 ${IPERF_ROUNDS} x ${IPERF_SECONDS} s`,
-    `  TCP throughput container->container across hosts: ${f1(ov)} Gbit/s (median; runs ${overlay.map(f1).join(', ')})`,
-    `  TCP throughput underlay host->host:                ${f1(un)} Gbit/s (median; runs ${underlay.map(f1).join(', ')})`,
+    `overlay-vxlan benchmark: ${HOSTS} hosts (+${JOINS} joined), container MTU ${mtu}, iperf3 ${IPERF_ROUNDS} rounds x ${IPERF_SECONDS} s, load average ${loadStart} before the throughput rounds, ${loadEnd} after`,
+    ...roundLines,
+    `  TCP throughput container->container across hosts: ${f1(ov)} Gbit/s (median)`,
+    `  TCP throughput underlay host->host:                ${f1(un)} Gbit/s (median)`,
+    `  TCP throughput host->host through the VTEPs:      ${f1(vt)} Gbit/s (median; ${ratio(vt, un)} of the underlay: the encapsulation alone)`,
     `  overlay / underlay: ${ratio(ov, un)} (${(ov / un).toFixed(3)}; goal >= 0.90x: ${ov / un >= 0.9 ? 'met' : 'NOT met'})`,
     `  join: new host (namespace, agent, first container) until every other host reaches its container: median ${f1(median(joinMs))} ms (runs ${joinMs.map(f1).join(', ')})`,
     `  of which after the new container's ADD returned (the other agents reacting): median ${f1(median(afterAddMs))} ms (runs ${afterAddMs.map(f1).join(', ')})`,
