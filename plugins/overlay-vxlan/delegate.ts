@@ -14,7 +14,7 @@ import type { OverlayConfig } from './config.js'
 
 export type BridgeConf = Record<string, unknown>
 
-export function bridgeConf(cfg: OverlayConfig, lease: Lease, mtu: number): BridgeConf {
+export function bridgeConf(cfg: OverlayConfig, lease: Pick<Lease, 'subnet'>, mtu: number): BridgeConf {
   const c = cfg.netConf
   return {
     cniVersion: c.cniVersion,
@@ -35,6 +35,17 @@ export function bridgeConf(cfg: OverlayConfig, lease: Lease, mtu: number): Bridg
     ...(c.args !== undefined ? { args: c.args } : {}),
     ...(c.dns !== undefined ? { dns: c.dns } : {}),
   }
+}
+
+/**
+ * The bridge configuration for a network-wide GC, which needs no lease: GC allocates nothing, host-local
+ * finds the network's reservations by name and dataDir, and the bridge collects by owner. The cluster
+ * CIDR stands in for the subnet. The runtime's valid-attachments list (either spelling) is passed on.
+ */
+export function gcBridgeConf(cfg: OverlayConfig, raw: Record<string, unknown>): BridgeConf {
+  const conf = bridgeConf(cfg, { subnet: cfg.net.clusterCidr }, cfg.net.mtu ?? 1450)
+  for (const key of ['cni.dev/valid-attachments', 'cni.dev/attachments']) if (key in raw) conf[key] = raw[key]
+  return conf
 }
 
 export function statePath(cfg: OverlayConfig, a: CmdArgs): string {

@@ -1,14 +1,16 @@
 // STATUS: the network can take new containers when its store answers (an unreachable store is 11).
 // GC: every attachment record of the network on this host that is not among the runtime's valid
-// attachments gets the delegated bridge DEL (no netns: the bridge finds its host veth by owner) and goes.
+// attachments gets the delegated bridge DEL (no netns: the bridge finds its host veth by owner) and goes;
+// then the bridge's own GC with the same list, so host-local also releases reservations that have no
+// record (an ADD killed between IPAM and its record, or a record removed by hand).
 import { validAttachments } from '../../pkg/cni/schema.js'
 import { ErrorList } from '../../pkg/errors/error-list.js'
-import { delegateDel } from '../../pkg/invoke/delegate.js'
+import { delegateDel, delegateRun } from '../../pkg/invoke/delegate.js'
 import { createLog } from '../../pkg/log/log.js'
 import { openStore } from '../../pkg/overlay/store.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseOverlayConfig } from './config.js'
-import { listRecords, removeBridgeConf } from './delegate.js'
+import { gcBridgeConf, listRecords, removeBridgeConf } from './delegate.js'
 
 const log = createLog('overlay-vxlan')
 
@@ -41,5 +43,10 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
       removeBridgeConf(rec.path)
     })
   }
+  await errors.attempt('bridge and IPAM GC', async () => {
+    const raw = JSON.parse(Buffer.from(a.stdin).toString('utf8')) as Record<string, unknown>
+    const { CNI_CONTAINERID: _id, CNI_IFNAME: _if, CNI_NETNS: _ns, ...env } = a.env
+    await delegateRun({ type: 'bridge', path: a.path, env, stdin: Buffer.from(JSON.stringify(gcBridgeConf(cfg, raw))) }, 'GC')
+  })
   errors.throwIfAny(`GC of network ${cfg.net.name} failed`)
 }

@@ -3,7 +3,7 @@
 // Two hosts with directRouting: a plain route via the peer's underlay address, no VXLAN entries.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createTestNetns } from '../../../helpers/netns.js'
 import { containerId } from '../../../helpers/names.js'
@@ -69,11 +69,19 @@ t.test('lifecycle per CNI version, rollback, CHECK', { skip }, async (t) => {
     t.equal(h.plugin('overlay-vxlan', 'ADD', { containerId: keepId, netns: keep.path, stdin: conf }).status, 0)
     t.equal(h.plugin('overlay-vxlan', 'ADD', { containerId: staleId, netns: stale.path, stdin: conf }).status, 0)
     t.equal(records(h).length, 2)
+    // a reservation with no attachment record (an ADD killed between IPAM and its record): host-local's format
+    const resDir = join(h.root, 'var/lib/cni/networks/ovl')
+    const leased = readdirSync(resDir).find((f) => /^10\.247\.\d+\.\d+$/.test(f))!
+    const orphan = leased.replace(/\.\d+$/, '.200')
+    writeFileSync(join(resDir, orphan), `${containerId()}\r\neth0`)
     const gc = h.plugin('overlay-vxlan', 'GC', { containerId: '', netns: '', ifName: '', stdin: { ...conf, 'cni.dev/valid-attachments': [{ containerID: keepId, ifname: 'eth0' }] } })
     t.equal(gc.status, 0, `GC: ${gc.stdout}`)
     t.equal(records(h).length, 1, 'one record left')
     t.same((stale.ipJson(['link', 'show']) as { ifname: string }[]).map((l) => l.ifname), ['lo'], "the stale container's interface is gone")
     t.ok((keep.ipJson(['link', 'show']) as { ifname: string }[]).some((l) => l.ifname === 'eth0'), 'the valid one stays')
+    const left = readdirSync(resDir).filter((f) => /^10\.247\./.test(f))
+    t.notOk(left.includes(orphan), 'the reservation without a record is released (host-local GC through the bridge)')
+    t.equal(left.length, 1, "only the valid attachment's reservation stays")
     t.equal(h.plugin('overlay-vxlan', 'DEL', { containerId: keepId, netns: keep.path, stdin: conf }).status, 0)
     t.same(records(h), [])
   })
