@@ -42,9 +42,10 @@ export function bridgeConf(cfg: OverlayConfig, lease: Pick<Lease, 'subnet'>, mtu
  * finds the network's reservations by name and dataDir, and the bridge collects by owner. The cluster
  * CIDR stands in for the subnet. The runtime's valid-attachments list (either spelling) is passed on.
  */
-export function gcBridgeConf(cfg: OverlayConfig, raw: Record<string, unknown>): BridgeConf {
+export function gcBridgeConf(cfg: OverlayConfig): BridgeConf {
   const conf = bridgeConf(cfg, { subnet: cfg.net.clusterCidr }, cfg.net.mtu ?? 1450)
-  for (const key of ['cni.dev/valid-attachments', 'cni.dev/attachments']) if (key in raw) conf[key] = raw[key]
+  const given = cfg.netConf as Record<string, unknown>
+  for (const key of ['cni.dev/valid-attachments', 'cni.dev/attachments']) if (key in given) conf[key] = given[key]
   return conf
 }
 

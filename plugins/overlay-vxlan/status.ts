@@ -44,9 +44,8 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
     })
   }
   await errors.attempt('bridge and IPAM GC', async () => {
-    const raw = JSON.parse(Buffer.from(a.stdin).toString('utf8')) as Record<string, unknown>
     const { CNI_CONTAINERID: _id, CNI_IFNAME: _if, CNI_NETNS: _ns, ...env } = a.env
-    await delegateRun({ type: 'bridge', path: a.path, env, stdin: Buffer.from(JSON.stringify(gcBridgeConf(cfg, raw))) }, 'GC')
+    await delegateRun({ type: 'bridge', path: a.path, env, stdin: Buffer.from(JSON.stringify(gcBridgeConf(cfg))) }, 'GC')
   })
   errors.throwIfAny(`GC of network ${cfg.net.name} failed`)
 }
