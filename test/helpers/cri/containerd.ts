@@ -207,6 +207,19 @@ export class Containerd {
     return errors
   }
 
+  /**
+   * The IDs of every sandbox the CRI has a directory for: it makes one before it sets the network up, so
+   * this finds also a sandbox whose RunPodSandbox was cut short (its ID never reached the caller).
+   */
+  sandboxIds(): string[] {
+    const ids = new Set<string>()
+    for (const base of [join(this.dir, 'root'), join(this.dir, 'state')]) {
+      const d = join(base, 'io.containerd.grpc.v1.cri', 'sandboxes')
+      if (existsSync(d)) for (const id of readdirSync(d)) ids.add(id)
+    }
+    return [...ids]
+  }
+
   /** The ids of the tasks (sandboxes and containers) containerd's runtime has state for. */
   taskIds(): string[] {
     const d = join(this.dir, 'state', 'io.containerd.runtime.v2.task', NS)
@@ -229,8 +242,11 @@ export class Containerd {
     }
     const p = this.#proc
     if (p?.pid !== undefined && p.exitCode === null && p.signalCode === null) {
+      // CNI plugins it is running survive it: let them finish, so the forced DEL below comes after them
+      const inflight = childPids(p.pid)
       p.kill('SIGKILL')
       waitGone(p.pid, 5000)
+      for (const c of inflight) if (waitGone(c, 30_000)) notes.push(`child ${c} of containerd (a CNI plugin) finished after containerd was killed`)
     }
     // Containers: runc kills their processes and removes their cgroups.
     const runcNs = join(this.runcRoot, NS)
@@ -324,17 +340,34 @@ function processesWithArgs(args: string[]): number[] {
   return out
 }
 
-function waitGone(pid: number, ms: number): void {
+/** Waits until process `pid` is gone (or a zombie, which holds nothing any more); whether it had to wait. */
+function waitGone(pid: number, ms: number): boolean {
   const end = Date.now() + ms
-  while (Date.now() < end) {
+  for (let waited = false; ; waited = true) {
     try {
-      const st = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      if (/^\d+ \(.*\) Z/.test(st)) return // a zombie holds nothing any more
+      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return waited
     } catch {
-      return
+      return waited
     }
+    if (Date.now() > end) return waited
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
   }
+}
+
+/** The PIDs whose parent is `pid`. */
+function childPids(pid: number): number[] {
+  const out: number[] = []
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      // the fourth field, after the parenthesised command (which may hold spaces)
+      const ppid = Number(readFileSync(`/proc/${e}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])
+      if (ppid === pid) out.push(Number(e))
+    } catch {
+      // exited
+    }
+  }
+  return out
 }
 
 function rmdirIfEmpty(d: string): void {

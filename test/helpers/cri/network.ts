@@ -195,9 +195,10 @@ export function forceRemoveNetwork(net: PodNetworkSpec, binDir: string, sandboxe
   }
   for (const [id, sb] of sandboxes) {
     if (done.has(id)) continue
-    const md = sb.config.metadata
-    const cniArgs: [string, string][] = [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', md.namespace], ['K8S_POD_NAME', md.name], ['K8S_POD_INFRA_CONTAINER_ID', id], ['K8S_POD_UID', md.uid]]
-    const portMappings = (sb.config.portMappings ?? [])
+    const md = sb.config?.metadata
+    const cniArgs: [string, string][] = [['IgnoreUnknown', '1'], ['K8S_POD_INFRA_CONTAINER_ID', id]]
+    if (md) cniArgs.push(['K8S_POD_NAMESPACE', md.namespace], ['K8S_POD_NAME', md.name], ['K8S_POD_UID', md.uid])
+    const portMappings = (sb.config?.portMappings ?? [])
       .filter((m) => (m.hostPort ?? 0) > 0)
       .map((m) => ({ hostPort: m.hostPort, containerPort: m.containerPort, protocol: (m.protocol ?? 'TCP').toLowerCase(), hostIP: m.hostIp ?? '' }))
     notes.push(...chainDel(conflist(net), binDir, { containerId: id, ifName: 'eth0', netns: sb.netns, cniArgs, capabilityArgs: { portMappings } }))

@@ -28,7 +28,10 @@ function hookExit(): void {
   if (hooked) return
   hooked = true
   const destroyAll = () => {
-    for (const n of live) n.destroySync()
+    for (const n of live) {
+      const notes = n.destroySync()
+      if (notes.length > 0) process.stderr.write(`berth CRI node ${n.opts.tag}: forced clean-up at exit:\n  ${notes.join('\n  ')}\n`)
+    }
   }
   process.on('exit', destroyAll)
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGALRM'] as const) {
@@ -111,7 +114,12 @@ export class CriNode implements NodeContext {
     if (this.#destroyed) return []
     this.#destroyed = true
     live.delete(this)
-    const notes = this.containerd.destroy(() => this.networks.flatMap((n) => forceRemoveNetwork(n, this.opts.cniBinDir, this.sandboxes)))
+    const notes = this.containerd.destroy(() => {
+      // ours, and any the CRI began but whose ID we never got (RunPodSandbox cut short)
+      const all = new Map(this.sandboxes)
+      for (const id of this.containerd.sandboxIds()) if (!all.has(id)) all.set(id, {})
+      return this.networks.flatMap((n) => forceRemoveNetwork(n, this.opts.cniBinDir, all))
+    })
     FORWARDING.forEach((f, i) => {
       const v = this.#forwardingBefore[i]
       if (v !== undefined && readFileSync(f, 'utf8').trim() !== v) writeFileSync(f, v)

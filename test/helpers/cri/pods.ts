@@ -33,7 +33,8 @@ export interface Pod {
 
 /** A sandbox the node made whose removal has not been seen to succeed: what a forced CNI DEL needs. */
 export interface TrackedSandbox {
-  config: PodSandboxConfig
+  /** what it was asked for; unknown for a sandbox found only in containerd's state */
+  config?: PodSandboxConfig
   /** its network namespace, when known (a failed RunPodSandbox leaves no libcni cache to read it from) */
   netns?: string
 }
