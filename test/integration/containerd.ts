@@ -47,9 +47,10 @@ const skip =
   (BUSYBOX !== undefined ? false : 'no static busybox (apt-get install busybox-static) for the images') ||
   false
 
-// Every berth plugin run is a Node process (~0.1-0.2 s of CPU here) and a pod costs 13 to 19 of them
-// (ADD, and DEL from both StopPodSandbox and RemovePodSandbox): ~1-2 minutes on an idle 2-core machine,
-// several times that when other tests load it. The file's timeout is raised accordingly.
+// Every berth plugin run is a Node process (~0.1-0.2 s of CPU here) and a pod costs 9 of them with
+// bridge + portmap, 15 with the full chain (loopback included; ADD, then DEL from both StopPodSandbox and
+// RemovePodSandbox): 1-2 minutes on an idle 2-core machine, several times that when other tests load it.
+// The file's timeout is raised accordingly.
 t.setTimeout(600_000)
 
 const esc = (ip: string) => ip.replace(/\./g, '\\.')
