@@ -37,6 +37,8 @@ export interface ContainerdOptions {
   tag: string
   /** where the temporary directory goes (default: the OS temp dir) */
   parentDir?: string
+  /** more environment for containerd, which passes it to the plugins */
+  env?: Record<string, string>
 }
 
 const NS = 'k8s.io'
@@ -118,7 +120,7 @@ export class Containerd {
     // a plain fd: containerd writes straight to the file and needs no pipe of ours to keep running
     const log = openSync(this.logFile, 'a')
     // setpriv --pdeathsig: containerd dies with us even if we are SIGKILLed (its shims do not: destroy()).
-    this.#proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'containerd', '--config', configFile], { stdio: ['ignore', log, log], env: serviceEnv() })
+    this.#proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'containerd', '--config', configFile], { stdio: ['ignore', log, log], env: serviceEnv(this.opts.env) })
     closeSync(log)
     const deadline = Date.now() + 30_000
     for (;;) {
@@ -296,13 +298,15 @@ export class Containerd {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
- * containerd's environment, which it hands on to every CNI plugin: a service's (PATH only), not ours,
- * which under tap carries NODE_OPTIONS that would load tap's hooks into each berth plugin. This node's
- * directory is on the PATH so berth's `#!/usr/bin/env node` finds the same Node.
+ * containerd's environment, which it hands on to every CNI plugin: a service's (PATH), not ours, which
+ * under tap carries NODE_OPTIONS that would load tap's hooks into each berth plugin; berth's own settings
+ * (BERTH_*, e.g. BERTH_SOCKET, BERTH_LOG_LEVEL) pass, and `extra` on top. This Node's directory is on the
+ * PATH so berth's `#!/usr/bin/env node` finds the same Node.
  */
-function serviceEnv(): NodeJS.ProcessEnv {
+function serviceEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const system = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-  return { PATH: `${dirname(process.execPath)}:${system}` }
+  const berth = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_')))
+  return { ...berth, PATH: `${dirname(process.execPath)}:${system}`, ...extra }
 }
 
 /** Whether an overlay mount works in `dir` (it does not on every file system or kernel). */

@@ -15,6 +15,8 @@ export interface CriNodeOptions {
   tag: string
   /** a static busybox for the images */
   busybox: string
+  /** more environment for containerd and so for the plugins (e.g. BERTH_SOCKET) */
+  env?: Record<string, string>
 }
 
 // The bridge plugin turns forwarding on in the host namespace (as the reference does): put it back.
@@ -64,7 +66,7 @@ export class CriNode implements NodeContext {
     this.#forwardingBefore = FORWARDING.map((f) => (existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined))
     this.#cniStateExisted = existsSync('/var/lib/cni')
     hookExit()
-    this.containerd = new Containerd({ cniBinDir: opts.cniBinDir, sandboxImage: this.sandboxImage, tag: opts.tag })
+    this.containerd = new Containerd({ cniBinDir: opts.cniBinDir, sandboxImage: this.sandboxImage, tag: opts.tag, ...(opts.env ? { env: opts.env } : {}) })
     live.add(this)
     this.logRoot = join(this.containerd.dir, 'pod-logs')
     mkdirSync(this.logRoot)
