@@ -32,14 +32,14 @@ import { freeTcpPort, freeV4Slash24s } from '../helpers/host-net.js'
 import { httpGet, until } from '../helpers/http-probe.js'
 import { staticBusybox } from '../helpers/busybox.js'
 import { mountsUnder, needsContainerd } from '../helpers/cri/containerd.js'
-import { CriNode } from '../helpers/cri/node.js'
+import { CriNode, isBerthDir } from '../helpers/cri/node.js'
 import { attachmentOf, bridgePorts, cacheFile, CNI_NETWORKS, filterLines, footprint, TUNING_SYSCTL, type Footprint, type PodNetworkSpec, type PodRef } from '../helpers/cri/network.js'
 import { podExec, podGet, removePod, runPod, type Pod, type PodSpec } from '../helpers/cri/pods.js'
 
 const PLUGINS = ['bridge', 'host-local', 'portmap', 'firewall', 'tuning', 'loopback']
 const CNI_BIN = process.env['BERTH_CRI_CNI_BIN'] ?? BIN_DIR
-// berth's own (bin/ or a copy of it): its bundles sit in lib/; the checks of berth's records apply
-const IS_BERTH = existsSync(join(CNI_BIN, 'lib', 'bridge.js'))
+// berth's records are checked when the directory holds berth (bin/ or another build)
+const IS_BERTH = isBerthDir(CNI_BIN)
 const BUSYBOX = staticBusybox()
 const skip =
   (process.env['BERTH_CONTAINERD_TEST'] === '0' ? 'BERTH_CONTAINERD_TEST=0' : false) ||

@@ -249,3 +249,39 @@ function chainDel(
 export function removeEmptyCniState(): void {
   if (filesUnder('/var/lib/cni').length === 0) rmSync('/var/lib/cni', { recursive: true, force: true })
 }
+
+/** nftables tables now, as "family name" (iptables-nft keeps its tables there too). */
+export function nftTables(): string[] {
+  const r = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8', timeout: 20_000 })
+  return r.status === 0 ? r.stdout.split('\n').flatMap((l) => (l.startsWith('table ') ? [l.slice(6).trim()] : [])) : []
+}
+
+// The rules the reference plugins put in the host's iptables and never take out (portmap's CNI-HOSTPORT-*
+// jumps and masquerade, firewall's CNI-FORWARD/CNI-ADMIN jumps), as iptables-save prints them.
+const REFERENCE_SCAFFOLDING = [
+  /^-A (PREROUTING|OUTPUT) -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT$/,
+  /^-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ$/,
+  /^-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000\/0x2000 -j MASQUERADE$/,
+  /^-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000\/0x2000$/,
+  /^-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD$/,
+  /^-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN$/,
+]
+
+/**
+ * After a run of the reference plugins: the iptables tables (ip/ip6 nat and filter) that were not there in
+ * `tablesBefore` and now hold nothing but the reference's shared scaffolding are deleted, so the host is
+ * left as found. A table with any other rule (someone else's) stays. Returns the tables deleted.
+ */
+export function removeReferenceScaffolding(tablesBefore: readonly string[]): string[] {
+  const now = nftTables()
+  const removed: string[] = []
+  for (const [family, table, save] of [['ip', 'nat', 'iptables-save'], ['ip6', 'nat', 'ip6tables-save'], ['ip', 'filter', 'iptables-save'], ['ip6', 'filter', 'ip6tables-save']] as const) {
+    const name = `${family} ${table}`
+    if (tablesBefore.includes(name) || !now.includes(name)) continue
+    const r = spawnSync(save, ['-t', table], { encoding: 'utf8', timeout: 20_000 })
+    if (r.status !== 0) continue
+    const rules = r.stdout.split('\n').filter((l) => l.startsWith('-A '))
+    if (rules.every((l) => REFERENCE_SCAFFOLDING.some((re) => re.test(l))) && spawnSync('nft', ['delete', 'table', family, table]).status === 0) removed.push(name)
+  }
+  return removed
+}

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Containerd } from './containerd.js'
 import { buildBusyboxImages } from './image.js'
-import { conflist, forceRemoveNetwork, removeEmptyCniState, type PodNetworkSpec } from './network.js'
+import { conflist, forceRemoveNetwork, nftTables, removeEmptyCniState, removeReferenceScaffolding, type PodNetworkSpec } from './network.js'
 import type { NodeContext, TrackedSandbox } from './pods.js'
 
 export interface CriNodeOptions {
@@ -21,6 +21,9 @@ export interface CriNodeOptions {
 
 // The bridge plugin turns forwarding on in the host namespace (as the reference does): put it back.
 const FORWARDING = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding']
+
+/** Whether a plugin directory holds berth (bin/ or a copy of it: its bundles sit in lib/). */
+export const isBerthDir = (dir: string): boolean => existsSync(join(dir, 'lib', 'bridge.js'))
 
 const live = new Set<CriNode>()
 let hooked = false
@@ -57,6 +60,7 @@ export class CriNode implements NodeContext {
   readonly opts: CriNodeOptions
   readonly #forwardingBefore: (string | undefined)[]
   readonly #cniStateExisted: boolean
+  readonly #tablesBefore: string[]
   #destroyed = false
 
   private constructor(opts: CriNodeOptions) {
@@ -65,6 +69,7 @@ export class CriNode implements NodeContext {
     this.image = `localhost/berth-web:${opts.tag}`
     this.#forwardingBefore = FORWARDING.map((f) => (existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined))
     this.#cniStateExisted = existsSync('/var/lib/cni')
+    this.#tablesBefore = nftTables()
     hookExit()
     this.containerd = new Containerd({ cniBinDir: opts.cniBinDir, sandboxImage: this.sandboxImage, tag: opts.tag, ...(opts.env ? { env: opts.env } : {}) })
     live.add(this)
@@ -127,6 +132,9 @@ export class CriNode implements NodeContext {
       if (v !== undefined && readFileSync(f, 'utf8').trim() !== v) writeFileSync(f, v)
     })
     if (!this.#cniStateExisted) removeEmptyCniState()
+    // berth keeps its tables (they hold no pod state once the pods are gone); the reference plugins' shared
+    // iptables chains go when this node's run is what made their tables
+    if (!isBerthDir(this.opts.cniBinDir)) removeReferenceScaffolding(this.#tablesBefore)
     return notes.filter((n) => !n.startsWith('cgroup ') || n.includes('NOT'))
   }
 }
