@@ -6,6 +6,7 @@ export const MAX_BODY = 16 * 1024 * 1024
 const HELLO_MAGIC = Buffer.from('BRTH')
 const REQUEST_MAGIC = Buffer.from('BREQ')
 const RESPONSE_MAGIC = Buffer.from('BRES')
+const CONTROL_MAGIC = Buffer.from('BCTL')
 
 export interface Hello {
   version: number
@@ -91,6 +92,31 @@ export function requestBodyLength(buf: Buffer): number | undefined {
   const r = new Reader(buf)
   if (!r.magic(REQUEST_MAGIC, 'request')) return undefined
   return r.u32()
+}
+
+/** `berth daemon status|metrics`: a control request in place of a REQUEST (never sent by the shim). */
+export function encodeControl(command: string): Buffer {
+  return Buffer.concat([CONTROL_MAGIC, ...str(command)])
+}
+
+/** What a connection opened with: a CNI call, a control request, or not known yet (fewer than 4 bytes). */
+export function requestKind(buf: Buffer): 'call' | 'control' | undefined {
+  if (buf.length < 4) return undefined
+  const m = buf.subarray(0, 4)
+  if (m.equals(REQUEST_MAGIC)) return 'call'
+  if (m.equals(CONTROL_MAGIC)) return 'control'
+  throw new ProtocolError('bad request magic')
+}
+
+/** A whole control request's command, or undefined while incomplete. */
+export function decodeControl(buf: Buffer): string | undefined {
+  const r = new Reader(buf)
+  if (!r.magic(CONTROL_MAGIC, 'control')) return undefined
+  const n = r.u32()
+  if (n !== undefined && n > 64) throw new ProtocolError('control command too long')
+  r.pos -= 4
+  const cmd = r.bytes()
+  return cmd?.toString()
 }
 
 /** A whole REQUEST, or undefined while incomplete. Throws ProtocolError on malformed input. */

@@ -486,6 +486,42 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
       ),
   )
 
+  cli.command('daemon', 'Serve every berth CNI type from one resident process (the shims forward to it)', (y) =>
+    y
+      .option('socket', { type: 'string', describe: 'unix socket (default $BERTH_SOCKET, else /run/berth/berthd.sock)' })
+      .command(
+        '$0',
+        'Run the daemon in the foreground until SIGTERM',
+        (yy) =>
+          yy
+            .option('max-in-flight', { type: 'number', default: 64, describe: 'calls served at once; the rest wait' })
+            .option('metrics-listen', { type: 'string', describe: 'also serve Prometheus metrics over HTTP on HOST:PORT' }),
+        act(async (a: { socket?: string; 'max-in-flight': number; 'metrics-listen'?: string }) => {
+          if (!(Number.isInteger(a['max-in-flight']) && a['max-in-flight'] >= 1)) throw new CliError(`--max-in-flight ${a['max-in-flight']}: expected a whole number >= 1`)
+          const { runDaemon } = await import('./commands/daemon.js')
+          await runDaemon({ socket: a.socket, maxInFlight: a['max-in-flight'], metricsListen: a['metrics-listen'], version: berthVersion() })
+        }),
+      )
+      .command(
+        'status',
+        'Uptime, build, calls by type and verb, in flight, queue, latency percentiles',
+        (yy) => yy.option('json', { type: 'boolean', default: false, describe: 'print the status as JSON' }),
+        act(async (a: { socket?: string; json: boolean }) => {
+          const { daemonControl } = await import('./commands/daemon.js')
+          process.stdout.write(await daemonControl('status', a.socket, a.json))
+        }),
+      )
+      .command(
+        'metrics',
+        'The same figures in Prometheus text format',
+        (yy) => yy,
+        act(async (a: { socket?: string }) => {
+          const { daemonControl } = await import('./commands/daemon.js')
+          process.stdout.write(await daemonControl('metrics', a.socket, false))
+        }),
+      ),
+  )
+
   cli.command(
     'install',
     'Copy the berth CNI plugins into a CNI bin directory for other runtimes',
