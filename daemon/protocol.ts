@@ -23,7 +23,9 @@ export interface Request {
 
 export type Response = { kind: 'result'; exit: number; stdout: Buffer; stderr: Buffer } | { kind: 'fallback'; reason: string }
 
-export class ProtocolError extends Error {}
+export class ProtocolError extends Error {
+  override name = 'ProtocolError'
+}
 
 const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4)
