@@ -13,6 +13,8 @@ const buildId = (): string => (typeof __BERTH_BUILD_ID__ === 'string' ? __BERTH_
 export interface DaemonArgs {
   socket: string | undefined
   maxInFlight: number
+  requestDeadlineMs: number
+  queueDeadlineMs: number
   metricsListen: string | undefined
   version: string
 }
@@ -38,6 +40,8 @@ export async function runDaemon(a: DaemonArgs): Promise<void> {
     version: a.version,
     plugins: servedPlugins(),
     maxInFlight: a.maxInFlight,
+    requestDeadlineMs: a.requestDeadlineMs,
+    queueDeadlineMs: a.queueDeadlineMs,
     log,
     ...(listenFd !== undefined ? { listenFd } : {}),
   })
