@@ -37,6 +37,7 @@ static const struct { const char *type, *json; } versions[] = {
 
 extern char **environ;
 static const char *type = "";
+static char self[4096];
 static int debug_on;
 
 struct buf {
@@ -117,13 +118,12 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-// Reads exactly n bytes within timeout_ms (< 0: no limit). 0 done, -1 error, end of stream or timeout.
-static int read_full(int fd, void *p, size_t n, int timeout_ms) {
+// Reads exactly n bytes by the deadline (now_ms() time; 0: none). 0 done, -1 error, end of stream or timeout.
+static int read_full(int fd, void *p, size_t n, long long deadline) {
   unsigned char *c = p;
-  long long deadline = now_ms() + timeout_ms;
   while (n > 0) {
-    int left = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
-    if (timeout_ms >= 0 && left <= 0) return errno = ETIMEDOUT, -1;
+    int left = deadline ? (int)(deadline - now_ms()) : -1;
+    if (deadline && left <= 0) return errno = ETIMEDOUT, -1;
     if (wait_fd(fd, POLLIN, left) < 0) return -1;
     ssize_t r = read(fd, c, n);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
@@ -147,21 +147,21 @@ static int read_stdin(struct buf *in) {
   }
 }
 
-// A CNI error document on stdout; msg is JSON-escaped here.
-static void cni_error(const char *version, int code, const char *msg) {
-  struct buf b = {0};
-  char head[96];
-  snprintf(head, sizeof head, "{\"cniVersion\":\"%s\",\"code\":%d,\"msg\":\"", version, code);
-  buf_add(&b, head, strlen(head));
+// Prints a CNI error document (the message JSON-escaped) on stdout.
+static void cni_error(const char *version, int code, const char *fmt, ...) {
+  char msg[8192], out[8192 * 6 + 128];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  int n = snprintf(out, sizeof out, "{\"cniVersion\":\"%s\",\"code\":%d,\"msg\":\"", version, code);
   for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
-    char esc[8];
-    if (*c == '"' || *c == '\\') snprintf(esc, sizeof esc, "\\%c", *c);
-    else if (*c < 0x20) snprintf(esc, sizeof esc, "\\u%04x", *c);
-    else esc[0] = (char)*c, esc[1] = 0;
-    buf_add(&b, esc, strlen(esc));
+    if (*c == '"' || *c == '\\') n += sprintf(out + n, "\\%c", *c);
+    else if (*c < 0x20) n += sprintf(out + n, "\\u%04x", *c);
+    else out[n++] = (char)*c;
   }
-  buf_add(&b, "\"}", 2);
-  if (b.p) write_all(1, b.p, b.len);
+  n += sprintf(out + n, "\"}");
+  write_all(1, out, (size_t)n);
 }
 
 // The config's cniVersion by a plain scan for "cniVersion" : "<value>", else 1.1.0 (the skeleton's default).
@@ -183,39 +183,30 @@ static const char *config_version(const struct buf *in, char out[32]) {
 }
 
 // The shim's own file: /proc/self/exe as the kernel resolved it, without the " (deleted)" it gets
-// when `berth install` renames a new shim over this one while it runs.
-static int self_path(char *out, size_t size) {
+// when `berth install` renames a new shim over this one while it runs. Empty when unknown.
+static void find_self(void) {
   static const char deleted[] = " (deleted)";
-  ssize_t r = readlink("/proc/self/exe", out, size - 1);
-  if (r <= 0) return -1;
-  size_t n = (size_t)r, dl = sizeof deleted - 1;
-  out[n] = 0;
-  if (n > dl && strcmp(out + n - dl, deleted) == 0) out[n - dl] = 0;
-  return 0;
+  ssize_t r = readlink("/proc/self/exe", self, sizeof self - 1);
+  size_t n = r > 0 ? (size_t)r : 0, dl = sizeof deleted - 1;
+  self[n] = 0;
+  if (n > dl && strcmp(self + n - dl, deleted) == 0) self[n - dl] = 0;
 }
 
 // Runs the Node plugin lib/<type> beside this file in place of the shim: same argv and environ. When in
 // is not NULL the shim has consumed stdin; the bytes are handed on through a memfd as the new fd 0.
 static void fallback(char **argv, const struct buf *in) {
-  char self[4096], lib[4200], msg[4400];
-  if (self_path(self, sizeof self) < 0) {
-    cni_error("1.1.0", 5, "berth: cannot find the shim's own path in /proc/self/exe");
-    exit(1);
-  }
-  *strrchr(self, '/') = 0;
-  snprintf(lib, sizeof lib, "%s/lib/%s", self, type);
+  char lib[sizeof self + 256];
+  if (!*self) cni_error("1.1.0", 5, "berth: the shim cannot find its own path in /proc/self/exe"), exit(1);
+  snprintf(lib, sizeof lib, "%.*s/lib/%s", (int)(strrchr(self, '/') - self), self, type);
   if (in) {
     int fd = memfd_create("berth-stdin", MFD_CLOEXEC);
-    if (fd < 0 || write_all(fd, in->p, in->len) < 0 || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0) {
-      snprintf(msg, sizeof msg, "berth: cannot pass stdin on to %s: %s", lib, strerror(errno));
-      cni_error("1.1.0", 5, msg);
-      exit(1);
-    }
+    if (fd < 0 || write_all(fd, in->p, in->len) < 0 || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0)
+      cni_error("1.1.0", 5, "berth: cannot pass stdin on to %s: %s", lib, strerror(errno)), exit(1);
     close(fd);
   }
+  signal(SIGPIPE, SIG_DFL); // as if run directly: an ignored signal would stay ignored across execve
   execve(lib, argv, environ);
-  snprintf(msg, sizeof msg, "berth: cannot run the plugin %s: %s", lib, strerror(errno));
-  cni_error("1.1.0", 5, msg);
+  cni_error("1.1.0", 5, "berth: cannot run the plugin %s: %s", lib, strerror(errno));
   exit(1);
 }
 
@@ -238,26 +229,22 @@ static int connect_daemon(void) {
 
 // HELLO: magic BRTH, version 1, our build id. Anything else, or nothing in time: not our daemon.
 static int hello_ok(int fd) {
-  int timeout = HELLO_TIMEOUT_MS;
   const char *t = getenv("BERTH_SHIM_HELLO_TIMEOUT_MS"); // test seam, documented in native/shim/README.md
-  if (t && atoi(t) > 0) timeout = atoi(t);
-  long long deadline = now_ms() + timeout;
+  long long deadline = now_ms() + (t && atoi(t) > 0 ? atoi(t) : HELLO_TIMEOUT_MS);
   unsigned char h[12];
   char build[sizeof BERTH_BUILD_ID];
-  if (read_full(fd, h, sizeof h, timeout) < 0) return debug("no HELLO from the daemon: %s", strerror(errno)), 0;
+  if (read_full(fd, h, sizeof h, deadline) < 0) return debug("no HELLO from the daemon: %s", strerror(errno)), 0;
   if (memcmp(h, "BRTH", 4) != 0) return debug("not a berth daemon (bad HELLO magic)"), 0;
-  if (get_u32(h + 4) != 1) return debug("daemon speaks protocol %u, the shim 1", get_u32(h + 4)), 0;
+  if (get_u32(h + 4) != 1) return debug("the daemon speaks protocol %u, the shim 1", get_u32(h + 4)), 0;
   uint32_t n = get_u32(h + 8);
-  int left = (int)(deadline - now_ms());
-  if (n != sizeof build - 1 || left <= 0 || read_full(fd, build, n, left) < 0 || memcmp(build, BERTH_BUILD_ID, n) != 0)
-    return debug("daemon of another build (the shim's: %s)", BERTH_BUILD_ID), 0;
+  if (n == sizeof build - 1 && read_full(fd, build, n, deadline) < 0) return debug("no HELLO from the daemon: %s", strerror(errno)), 0;
+  if (n != sizeof build - 1 || memcmp(build, BERTH_BUILD_ID, n) != 0) return debug("a daemon of another build (the shim's: %s)", BERTH_BUILD_ID), 0;
   return 1;
 }
 
 // REQUEST: magic BREQ, body length, then type, exe, environ and stdin. 0 sent whole, -1 not.
 static int send_request(int fd, const struct buf *in) {
-  char self[4096];
-  if (self_path(self, sizeof self) < 0) return -1;
+  if (!*self) return -1;
   struct buf b = {0};
   uint32_t count = 0;
   for (char **e = environ; *e; e++) count++;
@@ -276,12 +263,12 @@ static int send_request(int fd, const struct buf *in) {
 // One u32-length-prefixed field of the response, NUL-terminated for convenience.
 static int read_field(int fd, struct buf *f) {
   unsigned char le[4];
-  if (read_full(fd, le, 4, -1) < 0) return -1;
+  if (read_full(fd, le, 4, 0) < 0) return -1;
   uint32_t n = get_u32(le);
   if (n > MAX_FIELD || !(f->p = malloc((size_t)n + 1))) return -1;
   f->len = n;
   f->p[n] = 0;
-  return read_full(fd, f->p, n, -1);
+  return read_full(fd, f->p, n, 0);
 }
 
 enum { RESP_RESULT, RESP_FALLBACK, RESP_BROKEN };
@@ -289,14 +276,14 @@ enum { RESP_RESULT, RESP_FALLBACK, RESP_BROKEN };
 // RESPONSE: magic BRES, then kind 0 (exit, stdout, stderr) or 1 (reason).
 static int read_response(int fd, uint32_t *exit_code, struct buf *out, struct buf *err) {
   unsigned char h[5];
-  if (read_full(fd, h, sizeof h, -1) < 0 || memcmp(h, "BRES", 4) != 0) return RESP_BROKEN;
+  if (read_full(fd, h, sizeof h, 0) < 0 || memcmp(h, "BRES", 4) != 0) return RESP_BROKEN;
   if (h[4] == 1) {
     if (read_field(fd, out) < 0) return RESP_BROKEN;
     debug("the daemon declined: %s", (char *)out->p);
     return RESP_FALLBACK;
   }
   unsigned char le[4];
-  if (h[4] != 0 || read_full(fd, le, 4, -1) < 0 || read_field(fd, out) < 0 || read_field(fd, err) < 0) return RESP_BROKEN;
+  if (h[4] != 0 || read_full(fd, le, 4, 0) < 0 || read_field(fd, out) < 0 || read_field(fd, err) < 0) return RESP_BROKEN;
   *exit_code = get_u32(le);
   return RESP_RESULT;
 }
@@ -313,6 +300,7 @@ int main(int argc, char **argv) {
   const char *level = getenv("BERTH_LOG_LEVEL");
   debug_on = level && strcmp(level, "debug") == 0;
   if (argc > 0 && argv[0]) type = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+  find_self();
   const char *command = getenv("CNI_COMMAND");
   command = command ? command : "";
 
@@ -351,7 +339,7 @@ int main(int argc, char **argv) {
     close(fd);
     if (strcmp(command, "ADD") == 0) {
       char version[32];
-      cni_error(config_version(&in, version), 11,
+      cni_error(config_version(&in, version), 11, "%s",
                 "the berth daemon stopped during ADD; try again later (the runtime's DEL cleans up what this ADD may have left)");
       return 1;
     }

@@ -143,14 +143,14 @@ async function sameAsStandalone(t: Test, type: string, env: Record<string, strin
   t.not(direct.status, 0, `${what}: the call itself fails (bad input), as intended`)
 }
 
-/** A copy of the shim named `probe` whose lib/probe is a shell script: argv on stderr, stdin echoed. */
+/** A copy of the shim named `probe` whose lib/probe is a shell script: argv and ignored signals on stderr, stdin echoed. */
 function probe(t: Test, withLib = true): string {
   const dir = tempDir(t)
   const exe = join(dir, 'probe')
   copyFileSync(join(BIN_DIR, 'bridge'), exe)
   if (withLib) {
     mkdirSync(join(dir, 'lib'))
-    writeFileSync(join(dir, 'lib', 'probe'), '#!/bin/sh\nprintf "arg:%s\\n" "$@" >&2\nexec cat\n')
+    writeFileSync(join(dir, 'lib', 'probe'), '#!/bin/sh\nprintf "arg:%s\\n" "$@" >&2\ngrep SigIgn /proc/$$/status >&2\nexec cat\n')
     chmodSync(join(dir, 'lib', 'probe'), 0o755)
   }
   return exe
@@ -315,7 +315,10 @@ t.test('stdin and argv reach the fallback process intact, whether the shim read 
     const r = await run(exe, { ...env, CNI_COMMAND: env['CNI_COMMAND'] ?? 'DEL' }, stdin, argv)
     t.equal(r.status, 0, `${what}: exit 0 (${r.stderr.toString().slice(0, 200)})`)
     t.ok(r.stdout.equals(stdin), `${what}: stdin intact (${stdin.length} bytes)`)
-    t.equal(r.stderr.toString(), 'arg:one\narg:two words\narg:\n', `${what}: the same arguments`)
+    const [args, ign] = r.stderr.toString().split('SigIgn:')
+    t.equal(args, 'arg:one\narg:two words\narg:\n', `${what}: the same arguments`)
+    // the shim ignores SIGPIPE for itself; the plugin starts with it as a runtime would give it
+    t.equal(BigInt(`0x${ign?.trim()}`) & (1n << 12n), 0n, `${what}: SIGPIPE not left ignored`)
   }
   const dir = tempDir(t)
   await check('no daemon', { PATH, BERTH_SOCKET: join(dir, 'none.sock') }, big)
