@@ -2,6 +2,7 @@
 // runtime-min/commands/<group>.ts, loaded lazily so each command pays only for its own code.
 // This is the only module that imports yargs. Each helper edits only its own marked block.
 import yargs, { type Argv } from 'yargs'
+import { berthVersion } from '../pkg/build-info/build-info.js'
 import { describe as describeError } from '../pkg/errors/describe.js'
 import { CliError } from './cli-error.js'
 
@@ -34,10 +35,6 @@ export function act<A>(fn: (argv: A) => Promise<number | void> | number | void, 
     }
   }
 }
-
-declare const __BERTH_VERSION__: string | undefined
-/** The bundle's version (scripts/build.mjs defines it); "dev" when run from the sources. */
-const berthVersion = (): string => (typeof __BERTH_VERSION__ === 'string' ? __BERTH_VERSION__ : 'dev')
 
 /** Subcommand groups (`berth net ...`) demand a subcommand and reject unknown ones. */
 export const group = (y: Argv, usage: string) => y.usage(usage).demandCommand(1, 'missing subcommand').strictCommands()

@@ -4,11 +4,9 @@
 import { createServer } from 'node:http'
 import { DEFAULT_SOCKET, Daemon, control } from '../../daemon/server.js'
 import { servedPlugins } from '../../daemon/plugins.js'
+import { berthBuildId as buildId } from '../../pkg/build-info/build-info.js'
 import { CliError } from '../cli-error.js'
 
-declare const __BERTH_BUILD_ID__: string | undefined
-/** The build identity the shims compare (scripts/build.mjs defines it); "dev" when run from the sources. */
-const buildId = (): string => (typeof __BERTH_BUILD_ID__ === 'string' ? __BERTH_BUILD_ID__ : 'dev')
 
 export interface DaemonArgs {
   socket: string | undefined
