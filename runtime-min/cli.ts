@@ -532,16 +532,22 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
 
   cli.command(
     'install',
-    'Copy the berth CNI plugins into a CNI bin directory for other runtimes',
+    'Copy the berth CNI plugins into a CNI bin directory for other runtimes, with systemd units for the daemon',
     (y) =>
       y
         .option('dir', { type: 'string', default: '/opt/cni/bin', describe: 'target directory' })
+        .option('systemd-dir', { type: 'string', describe: 'write berth.socket and berth.service here (default /etc/systemd/system when systemd runs)' })
+        .option('systemd', { type: 'boolean', default: true, describe: 'write the systemd units (--no-systemd: plugins only)' })
         .example('berth install', 'install into /opt/cni/bin')
         .example('berth install --dir /usr/libexec/cni', 'install where podman looks first'),
-    act(async (a: { dir: string }) => {
-      const { install } = await import('./commands/install.js')
-      const plan = install({ dir: a.dir })
+    act(async (a: { dir: string; 'systemd-dir'?: string; systemd: boolean }) => {
+      const { defaultSystemdDir, install } = await import('./commands/install.js')
+      const systemdDir = a.systemd ? (a['systemd-dir'] ?? defaultSystemdDir()) : undefined
+      const plan = install({ dir: a.dir, systemdDir })
       process.stdout.write(`installed ${plan.plugins.length} plugins into ${a.dir}: ${plan.plugins.join(', ')}\n`)
+      if (plan.units.length > 0) {
+        process.stdout.write(`wrote ${plan.units.join(', ')}; start the daemon on demand with: systemctl daemon-reload && systemctl enable --now berth.socket\n`)
+      }
     }),
   )
 }

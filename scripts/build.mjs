@@ -203,6 +203,9 @@ for (const { name, code } of bundles) {
   rmSync(join(lib, `${name}.jscache`), { force: true })
   writeAtomic(join(lib, `${name}.js`), `(function (exports, require, module, __filename, __dirname) {${code}\n})`)
   writeAtomic(out, launcher(name, undefined, !cli), 0o755)
+  // The CLI also as lib/berth, so an install directory carries the daemon of the same build as its shims
+  // (berth install's systemd unit runs <dir>/lib/berth daemon).
+  if (cli) writeAtomic(join(lib, name), launcher(name, undefined, true), 0o755)
   const run = (env, argv = []) => spawnSync(out, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000, encoding: 'utf8' })
   // bin/berth is the CLI, not a plugin: no VERSION answer. Its warm-up is `berth ps` in an empty temporary
   // BERTH_ROOT (touches no real state): yargs and the command table, which every command loads, plus the

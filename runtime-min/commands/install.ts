@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { accessSync, constants, copyFileSync, existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { syncDirectory } from '../../pkg/fsutil/atomic-write.js'
+import { syncDirectory, writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import { CliError } from '../cli-error.js'
 import { mkdirAll } from '../mkdir-all.js'
 import { berthBinDir } from '../paths.js'
@@ -15,6 +15,8 @@ export interface InstallArgs {
   dir: string
   /** where the plugins come from (default: the directory of the running berth) */
   from?: string
+  /** where to write berth.socket and berth.service; undefined: no units */
+  systemdDir?: string | undefined
 }
 
 export interface InstallPlan {
@@ -24,6 +26,8 @@ export interface InstallPlan {
   support: string[]
   /** relative paths of the Node executables `lib/<type>`, copied after the data files */
   launchers: string[]
+  /** systemd units written, full paths */
+  units: string[]
 }
 
 const isExecutableFile = (p: string): boolean => {
@@ -49,7 +53,10 @@ export function planInstall(from: string): InstallPlan {
     ...protos,
     ...plugins.flatMap((p) => [`lib/${p}.js`, ...(inLib.includes(`${p}.jscache`) ? [`lib/${p}.jscache`] : [])]),
   ]
-  return { plugins, support, launchers: plugins.map((p) => `lib/${p}`) }
+  // The daemon of the same build (lib/berth daemon): the shims talk only to a daemon of their own build.
+  const daemon = inLib.includes('berth') && inLib.includes('berth.js') ? ['berth'] : []
+  for (const d of daemon) support.push(`lib/${d}.js`, ...(inLib.includes(`${d}.jscache`) ? [`lib/${d}.jscache`] : []))
+  return { plugins, support, launchers: [...plugins, ...daemon].map((p) => `lib/${p}`), units: [] }
 }
 
 // copyFileSync keeps the source's permission bits: shims and launchers stay executable, the rest 0644.
@@ -80,5 +87,68 @@ export function install(args: InstallArgs): InstallPlan {
   }
   for (const rel of [...plan.support, ...plan.launchers, ...plan.plugins]) copyAtomic(join(from, rel), join(dir, rel))
   for (const d of [...dirs, dir]) syncDirectory(d)
+  if (args.systemdDir !== undefined) plan.units = writeUnits(resolve(args.systemdDir), dir, plan)
   return plan
+}
+
+/** Where units go by default: systemd's own directory, when systemd is the running init. */
+export function defaultSystemdDir(): string | undefined {
+  return existsSync('/run/systemd/system') ? '/etc/systemd/system' : undefined
+}
+
+/** berth.socket and berth.service: systemd holds the socket and starts the daemon on the first call. */
+export function unitFiles(dir: string): Record<string, string> {
+  return {
+    'berth.socket': [
+      '[Unit]',
+      'Description=berth CNI daemon socket (the shims in ' + dir + ' connect here)',
+      '',
+      '[Socket]',
+      'ListenStream=/run/berth/berthd.sock',
+      'SocketMode=0600',
+      'DirectoryMode=0700',
+      'RemoveOnStop=true',
+      '',
+      '[Install]',
+      'WantedBy=sockets.target',
+      '',
+    ].join('\n'),
+    'berth.service': [
+      '[Unit]',
+      'Description=berth CNI daemon: serves the CNI plugins in ' + dir,
+      'Requires=berth.socket',
+      'After=berth.socket',
+      '',
+      '[Service]',
+      `ExecStart=${join(dir, 'lib', 'berth')} daemon`,
+      'Environment=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      // the daemon drains in-flight calls for at most 5 s after SIGTERM
+      'TimeoutStopSec=10',
+      'Restart=on-failure',
+      '',
+      '[Install]',
+      'Also=berth.socket',
+      '',
+    ].join('\n'),
+  }
+}
+
+function writeUnits(systemdDir: string, dir: string, plan: InstallPlan): string[] {
+  if (!plan.launchers.includes('lib/berth')) throw new CliError(`no berth daemon (lib/berth) beside the plugins to write units for`, "run 'npm run build' first")
+  try {
+    mkdirAll(systemdDir)
+  } catch (e) {
+    throw new CliError(`cannot create ${systemdDir}: ${(e as Error).message}`, 'choose a writable --systemd-dir')
+  }
+  const written: string[] = []
+  for (const [name, text] of Object.entries(unitFiles(dir))) {
+    const path = join(systemdDir, name)
+    try {
+      writeFileAtomicSync(path, text)
+    } catch (e) {
+      throw new CliError(`cannot write ${path}: ${(e as Error).message}`, 'check that the directory is writable')
+    }
+    written.push(path)
+  }
+  return written
 }

@@ -35,7 +35,7 @@ t.test('installs every plugin with its support files; the copies run', { skip },
   t.same(files.filter((f) => !plugins.includes(f)), ['lib'], 'only the shims and lib/ at the top')
   t.ok(lib.includes('package.json') && lib.includes('berth_native.node') && lib.includes('netlink.node') && lib.includes('etcd-proto'), 'package.json, addons and proto files copied')
   t.equal(readFileSync(join(dir, 'lib', 'build-id'), 'utf8'), readFileSync(join(BIN_DIR, 'lib', 'build-id'), 'utf8'), 'build-id copied')
-  t.same(lib.filter((f) => f.startsWith('berth.')), [], 'no berth CLI bundle')
+  t.same(lib.filter((f) => f === 'berth' || f.startsWith('berth.')).sort(), ['berth', 'berth.js', 'berth.jscache'], 'the daemon of the same build, as lib/berth')
   t.same([...readdirSync(dir), ...readdirSync(join(dir, 'lib'))].filter((f) => f.endsWith('.tmp')), [], 'no temporary files left')
 
   const ns = await createTestNetns(t)
