@@ -155,7 +155,7 @@ t.test("this build's host-local shim runs in-process for ADD, CHECK, STATUS, GC,
   t.same(rg.leases(), [])
   t.same(b.runs(), [], 'the host-local executable never ran')
   // The marker works: the same executable run by hand records itself.
-  runPlugin('host-local', { command: 'VERSION', dir: b.dir, stdin: '{}', env: { CNI_COMMAND: 'DEL', CNI_PATH: b.dir, CNI_CONTAINERID: 'x', CNI_IFNAME: 'eth0' } })
+  runPlugin('host-local', { command: 'VERSION', dir: b.dir, stdin: '{}', env: { CNI_COMMAND: 'DEL', CNI_PATH: b.dir, CNI_CONTAINERID: 'x', CNI_IFNAME: 'eth0', BERTH_SOCKET: '/nonexistent/berthd.sock' } })
   t.same(b.runs(), ['exec DEL'], 'the marker records an exec')
 })
 
