@@ -16,6 +16,9 @@
 // A value that was merged here keeps its raw occurrences (provenance below), so a later parse with a wider
 // schema (a plugin's ipam section after the envelope's) decodes them again with its own fields, as the Go
 // plugin, which has the whole struct at once, would.
+// Not modelled: a key repeated in the exact same spelling (JSON.parse keeps the last, as libcni's round trip
+// through a map does before any plugin sees it), and null, which Go skips or reads as "unset" by type and
+// berth's schemas refuse where they expect a value.
 import type * as z from 'zod/mini'
 
 type Schema = z.core.$ZodType
@@ -34,7 +37,8 @@ interface StructNode {
   readonly exact: ReadonlyMap<string, Field>
   /** folded name → the first field with it; empty when keys match only exactly (exactKeys) */
   readonly folded: ReadonlyMap<string, Field>
-  readonly fold: boolean
+  /** lengths of the folded names: folding keeps a key's length, so other keys need no folding */
+  readonly lengths: ReadonlySet<number>
   /** the schema of keys that match no field, when it is more than "anything" */
   readonly extra: Ref | undefined
   /** Go decodes it with its own UnmarshalJSON, into a fresh value (see decodedWhole) */
@@ -112,9 +116,14 @@ export function decodedWhole<S extends Schema>(schema: S): S {
 export function canonicalise(schema: Schema, value: unknown, opts: CanonicaliseOptions = {}): Canonical {
   let root = roots.get(schema)
   if (root === undefined) roots.set(schema, (root = { schemas: [schema] }))
-  const ctx: Ctx = { sorted: opts.sortedKeys ?? false, marked: new Set() }
+  const ctx: Ctx = { sorted: opts.sortedKeys ?? false, marked: undefined }
   const v = decode(root, value, undefined, ctx)
-  return { value: v, adopt: (out) => transfer(v, out, ctx.marked) }
+  return {
+    value: v,
+    adopt: (out) => {
+      if (ctx.marked !== undefined) transfer(v, out, ctx.marked)
+    },
+  }
 }
 
 /** The key the runtime sent for `key` of `obj`; for a missing key, the spelling its siblings suggest. */
@@ -215,7 +224,7 @@ function structOf(schema: Schema, def: Def): StructNode {
   for (const [name, s] of Object.entries(def.shape ?? {})) addField(exact, folded, name, [s], fold)
   const c = def.catchall === undefined ? undefined : defOf(def.catchall).type
   const extra = def.catchall === undefined || c === 'unknown' || c === 'any' || c === 'never' ? undefined : { schemas: [def.catchall] }
-  return { kind: 'struct', exact, folded, fold, extra, whole: wholeValues.has(schema) }
+  return { kind: 'struct', exact, folded, lengths: lengthsOf(folded), extra, whole: wholeValues.has(schema) }
 }
 
 function addField(exact: Map<string, Field>, folded: Map<string, Field>, name: string, schemas: readonly Schema[], fold: boolean): void {
@@ -224,7 +233,7 @@ function addField(exact: Map<string, Field>, folded: Map<string, Field>, name: s
   // Go folds non-ASCII field names with full Unicode rules; every CNI and berth field name is ASCII, so
   // such a name (there is none) would only match exactly.
   const key = foldKey(name)
-  if (fold && /^[\x00-\x7f]*$/.test(name) && !folded.has(key)) folded.set(key, f)
+  if (fold && ASCII.test(name) && !folded.has(key)) folded.set(key, f)
 }
 
 /**
@@ -246,17 +255,19 @@ function combine(parts: readonly Node[]): Node {
   return { ...(obj !== undefined ? { obj } : {}), ...(list !== undefined ? { list } : {}) }
 }
 
+const lengthsOf = (folded: ReadonlyMap<string, Field>): ReadonlySet<number> => new Set([...folded.keys()].map((k) => k.length))
+
 function mergeStructs(structs: readonly StructNode[]): StructNode {
   const schemas = new Map<string, Schema[]>()
   for (const s of structs) {
     for (const f of s.exact.values()) schemas.set(f.name, [...(schemas.get(f.name) ?? []), ...f.schemas])
   }
-  const fold = structs.every((s) => s.fold)
+  const fold = structs.every((s) => s.folded.size > 0 || s.exact.size === 0)
   const exact = new Map<string, Field>()
   const folded = new Map<string, Field>()
   for (const [name, list] of schemas) addField(exact, folded, name, list, fold)
   const extras = structs.flatMap((s) => s.extra?.schemas ?? [])
-  return { kind: 'struct', exact, folded, fold, extra: extras.length > 0 ? { schemas: extras } : undefined, whole: structs.every((s) => s.whole) }
+  return { kind: 'struct', exact, folded, lengths: lengthsOf(folded), extra: extras.length > 0 ? { schemas: extras } : undefined, whole: structs.every((s) => s.whole) }
 }
 
 function mergeLists(lists: readonly ListNode[]): ListNode {
@@ -272,13 +283,21 @@ function mergeLists(lists: readonly ListNode[]): ListNode {
 interface Ctx {
   readonly sorted: boolean
   /** canonical values that carry provenance or contain one: adopt() copies along these */
-  readonly marked: Set<object>
+  marked: Set<object> | undefined
 }
 
+const ASCII = /^[\x00-\x7f]*$/
 const FOLDABLE = /[A-Z\u017f\u212a]/g
 const foldChar = (c: string): string => (c === '\u212a' ? 'k' : c === '\u017f' ? 's' : String.fromCharCode(c.charCodeAt(0) + 32))
-/** Go's case folding for matching keys to ASCII field names (never JS toLowerCase: it folds far more). */
-const foldKey = (key: string): string => key.replace(FOLDABLE, foldChar)
+/**
+ * Go's case folding for matching keys to ASCII field names: JS toLowerCase folds far more outside ASCII
+ * (and leaves the long s alone), so it serves only for ASCII keys.
+ */
+const foldKey = (key: string): string => (ASCII.test(key) ? key.toLowerCase() : key.replace(FOLDABLE, foldChar))
+
+function fieldFor(n: StructNode, key: string): Field | undefined {
+  return n.exact.get(key) ?? (n.lengths.has(key.length) ? n.folded.get(foldKey(key)) : undefined)
+}
 
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null
 const isRecord = (v: unknown): v is Record<string, unknown> => isObject(v) && !Array.isArray(v)
@@ -314,10 +333,14 @@ function byCodePoint(a: string, b: string): number {
 
 const keysOf = (o: Record<string, unknown>, ctx: Ctx): string[] => (ctx.sorted ? Object.keys(o).sort(byCodePoint) : Object.keys(o))
 
+function mark(ctx: Ctx, v: object): void {
+  ;(ctx.marked ??= new Set()).add(v)
+}
+
 /** True (and remembered) when v must have its provenance carried onto the schema's output. */
 function note(v: unknown, ctx: Ctx): boolean {
-  if (!isObject(v) || !(ctx.marked.has(v) || provenance.has(v))) return false
-  ctx.marked.add(v)
+  if (!isObject(v) || !(ctx.marked?.has(v) || provenance.has(v))) return false
+  mark(ctx, v)
   return true
 }
 
@@ -359,7 +382,7 @@ function decodeStruct(n: StructNode, obj: Record<string, unknown>, into: unknown
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string
     const v = obj[k]
-    const f = n.exact.get(k) ?? (n.fold ? n.folded.get(foldKey(k)) : undefined)
+    const f = fieldFor(n, k)
     const sent = prior?.spelled.get(k) ?? k
     if (f !== undefined) {
       fields++
@@ -398,7 +421,7 @@ function decodeStruct(n: StructNode, obj: Record<string, unknown>, into: unknown
     else spelled?.set(f.name, sent)
   }
   if (out === undefined) {
-    if (marked) ctx.marked.add(obj)
+    if (marked) mark(ctx, obj)
     return obj
   }
   const sources = base !== undefined ? [...sourcesOf(base), obj] : (prior?.sources ?? [obj])
@@ -406,7 +429,7 @@ function decodeStruct(n: StructNode, obj: Record<string, unknown>, into: unknown
     provenance.set(out, { sources, spelled: spelled ?? new Map(), goStyle: fields > 0 && capitalised === fields })
     marked = true
   }
-  if (marked) ctx.marked.add(out)
+  if (marked) mark(ctx, out)
   return out
 }
 
@@ -427,14 +450,14 @@ function decodeMap(n: MapNode, obj: Record<string, unknown>, into: unknown, ctx:
     setOwn(out, k, cv)
   }
   if (out === undefined) {
-    if (marked) ctx.marked.add(obj)
+    if (marked) mark(ctx, obj)
     return obj
   }
   if (base !== undefined) {
     provenance.set(out, { sources: [...sourcesOf(base), obj], spelled: new Map(), goStyle: false })
     marked = true
   }
-  if (marked) ctx.marked.add(out)
+  if (marked) mark(ctx, out)
   return out
 }
 
@@ -462,7 +485,7 @@ function decodeList(n: ListNode, arr: readonly unknown[], into: unknown, ctx: Ct
       out.push(cv)
     }
     const result = out ?? arr
-    if (marked) ctx.marked.add(result)
+    if (marked) mark(ctx, result)
     return result
   }
   // Into the slice an earlier key made (encoding/json's array()): element i decodes into the element
@@ -487,7 +510,7 @@ function decodeList(n: ListNode, arr: readonly unknown[], into: unknown, ctx: Ct
   const out = arr.length === 0 ? [] : backing.slice(0, arr.length)
   if (arr.length > 0 && backing.slice(arr.length).some((e) => e !== undefined)) spare.set(out, backing)
   provenance.set(out, { sources: [...sourcesOf(into), arr], spelled: new Map(), goStyle: false })
-  ctx.marked.add(out)
+  mark(ctx, out)
   return out
 }
 
