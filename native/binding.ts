@@ -30,6 +30,8 @@ export interface NativeBinding {
    *  returns the replies once `expectedAcks` NLMSG_ERROR/NLMSG_DONE arrived (or an error and nothing more).
    *  Throws SysError for socket failures only; the kernel's answers are in the returned bytes. */
   nfnlTransact(request: Uint8Array, expectedAcks: number): Uint8Array
+  /** getsockopt(SO_PEERCRED) of a connected unix socket: the peer's pid, uid and gid at connect(). */
+  peerCred(fd: number): { pid: number; uid: number; gid: number }
 }
 
 export const CLONE_NEWNS = 0x00020000

@@ -1,5 +1,6 @@
 // The only loader of the addon. Order: BERTH_NATIVE (explicit override), next to the running bundle
-// (bin/berth_native.node, copied there by the build), then native/build/{Release,Debug} for source runs.
+// (bin/lib/berth_native.node, copied there by the build; a launcher passes its bundle's own path as
+// import.meta.url), then native/build/{Release,Debug} for source runs.
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'

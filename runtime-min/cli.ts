@@ -2,6 +2,7 @@
 // runtime-min/commands/<group>.ts, loaded lazily so each command pays only for its own code.
 // This is the only module that imports yargs. Each helper edits only its own marked block.
 import yargs, { type Argv } from 'yargs'
+import { berthVersion } from '../pkg/build-info/build-info.js'
 import { describe as describeError } from '../pkg/errors/describe.js'
 import { CliError } from './cli-error.js'
 
@@ -34,10 +35,6 @@ export function act<A>(fn: (argv: A) => Promise<number | void> | number | void, 
     }
   }
 }
-
-declare const __BERTH_VERSION__: string | undefined
-/** The bundle's version (scripts/build.mjs defines it); "dev" when run from the sources. */
-const berthVersion = (): string => (typeof __BERTH_VERSION__ === 'string' ? __BERTH_VERSION__ : 'dev')
 
 /** Subcommand groups (`berth net ...`) demand a subcommand and reject unknown ones. */
 export const group = (y: Argv, usage: string) => y.usage(usage).demandCommand(1, 'missing subcommand').strictCommands()
@@ -486,18 +483,71 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
       ),
   )
 
+  cli.command('daemon', 'Serve every berth CNI type from one resident process (the shims forward to it)', (y) =>
+    y
+      .option('socket', { type: 'string', describe: 'unix socket (default $BERTH_SOCKET, else /run/berth/berthd.sock)' })
+      .command(
+        '$0',
+        'Run the daemon in the foreground until SIGTERM',
+        (yy) =>
+          yy
+            .option('max-in-flight', { type: 'number', default: 64, describe: 'calls served at once; the rest wait' })
+            .option('metrics-listen', { type: 'string', describe: 'also serve Prometheus metrics over HTTP on HOST:PORT' })
+            .option('request-deadline-ms', { type: 'number', default: 10_000, describe: 'close a client that has not sent its whole request by then' })
+            .option('queue-deadline-ms', { type: 'number', default: 30_000, describe: 'how long a call may wait for a free slot' }),
+        act(async (a: { socket?: string; 'max-in-flight': number; 'metrics-listen'?: string; 'request-deadline-ms': number; 'queue-deadline-ms': number }) => {
+          for (const k of ['max-in-flight', 'request-deadline-ms', 'queue-deadline-ms'] as const) {
+            if (!(Number.isInteger(a[k]) && a[k] >= 1)) throw new CliError(`--${k} ${a[k]}: expected a whole number >= 1`)
+          }
+          const { runDaemon } = await import('./commands/daemon.js')
+          await runDaemon({
+            socket: a.socket,
+            maxInFlight: a['max-in-flight'],
+            requestDeadlineMs: a['request-deadline-ms'],
+            queueDeadlineMs: a['queue-deadline-ms'],
+            metricsListen: a['metrics-listen'],
+            version: berthVersion(),
+          })
+        }),
+      )
+      .command(
+        'status',
+        'Uptime, build, calls by type and verb, in flight, queue, latency percentiles',
+        (yy) => yy.option('json', { type: 'boolean', default: false, describe: 'print the status as JSON' }),
+        act(async (a: { socket?: string; json: boolean }) => {
+          const { daemonControl } = await import('./commands/daemon.js')
+          process.stdout.write(await daemonControl('status', a.socket, a.json))
+        }),
+      )
+      .command(
+        'metrics',
+        'The same figures in Prometheus text format',
+        (yy) => yy,
+        act(async (a: { socket?: string }) => {
+          const { daemonControl } = await import('./commands/daemon.js')
+          process.stdout.write(await daemonControl('metrics', a.socket, false))
+        }),
+      ),
+  )
+
   cli.command(
     'install',
-    'Copy the berth CNI plugins into a CNI bin directory for other runtimes',
+    'Copy the berth CNI plugins into a CNI bin directory for other runtimes, with systemd units for the daemon',
     (y) =>
       y
         .option('dir', { type: 'string', default: '/opt/cni/bin', describe: 'target directory' })
+        .option('systemd-dir', { type: 'string', describe: 'write berth.socket and berth.service here (default /etc/systemd/system when systemd runs)' })
+        .option('systemd', { type: 'boolean', default: true, describe: 'write the systemd units (--no-systemd: plugins only)' })
         .example('berth install', 'install into /opt/cni/bin')
         .example('berth install --dir /usr/libexec/cni', 'install where podman looks first'),
-    act(async (a: { dir: string }) => {
-      const { install } = await import('./commands/install.js')
-      const plan = install({ dir: a.dir })
+    act(async (a: { dir: string; 'systemd-dir'?: string; systemd: boolean }) => {
+      const { defaultSystemdDir, install } = await import('./commands/install.js')
+      const systemdDir = a.systemd ? (a['systemd-dir'] ?? defaultSystemdDir()) : undefined
+      const plan = install({ dir: a.dir, systemdDir })
       process.stdout.write(`installed ${plan.plugins.length} plugins into ${a.dir}: ${plan.plugins.join(', ')}\n`)
+      if (plan.units.length > 0) {
+        process.stdout.write(`wrote ${plan.units.join(', ')}; start the daemon on demand with: systemctl daemon-reload && systemctl enable --now berth.socket\n`)
+      }
     }),
   )
 }

@@ -1,17 +1,22 @@
 #!/usr/bin/env node
-// Build: type-check, compile the native addon, and bundle one executable per CNI type into bin/.
-// Each executable is a single file (CommonJS inside: faster to start than ESM) with a node shebang; the addon
-// and netlink's prebuilt binding are copied beside them so `berth install` can copy bin/ anywhere.
+// Build: type-check, compile the native addon, bundle each CNI type and the CLI, and compile the shim.
+// bin/<type> is the native shim (native/shim); bin/lib/<type> is the type's Node executable, a launcher of the
+// single bundle bin/lib/<type>.js (CommonJS inside: faster to start than ESM). The addons, netlink's prebuilt
+// binding and etcd's proto files sit in bin/lib too, so `berth install` can copy bin/ anywhere.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildId } from './build-id.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 const args = new Set(process.argv.slice(2))
 const step = (s) => process.stderr.write(`build: ${s}\n`)
+// Taken before anything is built: the identity of the sources this build starts from.
+const BUILD_ID = buildId(root)
+step(`build id ${BUILD_ID}`)
 
 function run(cmd, argv, opts = {}) {
   try {
@@ -53,10 +58,14 @@ for (const dir of ['plugins', 'ipam']) {
 if (existsSync(join(root, 'runtime-min/main.ts'))) entries.push({ name: 'berth', entry: join(root, 'runtime-min/main.ts') })
 
 const bin = join(root, 'bin')
-mkdirSync(bin, { recursive: true })
-writeFileSync(join(bin, 'package.json'), '{ "type": "commonjs" }\n')
+const lib = join(bin, 'lib')
+mkdirSync(lib, { recursive: true })
+// The launchers have no extension: without a package.json saying commonjs, the repository's "type": "module"
+// would apply to bin/berth; bin/lib/package.json goes with the plugins' launchers when they are installed.
+for (const dir of [bin, lib]) writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n')
 
-// netlink loads its binding with node-gyp-build relative to its package; in a bundle it sits beside us.
+// netlink loads its binding with node-gyp-build relative to its package; in a bundle it sits beside the
+// bundle (the launchers pass the bundle's own directory, bin/lib, as __dirname).
 const netlinkBinding = {
   name: 'netlink-binding',
   setup(b) {
@@ -71,7 +80,7 @@ const netlinkBinding = {
 }
 
 // etcd3 (the overlay's etcd store) loads its gRPC definitions from ${__dirname}/../proto at run time; in a
-// bundle that would be outside bin/, so the files are copied to bin/etcd-proto and the path points there.
+// bundle that would be outside bin/, so the files are copied to bin/lib/etcd-proto and the path points there.
 const etcdProto = {
   name: 'etcd3-proto',
   setup(b) {
@@ -103,36 +112,43 @@ const bundles = await Promise.all(
       legalComments: 'none',
       logLevel: 'warning',
       banner: { js: 'const __berth_import_meta_url = require("url").pathToFileURL(__filename).href;' },
-      // berth's own version for `berth --version` (package.json is not shipped next to bin/)
-      define: { 'import.meta.url': '__berth_import_meta_url', __BERTH_VERSION__: JSON.stringify(pkgVersion) },
+      // berth's own version for `berth --version` (package.json is not shipped next to bin/), and the build
+      // identity (pkg/build-info): the shim and the daemon of this build carry the same one
+      define: {
+        'import.meta.url': '__berth_import_meta_url',
+        __BERTH_VERSION__: JSON.stringify(pkgVersion),
+        __BERTH_BUILD_ID__: JSON.stringify(BUILD_ID),
+      },
       plugins: [netlinkBinding, etcdProto],
     })
     return { name, code: r.outputFiles[0].text }
   }),
 )
 
-// Each executable is a small launcher. It answers VERSION itself (runtimes such as podman send VERSION
-// to every plugin each time they load a network) and otherwise compiles the bundle in bin/lib/<type>.js
-// with the V8 code cache bin/lib/<type>.jscache, made by a warm-up run that loads every module
-// (BERTH_WARMUP=1, see pkg/skel/main.ts). The cache skips parsing and compiling ~250 KB of JavaScript
-// on each start; keeping the bundle out of the launcher spares VERSION from scanning it. A cache that
-// V8 rejects (another Node version) is ignored and the bundle compiles as usual.
-function launcher(name, version) {
+// Each Node executable is a small launcher: bin/lib/<type> for a plugin (what the shim runs when the daemon
+// does not take the call), bin/berth for the CLI. A plugin's launcher answers VERSION itself (runtimes such as
+// podman send VERSION to every plugin each time they load a network) and otherwise compiles the bundle
+// bin/lib/<name>.js with the V8 code cache bin/lib/<name>.jscache, made by a warm-up run that loads every
+// module (BERTH_WARMUP=1, see pkg/skel/main.ts). The cache skips parsing and compiling ~250 KB of JavaScript
+// on each start; keeping the bundle out of the launcher spares VERSION from scanning it. A cache that V8
+// rejects (another Node version) is ignored and the bundle compiles as usual. The bundle gets its own path as
+// __filename (so import.meta.url): every bundle finds the addons and proto files beside it in bin/lib.
+function launcher(name, version, inLib) {
   return [
     '#!/usr/bin/env node',
     '"use strict";',
-    '// berth plugin launcher, generated by scripts/build.mjs: see bin/lib for the bundle and its code cache.',
+    '// berth launcher, generated by scripts/build.mjs: the bundle and its code cache are in bin/lib.',
     // Identity, read by pkg/invoke/own-executable.ts (with the `base` line): a bridge runs host-local in-process
-    // only when the host-local it would exec is this launcher beside it.
+    // when the host-local it would exec is this launcher beside its own.
     `// berth-executable: ${name}`,
     ...(version ? [`if (process.env.CNI_COMMAND === "VERSION") { require("fs").writeSync(1, ${JSON.stringify(version)}); return; }`] : []),
     'const fs = require("fs");',
-    `const base = require("path").join(__dirname, "lib", ${JSON.stringify(name)});`,
+    `const base = require("path").join(__dirname, ${inLib ? '' : '"lib", '}${JSON.stringify(name)});`,
     'let cachedData;',
     'try { cachedData = fs.readFileSync(base + ".jscache"); } catch {}',
     'const script = new (require("vm").Script)(fs.readFileSync(base + ".js", "utf8"), { filename: base + ".js", cachedData });',
     'if (process.env.BERTH_CODE_CACHE_OUT) process.once("exit", () => fs.writeFileSync(process.env.BERTH_CODE_CACHE_OUT, script.createCachedData()));',
-    'script.runInThisContext()(exports, require, module, __filename, __dirname);',
+    'script.runInThisContext()(exports, require, module, base + ".js", require("path").dirname(base));',
     '',
   ].join('\n')
 }
@@ -151,43 +167,51 @@ function warmUpCli(run, env) {
 
 const { spawnSync } = await import('node:child_process')
 const { renameSync } = await import('node:fs')
-const lib = join(bin, 'lib')
-mkdirSync(lib, { recursive: true })
 // Replace files by rename, so a plugin started while the build runs sees the old or the new file, whole.
 const writeAtomic = (path, data, mode = 0o644) => {
   writeFileSync(`${path}.tmp`, data, { mode })
   renameSync(`${path}.tmp`, path)
 }
-// The addons must be beside the executables before the warm-up run loads them. Copy then rename:
-// overwriting a shared object in place would corrupt it under any process that has it mapped.
-const copyAtomic = (from, to) => {
+// The addons must be in bin/lib before the warm-up run loads them. Copy then rename: overwriting a shared
+// object in place would corrupt it under any process that has it mapped. Data files get mode 0644 whatever
+// their source's (node-gyp leaves run bits on the addon).
+const copyAtomic = (from, to, mode = 0o644) => {
   copyFileSync(from, `${to}.tmp`)
+  chmodSync(`${to}.tmp`, mode)
   renameSync(`${to}.tmp`, to)
 }
-copyAtomic(addon, join(bin, 'berth_native.node'))
+writeAtomic(join(lib, 'build-id'), BUILD_ID)
+copyAtomic(addon, join(lib, 'berth_native.node'))
 const netlinkPrebuilt = join(dirname(require.resolve('netlink/package.json')), 'prebuilds', `linux-${process.arch}`, 'node.napi.node')
-if (existsSync(netlinkPrebuilt)) copyAtomic(netlinkPrebuilt, join(bin, 'netlink.node'))
+if (existsSync(netlinkPrebuilt)) copyAtomic(netlinkPrebuilt, join(lib, 'netlink.node'))
 else step(`warning: no netlink prebuilt binding for linux-${process.arch}`)
 const etcdProtoSrc = join(root, 'node_modules/etcd3/proto')
 if (existsSync(etcdProtoSrc)) {
-  mkdirSync(join(bin, 'etcd-proto'), { recursive: true })
-  for (const f of readdirSync(etcdProtoSrc)) if (f.endsWith('.proto')) copyAtomic(join(etcdProtoSrc, f), join(bin, 'etcd-proto', f))
+  mkdirSync(join(lib, 'etcd-proto'), { recursive: true })
+  for (const f of readdirSync(etcdProtoSrc)) if (f.endsWith('.proto')) copyAtomic(join(etcdProtoSrc, f), join(lib, 'etcd-proto', f))
 }
+// Where the layout before the shim kept them; no bundle of this build looks there.
+for (const old of ['berth_native.node', 'netlink.node', 'etcd-proto']) rmSync(join(bin, old), { recursive: true, force: true })
+
+const versions = new Map()
 for (const { name, code } of bundles) {
-  const out = join(bin, name)
+  const cli = name === 'berth'
+  const out = cli ? join(bin, name) : join(lib, name)
   // V8 accepts a code cache whose source merely has the same LENGTH (its source hash is the length), so a
   // cache left from the previous bundle would run stale bytecode against a new bundle of equal size (seen:
   // "readFileSync is not a function" after a rebuild). Drop it before the new bundle lands.
   rmSync(join(lib, `${name}.jscache`), { force: true })
   writeAtomic(join(lib, `${name}.js`), `(function (exports, require, module, __filename, __dirname) {${code}\n})`)
-  writeAtomic(out, launcher(name, undefined), 0o755)
+  writeAtomic(out, launcher(name, undefined, !cli), 0o755)
+  // The CLI also as lib/berth, so an install directory carries the daemon of the same build as its shims
+  // (berth install's systemd unit runs <dir>/lib/berth daemon).
+  if (cli) writeAtomic(join(lib, name), launcher(name, undefined, true), 0o755)
   const run = (env, argv = []) => spawnSync(out, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000, encoding: 'utf8' })
   // bin/berth is the CLI, not a plugin: no VERSION answer. Its warm-up is `berth ps` in an empty temporary
   // BERTH_ROOT (touches no real state): yargs and the command table, which every command loads, plus the
   // container-state code of the most frequent command, not every lazily loaded handler (etcd, gRPC), since
   // V8 reads the whole cache on each start. ps needs root: a build as another user warms up with --help.
-  const cli = name === 'berth'
-  // The plugin's own VERSION answer, baked into the launcher.
+  // The plugin's own VERSION answer, baked into its launcher and the shim's table.
   const v = cli ? undefined : run({ CNI_COMMAND: 'VERSION' })
   if (v !== undefined && v.status !== 0) throw new Error(`${name}: VERSION failed during the build`)
   if (!args.has('--no-code-cache')) {
@@ -197,8 +221,33 @@ for (const { name, code } of bundles) {
     if (w.status === 0) renameSync(`${cache}.tmp`, cache)
     else step(`warning: warm-up of ${name} failed (exit ${w.status}); built without a code cache`)
   }
-  if (v !== undefined) writeAtomic(out, launcher(name, v.stdout), 0o755)
+  if (v !== undefined) {
+    writeAtomic(out, launcher(name, v.stdout, true), 0o755)
+    versions.set(name, v.stdout)
+  }
 }
+
+// The shim (native/shim/shim.c), with this build's identity and every type's VERSION answer compiled in,
+// copied to bin/<type> last: once it is there, lib/ holds everything it may run.
+const shimDir = join(root, 'native/shim/build')
+mkdirSync(shimDir, { recursive: true })
+// C string literals: '"' and '\\' escaped, any other byte but printable ASCII in octal; '?' too (no trigraphs).
+const cString = (s) => {
+  const esc = (b) => {
+    const c = String.fromCharCode(b)
+    if (c === '"' || c === '\\') return `\\${c}`
+    return b >= 0x20 && b < 0x7f && c !== '?' ? c : `\\${b.toString(8).padStart(3, '0')}`
+  }
+  return `"${[...Buffer.from(s)].map(esc).join('')}"`
+}
+writeFileSync(
+  join(shimDir, 'versions.h'),
+  `/* generated by scripts/build.mjs: each type's VERSION answer */\n${[...versions].map(([t, v]) => `{${cString(t)}, ${cString(v)}},\n`).join('')}`,
+)
+step('shim (cc)')
+const shim = join(shimDir, 'berth-shim')
+run(process.env.CC || 'cc', ['-std=c11', '-Wall', '-Wextra', '-O2', `-DBERTH_BUILD_ID="${BUILD_ID}"`, `-I${shimDir}`, '-o', shim, join(root, 'native/shim/shim.c')])
+for (const name of versions.keys()) copyAtomic(shim, join(bin, name), 0o755)
 
 // Benchmarks: bundled ESM scripts in dist/bench (Node 20 cannot run .ts directly); packages stay external.
 const benchDir = join(root, 'bench')

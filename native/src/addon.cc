@@ -70,6 +70,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
   exports.Set("nftRun", Napi::Function::New(env, NftRun, "nftRun"));
   exports.Set("nfnlTransact", Napi::Function::New(env, NfnlTransact, "nfnlTransact"));
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   return exports;
 }
 

@@ -1,9 +1,10 @@
-// Thin wrappers over namespace, mount, statfs and flock syscalls. File descriptors are opened and
+// Thin wrappers over namespace, mount, statfs, flock and socket-credential syscalls. File descriptors are opened and
 // closed by JS; these functions only act on what they are given.
 #include <errno.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/vfs.h>
 
 #include "common.h"
@@ -75,6 +76,23 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   } while (rc != 0 && errno == EINTR);
   if (rc != 0) ThrowSysError(env, "flock", errno);
   return env.Undefined();
+}
+
+// getsockopt(SO_PEERCRED): who is at the other end of a unix socket, as the kernel saw it at connect().
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireArgs(info, 1, "peerCred") || !IsNumberArg(info, 0, "peerCred")) return env.Undefined();
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(info[0].As<Napi::Number>().Int32Value(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    ThrowSysError(env, "getsockopt", errno);
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, cred.pid));
+  out.Set("uid", Napi::Number::New(env, cred.uid));
+  out.Set("gid", Napi::Number::New(env, cred.gid));
+  return out;
 }
 
 }  // namespace berth

@@ -5,6 +5,7 @@
 // codes, which also keeps the wording stable for tests.
 import * as z from 'zod/mini'
 import { CniCode, CniError } from '../errors/cni-error.js'
+import { type Canonical, type CanonicaliseOptions, canonicalise, pathAsSent } from './go-keys.js'
 
 // Non-fatal, like Go's encoding/json, which replaces invalid UTF-8 instead of failing.
 const utf8 = new TextDecoder()
@@ -22,13 +23,22 @@ export function decodeJson(raw: string | Uint8Array, what: string): unknown {
 }
 
 /**
- * Runs a zod schema. On failure: CniError `code`, msg "<lead> <what>: <first issue>", details one line per
- * issue "path: message".
+ * Runs a zod schema after matching the value's keys to its fields as Go does (go-keys.ts). On failure:
+ * CniError `code`, msg "<lead> <what>: <first issue>", details one line per issue "path: message", each
+ * path with the keys as the runtime spelled them.
  */
-export function decodeWith<T>(schema: z.core.$ZodType<T>, value: unknown, what: string, code: number, lead: string): T {
-  const r = z.safeParse(schema, value)
-  if (r.success) return r.data
-  throw issuesError(r.error.issues, value, what, code, lead)
+export function decodeWith<T>(schema: z.core.$ZodType<T>, value: unknown, what: string, code: number, lead: string, opts?: CanonicaliseOptions): T {
+  return decodeCanonical(schema, canonicalise(schema, value, opts), what, code, lead)
+}
+
+/** decodeWith for a value already canonicalised with `schema` (to look at some fields first). */
+export function decodeCanonical<T>(schema: z.core.$ZodType<T>, c: Canonical, what: string, code: number, lead: string): T {
+  const r = z.safeParse(schema, c.value)
+  if (r.success) {
+    c.adopt(r.data)
+    return r.data
+  }
+  throw issuesError(r.error.issues, c.value, what, code, lead)
 }
 
 export function issuesError(issues: readonly z.core.$ZodIssue[], root: unknown, what: string, code: number, lead: string): CniError {
@@ -48,7 +58,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 export function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
-  const path = formatPath(issue.path)
+  const path = formatPath(pathAsSent(root, issue.path))
   const msg = issueMessage(issue, valueAt(root, issue.path))
   return path === '' ? msg : `${path}: ${msg}`
 }

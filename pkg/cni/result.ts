@@ -8,7 +8,8 @@
 // survive conversion to 1.0.0 and to 0.x, as they do in the reference.
 import * as z from 'zod/mini'
 import { CniCode, CniError } from '../errors/cni-error.js'
-import { decodeJson, decodeWith, formatPath, typeName } from './decode.js'
+import { decodeCanonical, decodeJson, formatPath, typeName } from './decode.js'
+import { canonicalise, decodedWhole, keyAsSent } from './go-keys.js'
 import { canonicalCidr, canonicalIp, isCidr, isIp } from './ip-text.js'
 import { checkSupported, compareVersions, SUPPORTED_VERSIONS } from './spec.js'
 
@@ -40,11 +41,12 @@ export const DnsSchema = z.object({
   search: opt(z.array(z.string())),
   options: opt(z.array(z.string())),
 })
-const RouteSchema = z.object({
+// cni's Route and IPConfig have their own UnmarshalJSON: sent twice, the later one replaces the earlier.
+const RouteSchema = decodedWhole(z.object({
   dst: cidr, gw: opt(ipOrEmpty), mtu: opt(uint), advmss: opt(uint), priority: opt(uint), table: opt(uint), scope: opt(uint),
-})
-const Ip1Schema = z.object({ address: cidr, gateway: opt(ipOrEmpty), interface: opt(uint) })
-const Ip0Schema = z.extend(Ip1Schema, { version: opt(z.enum(['4', '6'])) })
+}))
+const Ip1Schema = decodedWhole(z.object({ address: cidr, gateway: opt(ipOrEmpty), interface: opt(uint) }))
+const Ip0Schema = decodedWhole(z.extend(Ip1Schema, { version: opt(z.enum(['4', '6'])) }))
 // Unknown keys are dropped, as Go's decoder drops them: a 0.x interface's "mtu" is not part of 0.x.
 const Interface0Schema = z.object({ name: z.string(), mac: opt(z.string()), sandbox: opt(z.string()) })
 const Interface1Schema = z.extend(Interface0Schema, { mtu: opt(uint), socketPath: opt(z.string()), pciID: opt(z.string()) })
@@ -52,6 +54,8 @@ const Interface1Schema = z.extend(Interface0Schema, { mtu: opt(uint), socketPath
 const tail = { routes: opt(z.array(RouteSchema)), dns: opt(DnsSchema) }
 const Result0Schema = z.object({ cniVersion: z.string(), interfaces: opt(z.array(Interface0Schema)), ips: opt(z.array(Ip0Schema)), ...tail })
 const Result1Schema = z.object({ cniVersion: z.string(), interfaces: opt(z.array(Interface1Schema)), ips: opt(z.array(Ip1Schema)), ...tail })
+// Just the version, found under any spelling before the format is known.
+const VersionSchema = z.looseObject({ cniVersion: opt(z.unknown()) })
 type ParsedIp = z.output<typeof Ip0Schema>
 // Both formats read into the wider one (the 0.x interface simply lacks the 1.x-only keys).
 type Parsed = Omit<z.output<typeof Result1Schema>, 'ips'> & { ips?: ParsedIp[] | undefined }
@@ -64,16 +68,7 @@ type Parsed = Omit<z.output<typeof Result1Schema>, 'ips'> & { ips?: ParsedIp[] |
  */
 export function parseResult(raw: unknown, what = 'result', opts: ParseResultOptions = {}): CniResult {
   const value = typeof raw === 'string' || raw instanceof Uint8Array ? decodeJson(raw, what) : raw
-  const obj = requireObject(value, what)
-  const given = obj['cniVersion']
-  if (given !== undefined && typeof given !== 'string') {
-    throw decodeError(what, ['cniVersion'], `expected string, received ${typeName(given)}`)
-  }
-  const version = (given === undefined || given === '' ? opts.fallbackVersion : given) ?? ''
-  checkSupported(version, opts.supported, what)
-  const legacy = isLegacyResultVersion(version)
-  const parsed: Parsed = decodeWith<Parsed>(legacy ? Result0Schema : Result1Schema, { ...obj, cniVersion: version }, what, CniCode.DecodingFailure, 'failed to decode')
-  return canonical(parsed, what)
+  return decodeResult(requireObject(value, what), what, opts, false)
 }
 
 /**
@@ -83,13 +78,37 @@ export function parseResult(raw: unknown, what = 'result', opts: ParseResultOpti
  */
 export function parsePrevResult(raw: unknown, confVersion: string, supported?: readonly string[]): CniResult {
   const obj = requireObject(raw, 'prevResult')
-  const v = obj['cniVersion']
+  // cni sets "CNIVersion" (that spelling, its quirk) to the config's version unless the map has it, then
+  // marshals the map, which sorts its keys: a "cniVersion" of the result (sorting later) still wins.
+  if (obj['CNIVersion'] === undefined || obj['CNIVersion'] === '') obj['CNIVersion'] = confVersion
   const known = supported ?? SUPPORTED_VERSIONS
-  // Unsupported or malformed versions are left to parseResult, which reports them as such.
-  if (typeof v === 'string' && known.includes(v) && isLegacyResultVersion(v) !== isLegacyResultVersion(confVersion)) {
-    throw new CniError(CniCode.IncompatibleVersion, `incompatible CNI versions: prevResult is ${JSON.stringify(v)} but config is ${JSON.stringify(confVersion)}; a ${isLegacyResultVersion(confVersion) ? '0.x config needs a 0.3.0, 0.3.1 or 0.4.0' : '1.x config needs a 1.0.0 or 1.1.0'} result`)
+  const opts: ParseResultOptions = { fallbackVersion: confVersion, ...(supported === undefined ? {} : { supported }) }
+  return decodeResult(obj, 'prevResult', opts, true, (v) => {
+    // Unsupported or malformed versions are left to decodeResult, which reports them as such.
+    if (known.includes(v) && isLegacyResultVersion(v) !== isLegacyResultVersion(confVersion)) {
+      throw new CniError(CniCode.IncompatibleVersion, `incompatible CNI versions: prevResult is ${JSON.stringify(v)} but config is ${JSON.stringify(confVersion)}; a ${isLegacyResultVersion(confVersion) ? '0.x config needs a 0.3.0, 0.3.1 or 0.4.0' : '1.x config needs a 1.0.0 or 1.1.0'} result`)
+    }
+  })
+}
+
+/**
+ * `obj` (a copy this module owns) → the canonical result. `sorted`: keys in Go's map order, for a result Go
+ * has been through a map[string]interface{} (prevResult). `stated` sees the version the result names.
+ */
+function decodeResult(obj: Record<string, unknown>, what: string, opts: ParseResultOptions, sorted: boolean, stated?: (v: string) => void): CniResult {
+  const top = canonicalise(VersionSchema, obj, { sortedKeys: sorted }).value
+  const given = (top as Record<string, unknown>)['cniVersion']
+  if (given !== undefined && typeof given !== 'string') {
+    throw decodeError(what, [keyAsSent(top, 'cniVersion')], `expected string, received ${typeName(given)}`)
   }
-  return parseResult(obj, 'prevResult', { fallbackVersion: confVersion, ...(supported === undefined ? {} : { supported }) })
+  if (given !== undefined) stated?.(given)
+  const version = (given === undefined || given === '' ? opts.fallbackVersion : given) ?? ''
+  checkSupported(version, opts.supported, what)
+  const schema = isLegacyResultVersion(version) ? Result0Schema : Result1Schema
+  const c = canonicalise(schema, obj, { sortedKeys: sorted })
+  // Set after key matching, so no other spelling of the key can undo it; the value is a copy (requireObject).
+  ;(c.value as Record<string, unknown>)['cniVersion'] = version
+  return canonical(decodeCanonical<Parsed>(schema, c, what, CniCode.DecodingFailure, 'failed to decode'), what)
 }
 
 /**

@@ -3,7 +3,8 @@
 // pass them through. Error codes: bad JSON or a non-object → 6, a bad field → 7, a bad version → 1.
 import * as z from 'zod/mini'
 import { CniCode, CniError } from '../errors/cni-error.js'
-import { decodeJson, decodeWith, typeName } from './decode.js'
+import { decodeCanonical, decodeJson, decodeWith, typeName } from './decode.js'
+import { canonicalise, exactKeys } from './go-keys.js'
 import { type CniDns, type CniResult, DnsSchema, parsePrevResult } from './result.js'
 import { checkSupported, compareVersions, CURRENT_VERSION } from './spec.js'
 import { validateNetworkName } from './validate.js'
@@ -14,7 +15,8 @@ export function parseJson(raw: string | Uint8Array, what: string): unknown {
 }
 
 /**
- * value → T; CniError 7 "invalid <what>: <path>: <problem>" naming the first bad key, with one
+ * value → T; keys match the schema's fields as Go's encoding/json matches them (go-keys.ts). CniError 7
+ * "invalid <what>: <path>: <problem>" naming the first bad key as the runtime spelled it, with one
  * "path: problem" line per issue in details.
  */
 export function parseWith<T>(schema: z.core.$ZodType<T>, value: unknown, what: string): T {
@@ -90,7 +92,9 @@ export const NetConfSchema = z.extend(PluginConfSchema, {
   name: z.string(),
   args: opt(z.record(z.string(), z.unknown())),
   runtimeConfig: opt(RuntimeConfigSchema),
-  prevResult: opt(z.unknown()),
+  // Go reads it into map[string]interface{} (RawPrevResult): an object's keys are kept and, sent under two
+  // spellings, merged; anything else is left for parsePrevResult to refuse.
+  prevResult: opt(z.union([z.record(z.string(), z.unknown()), z.unknown()])),
 })
 export interface NetConf extends PluginConf {
   cniVersion: string
@@ -117,13 +121,19 @@ export interface ParseNetConfOptions {
  */
 export function parseNetConf(raw: string | Uint8Array, opts: ParseNetConfOptions = {}): NetConf {
   const obj = requireObject(parseJson(raw, `network configuration on ${opts.source ?? 'stdin'}`), 'network configuration')
-  const name = obj['name']
+  // skel reads name and cniVersion through structs too, so "Name" and "CNIVersion" count.
+  const canonical = canonicalise(NetConfSchema, obj)
+  const keys = canonical.value as Record<string, unknown>
+  const name = keys['name']
   if (name === undefined || typeof name === 'string') validateNetworkName(name ?? '')
-  const version = obj['cniVersion']
+  const version = keys['cniVersion']
   // A non-string version is left to the envelope, which reports its type.
   if (version === undefined || typeof version === 'string') checkSupported(version ?? '', opts.supported)
-  const { prevResult: prev, ...envelope } = parseWith(NetConfSchema, obj, 'network configuration')
-  const conf: NetConf = envelope
+  const parsed = decodeCanonical(NetConfSchema, canonical, 'network configuration', CniCode.InvalidConfig, 'invalid')
+  const prev = parsed.prevResult
+  // Not a copy without it: the parsed object remembers how the runtime spelled its keys (for messages).
+  delete parsed.prevResult
+  const conf = parsed as NetConf
   // null is "no prevResult", as in Go (RawPrevResult stays nil).
   if (prev !== undefined && prev !== null) conf.prevResult = parsePrevResult(prev, conf.cniVersion, opts.supported)
   return conf
@@ -141,17 +151,21 @@ const VALID_ATTACHMENTS = 'cni.dev/valid-attachments'
 // The name SPEC.md first used; libcni still sends both (cni #1101).
 const OLD_ATTACHMENTS = 'cni.dev/attachments'
 const AttachmentsSchema = z.array(z.object({ containerID: z.string(), ifname: z.string() }))
+// Both keys, unchecked: finds them under any spelling Go would accept; only the one used is then checked.
+const AttachmentKeysSchema = z.looseObject({ [VALID_ATTACHMENTS]: opt(z.unknown()), [OLD_ATTACHMENTS]: opt(z.unknown()) })
+const attachmentsUnder = (key: string) => z.looseObject({ [key]: AttachmentsSchema })
+const AttachmentListSchemas = { [VALID_ATTACHMENTS]: attachmentsUnder(VALID_ATTACHMENTS), [OLD_ATTACHMENTS]: attachmentsUnder(OLD_ATTACHMENTS) }
 
 /**
  * GC input. undefined when the runtime sent no list (null counts as none, as in Go): do nothing then.
  * [] means no attachment is valid. The spec's key wins over the old one. CniError 7 on a malformed list.
  */
 export function validAttachments(conf: NetConf): Attachment[] | undefined {
-  for (const key of [VALID_ATTACHMENTS, OLD_ATTACHMENTS]) {
-    const list = conf[key]
+  const keys = parseWith(AttachmentKeysSchema, conf, 'network configuration')
+  for (const key of [VALID_ATTACHMENTS, OLD_ATTACHMENTS] as const) {
+    const list = keys[key]
     if (list === undefined || list === null) continue
-    const parsed = parseWith(z.object({ [key]: AttachmentsSchema }), { [key]: list }, 'network configuration')
-    return parsed[key]
+    return parseWith(AttachmentListSchemas[key], keys, 'network configuration')[key]
   }
   return undefined
 }
@@ -169,7 +183,9 @@ export interface Conflist {
 
 // libcni reads these flags as a JSON boolean or the string "true"/"false" in any case.
 const flag = opt(z.union([z.boolean(), z.string().check(z.refine((s) => /^(true|false)$/i.test(s), 'expected true or false'))]))
-const ConflistSchema = z.looseObject({
+// libcni reads the list's own keys from a map[string]interface{} by exact name ("Name" is not "name"); each
+// plugin object goes through a struct (types.NetConf), so its keys match as Go's decoder matches them.
+const ConflistSchema = exactKeys(z.looseObject({
   cniVersion: opt(z.string()),
   cniVersions: opt(z.array(z.string())),
   name: z.string(),
@@ -177,7 +193,7 @@ const ConflistSchema = z.looseObject({
   disableGC: flag,
   loadOnlyInlinedPlugins: flag,
   plugins: opt(z.array(PluginConfSchema)),
-})
+}))
 const asFlag = (v: boolean | string | undefined): boolean => (typeof v === 'string' ? v.toLowerCase() === 'true' : (v ?? false))
 
 /**

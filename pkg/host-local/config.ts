@@ -9,6 +9,8 @@
 import { isAbsolute } from 'node:path'
 import * as z from 'zod/mini'
 import { parseWith, type NetConf } from '../cni/schema.js'
+import { formatPath } from '../cni/decode.js'
+import { decodedWhole, keyAsSent, pathAsSent } from '../cni/go-keys.js'
 import type { CniRoute } from '../cni/result.js'
 import { canonicalIp } from '../cni/ip-text.js'
 import { checkCniArgs } from '../cni/args.js'
@@ -20,7 +22,8 @@ export const DEFAULT_DATA_DIR = '/var/lib/cni/networks'
 
 const opt = z.optional
 const RangeSchema = z.looseObject({ subnet: z.string(), rangeStart: opt(z.string()), rangeEnd: opt(z.string()), gateway: opt(z.string()) })
-const RouteSchema = z.looseObject({
+// cni's types.Route has its own UnmarshalJSON: a route sent twice is replaced, not merged.
+const RouteSchema = decodedWhole(z.looseObject({
   dst: z.string(),
   gw: opt(z.string()),
   mtu: opt(z.int()),
@@ -28,7 +31,7 @@ const RouteSchema = z.looseObject({
   priority: opt(z.int()),
   table: opt(z.int()),
   scope: opt(z.int()),
-})
+}))
 // Where the reservations live: all DEL and GC need, so they can work even when the ranges do not parse.
 const LocationSchema = z.looseObject({ type: z.string(), dataDir: opt(z.string()) })
 const IpamSchema = z.looseObject({
@@ -69,34 +72,40 @@ export interface Requested {
 }
 
 const bad = (key: string, msg: string) => new CniError(CniCode.InvalidConfig, `invalid ${key}: ${msg}`)
+/** A key path for messages, each key as the runtime spelled it ("runtimeConfig.IPRanges"). */
+const sent = (root: unknown, ...path: PropertyKey[]) => formatPath(pathAsSent(root, path))
 
 /** Only the name and data directory (DEL, GC): a config whose ranges no longer parse can still be cleaned up. */
 export function parseStoreLocation(conf: NetConf): StoreLocation {
   if (conf.ipam === undefined) throw bad('ipam', "missing 'ipam' key")
-  const ipam = parseWith(LocationSchema, conf.ipam, 'ipam')
-  return { name: conf.name, dataDir: checkDataDir(ipam.dataDir) }
+  const ipam = parseWith(LocationSchema, conf.ipam, sent(conf, 'ipam'))
+  return { name: conf.name, dataDir: checkDataDir(ipam.dataDir, `${sent(conf, 'ipam')}.${keyAsSent(ipam, 'dataDir')}`) }
 }
 
 /** The whole config (ADD, CHECK, STATUS). `cniArgs` is the parsed CNI_ARGS (IP= requests an address). */
 export function parseHostLocalConfig(conf: NetConf, cniArgs: ReadonlyMap<string, string> = new Map()): HostLocalConfig {
   if (conf.ipam === undefined) throw bad('ipam', "missing 'ipam' key")
-  const ipam = parseWith(IpamSchema, conf.ipam, 'ipam')
-  const raw: { key: string; set: RawRange[] }[] = []
+  const at = sent(conf, 'ipam')
+  const ipam = parseWith(IpamSchema, conf.ipam, at)
+  // names: the object whose keys a range's messages name (the legacy range's sit in ipam itself)
+  const raw: { key: string; set: RawRange[]; names?: object }[] = []
   // Order as the reference: runtimeConfig.ipRanges, then the legacy single range, then `ranges`.
-  conf.runtimeConfig?.ipRanges?.forEach((set, i) => raw.push({ key: `runtimeConfig.ipRanges[${i}]`, set: set as RawRange[] }))
+  const runtimeRanges = sent(conf, 'runtimeConfig', 'ipRanges')
+  conf.runtimeConfig?.ipRanges?.forEach((set, i) => raw.push({ key: `${runtimeRanges}[${i}]`, set: set as RawRange[] }))
   if (ipam.subnet !== undefined) {
     const legacy: RawRange = { subnet: ipam.subnet }
     if (ipam.rangeStart !== undefined) legacy.rangeStart = ipam.rangeStart
     if (ipam.rangeEnd !== undefined) legacy.rangeEnd = ipam.rangeEnd
     if (ipam.gateway !== undefined) legacy.gateway = ipam.gateway
-    raw.push({ key: 'ipam', set: [legacy] })
+    raw.push({ key: at, set: [legacy], names: ipam })
   } else if (ipam.rangeStart !== undefined || ipam.rangeEnd !== undefined || ipam.gateway !== undefined) {
-    throw bad('ipam.subnet', 'missing (rangeStart, rangeEnd and gateway need a subnet)')
+    throw bad(`${at}.${keyAsSent(ipam, 'subnet')}`, 'missing (rangeStart, rangeEnd and gateway need a subnet)')
   }
-  ipam.ranges?.forEach((set, i) => raw.push({ key: `ipam.ranges[${i}]`, set }))
-  if (raw.length === 0) throw bad('ipam', 'no IP ranges specified (set ipam.ranges or ipam.subnet)')
+  const ranges = `${at}.${keyAsSent(ipam, 'ranges')}`
+  ipam.ranges?.forEach((set, i) => raw.push({ key: `${ranges}[${i}]`, set }))
+  if (raw.length === 0) throw bad(at, 'no IP ranges specified (set ipam.ranges or ipam.subnet)')
 
-  const rangeSets = raw.map(({ key, set }) => parseRangeSet(key, set))
+  const rangeSets = raw.map(({ key, set, names }) => parseRangeSet(key, set, names))
   // A second set overlapping the first would hand one address out twice.
   for (let i = 0; i < rangeSets.length; i++) {
     for (let j = i + 1; j < rangeSets.length; j++) {
@@ -110,22 +119,22 @@ export function parseHostLocalConfig(conf: NetConf, cniArgs: ReadonlyMap<string,
 
   const cfg: HostLocalConfig = {
     name: conf.name,
-    dataDir: checkDataDir(ipam.dataDir),
+    dataDir: checkDataDir(ipam.dataDir, `${at}.${keyAsSent(ipam, 'dataDir')}`),
     rangeSets,
-    routes: (ipam.routes ?? []).map((r, i) => parseRoute(`ipam.routes[${i}]`, r)),
+    routes: (ipam.routes ?? []).map((r, i) => parseRoute(`${at}.${keyAsSent(ipam, 'routes')}[${i}]`, r)),
     requested: parseRequested(conf, cniArgs, rangeSets),
   }
   if (ipam.resolvConf !== undefined && ipam.resolvConf !== '') cfg.resolvConf = ipam.resolvConf
   return cfg
 }
 
-function parseRangeSet(key: string, set: RawRange[]): Range[] {
+function parseRangeSet(key: string, set: RawRange[], names?: object): Range[] {
   if (set.length === 0) throw bad(key, 'empty range set')
   // The legacy shorthand's keys sit directly in ipam.
-  const out = set.map((r, i) => parseRange(key === 'ipam' ? key : `${key}[${i}]`, r))
+  const out = set.map((r, i) => (names === undefined ? parseRange(`${key}[${i}]`, r, r) : parseRange(key, r, names)))
   const fam = out[0]?.family
   out.forEach((r, i) => {
-    if (r.family !== fam) throw bad(`${key}[${i}].subnet`, 'mixed address families in one range set')
+    if (r.family !== fam) throw bad(`${key}[${i}].${keyAsSent(set[i], 'subnet')}`, 'mixed address families in one range set')
   })
   for (let i = 0; i < out.length; i++) {
     for (let j = i + 1; j < out.length; j++) {
@@ -137,18 +146,19 @@ function parseRangeSet(key: string, set: RawRange[]): Range[] {
   return out
 }
 
-function parseRange(key: string, raw: RawRange): Range {
-  const subnet = cidrAt(`${key}.subnet`, raw.subnet)
+function parseRange(key: string, raw: RawRange, names: object): Range {
+  const at = (k: string) => `${key}.${keyAsSent(names, k)}`
+  const subnet = cidrAt(at('subnet'), raw.subnet)
   const hostBits = (subnet.family === 4 ? 32 : 128) - subnet.prefixLen
-  if (hostBits < 2) throw bad(`${key}.subnet`, `network ${raw.subnet} too small to allocate from`)
+  if (hostBits < 2) throw bad(at('subnet'), `network ${raw.subnet} too small to allocate from`)
   const net = networkOf(subnet)
   if (!ipEquals(net, subnet)) {
-    throw bad(`${key}.subnet`, `${raw.subnet} has host bits set; for a prefix of length ${subnet.prefixLen} the network address is ${formatIp(net.bytes)}`)
+    throw bad(at('subnet'), `${raw.subnet} has host bits set; for a prefix of length ${subnet.prefixLen} the network address is ${formatIp(net.bytes)}`)
   }
   const inSubnet = (k: string, text: string | undefined): IpAddr | undefined => {
     if (text === undefined || text === '') return undefined
-    const ip = ipAt(`${key}.${k}`, text)
-    if (!netContains(net, ip)) throw bad(`${key}.${k}`, `${text} is not in subnet ${formatCidr(net)}`)
+    const ip = ipAt(at(k), text)
+    if (!netContains(net, ip)) throw bad(at(k), `${text} is not in subnet ${formatCidr(net)}`)
     return ip
   }
   const first = addToIp(net, 1n) as IpAddr
@@ -157,15 +167,15 @@ function parseRange(key: string, raw: RawRange): Range {
   const rangeStart = inSubnet('rangeStart', raw.rangeStart) ?? first
   const rangeEnd = inSubnet('rangeEnd', raw.rangeEnd) ?? (net.family === 4 ? (addToIp(last, -1n) as IpAddr) : last)
   if (compareIp(rangeStart, rangeEnd) > 0) {
-    throw bad(`${key}.rangeStart`, `${formatIp(rangeStart.bytes)} is after rangeEnd ${formatIp(rangeEnd.bytes)}`)
+    throw bad(at('rangeStart'), `${formatIp(rangeStart.bytes)} is after rangeEnd ${formatIp(rangeEnd.bytes)}`)
   }
   return { family: net.family, subnet: net, rangeStart, rangeEnd, gateway }
 }
 
 function parseRoute(key: string, r: z.output<typeof RouteSchema>): CniRoute {
-  const dst = cidrAt(`${key}.dst`, r.dst)
+  const dst = cidrAt(`${key}.${keyAsSent(r, 'dst')}`, r.dst)
   const out: CniRoute = { dst: formatCidr(networkOf(dst)) }
-  if (r.gw !== undefined && r.gw !== '') out.gw = formatIp(ipAt(`${key}.gw`, r.gw).bytes)
+  if (r.gw !== undefined && r.gw !== '') out.gw = formatIp(ipAt(`${key}.${keyAsSent(r, 'gw')}`, r.gw).bytes)
   for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
     const v = r[k]
     if (v !== undefined) out[k] = v
@@ -184,9 +194,11 @@ function parseRequested(conf: NetConf, cniArgs: ReadonlyMap<string, string>, set
   if (envIp !== undefined && envIp !== '') {
     for (const text of envIp.split(',')) out.push({ ip: requestedIp('CNI_ARGS IP', text.trim(), CniCode.InvalidEnv), from: 'CNI_ARGS IP' })
   }
-  const args = conf.args === undefined ? undefined : parseWith(ArgsSchema, conf.args, 'args')
-  args?.cni?.ips?.forEach((text, i) => out.push({ ip: requestedIp(`args.cni.ips[${i}]`, text), from: `args.cni.ips[${i}]` }))
-  conf.runtimeConfig?.ips?.forEach((text, i) => out.push({ ip: requestedIp(`runtimeConfig.ips[${i}]`, text), from: `runtimeConfig.ips[${i}]` }))
+  const args = conf.args === undefined ? undefined : parseWith(ArgsSchema, conf.args, sent(conf, 'args'))
+  const argIps = `${sent(conf, 'args')}.${sent(args, 'cni', 'ips')}`
+  args?.cni?.ips?.forEach((text, i) => out.push({ ip: requestedIp(`${argIps}[${i}]`, text), from: `${argIps}[${i}]` }))
+  const runtimeIps = sent(conf, 'runtimeConfig', 'ips')
+  conf.runtimeConfig?.ips?.forEach((text, i) => out.push({ ip: requestedIp(`${runtimeIps}[${i}]`, text), from: `${runtimeIps}[${i}]` }))
   for (const r of out) {
     if (!sets.some((s) => rangeSetContains(s, r.ip))) {
       throw bad(r.from, `requested IP ${formatIp(r.ip.bytes)} is not in any range: ${sets.map((s) => s.map(formatRange).join(',')).join('; ')}`)
@@ -223,9 +235,9 @@ function cidrAt(key: string, text: string) {
 }
 
 /** dataDir must be absolute and plain: no ".", ".." or empty components that could lead elsewhere. */
-function checkDataDir(dir: string | undefined): string {
+function checkDataDir(dir: string | undefined, key: string): string {
   if (dir === undefined || dir === '') return DEFAULT_DATA_DIR
-  const fail = (why: string) => bad('ipam.dataDir', `${JSON.stringify(dir)} ${why}`)
+  const fail = (why: string) => bad(key, `${JSON.stringify(dir)} ${why}`)
   if (dir.includes('\0')) throw fail('contains NUL')
   if (!isAbsolute(dir)) throw fail('must be an absolute path')
   if (dir.split('/').some((c) => c === '.' || c === '..')) throw fail('must not contain "." or ".." components')

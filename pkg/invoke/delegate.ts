@@ -2,12 +2,15 @@
 // the caller's own environment and configuration, only CNI_COMMAND changed. Used for IPAM.
 // A target may carry an in-process runner for its type: it is used only when the executable CNI_PATH
 // resolves to is berth's own build of that type (own-executable.ts), and it must behave as that
-// executable would (same skeleton, environment and stdin); everything else is exec'd.
+// executable would (same skeleton, environment and stdin); in the daemon every berth type has one
+// (own-plugins.ts). Everything else is exec'd.
 import { parseResult, type CniResult } from '../cni/result.js'
 import { CniCode, CniError } from '../errors/cni-error.js'
 import { execPlugin, pluginOutput } from './exec-plugin.js'
 import { findInPath } from './find-in-path.js'
 import { isOwnExecutable } from './own-executable.js'
+import { ownPlugin } from './own-plugins.js'
+import { runInProcess } from '../skel/plugin.js'
 
 /** What the plugin's process would have ended with: its exit code and its stdout. */
 export interface LocalRun {
@@ -35,11 +38,17 @@ export interface DelegateTarget {
 export async function delegateRun(t: DelegateTarget, command: string): Promise<unknown> {
   const exe = findInPath(t.type, t.path)
   const env = { ...t.env, CNI_COMMAND: command }
-  if (t.local !== undefined && isOwnExecutable(exe, t.type)) {
-    const r = await t.local(env, t.stdin)
+  const local = t.local ?? registeredRunner(t.type)
+  if (local !== undefined && isOwnExecutable(exe, t.type)) {
+    const r = await local(env, t.stdin)
     return pluginOutput(exe, r.stdout, r.exitCode, null)
   }
   return execPlugin(exe, { env, stdin: t.stdin })
+}
+
+function registeredRunner(type: string): LocalRunner | undefined {
+  const load = ownPlugin(type)
+  return load === undefined ? undefined : async (env, stdin) => runInProcess(await load(), env, stdin)
 }
 
 export async function delegateAdd(t: DelegateTarget): Promise<CniResult> {

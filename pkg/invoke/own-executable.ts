@@ -1,22 +1,31 @@
-// Is the executable CNI_PATH resolved for a type this very berth installation's own build of it? Then the
-// caller may run that type's code in-process (same code, same build) instead of starting another Node.
+// Is the executable CNI_PATH resolved for a type this very berth build's own? Then the caller may run that
+// type's code in-process (same code, same build) instead of starting another process.
 //
-// Identity: the found file, symlinks resolved, must be the file of that name beside the running executable
-// (symlinks resolved too), and that file must be the launcher scripts/build.mjs generates for the type
-// (its `berth-executable: <type>` line and the line loading bin/lib/<type>.js). Same place ⇒ same build:
-// the build writes every bundle of bin/ together, so the host-local beside the bridge runs the code the
-// bridge bundled. A path comparison alone would miss a wrapper script put in place of berth's host-local;
-// content alone would take another berth build (another version) for ours. Anything else — the reference
-// plugin, a wrapper, a copy of bin/ elsewhere, the sources run by tests — is exec'd as always.
-import { closeSync, openSync, readSync, realpathSync } from 'node:fs'
+// Two proofs count:
+// 1. A berth shim (native/shim) of this build: an ELF file carrying the marker `berth-shim build=<id>` with
+//    the id compiled into the running bundle. The shim runs this build's code whether it reaches the daemon
+//    or falls back to its lib/<type>, so where it lies does not matter. The file is read whole (a shim is
+//    ~20 KB); the id found is cached by dev/ino/mtime/size, so a bridge pays for it once per file.
+// 2. The Node launcher of that type beside the running launcher (both in bin/lib, symlinks resolved), as
+//    scripts/build.mjs writes it (its `berth-executable: <type>` line and the line loading <type>.js): the
+//    build writes all of bin/lib together, so the launcher beside ours runs the code we bundled.
+// Anything else — the reference plugin, a wrapper script, another build's shim, a launcher elsewhere, the
+// sources run by tests (build id "dev") — is exec'd as always.
+import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { berthBuildId, DEV } from '../build-info/build-info.js'
 
 /** Launcher markers, written by scripts/build.mjs (keep the two in step). */
 export const launcherMarker = (type: string): string => `// berth-executable: ${type}\n`
-const loadsBundle = (type: string): string => `join(__dirname, "lib", ${JSON.stringify(type)})`
+const loadsBundle = (type: string): string => `join(__dirname, ${JSON.stringify(type)})`
+/** The shim's marker (native/shim/shim.c, berth_shim_marker), followed by the 16-hex-digit build id. */
+export const SHIM_MARKER = 'berth-shim build='
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46])
+/** Larger files are not a shim: no reason to read them. */
+const SHIM_MAX_SIZE = 1 << 20
 
-/** The directory of the running executable: in a bundle, import.meta.url is its launcher's own path. */
+/** The directory of the running bundle: its launcher passes the bundle's own path, bin/lib/<type>.js. */
 function selfDir(): string | undefined {
   try {
     return dirname(realpathSync(fileURLToPath(import.meta.url)))
@@ -25,7 +34,45 @@ function selfDir(): string | undefined {
   }
 }
 
-export function isOwnExecutable(found: string, type: string, self: string | undefined = selfDir()): boolean {
+export function isOwnExecutable(found: string, type: string, self: string | undefined = selfDir(), build: string = berthBuildId()): boolean {
+  return isOwnShim(found, build) || isOwnLauncher(found, type, self)
+}
+
+/** Shim file identity → the build id embedded in it (undefined: not a shim). */
+const shimIds = new Map<string, string | undefined>()
+
+/** A berth shim (followed through symlinks) whose embedded build id is `build`. */
+export function isOwnShim(found: string, build: string): boolean {
+  if (build === DEV) return false
+  try {
+    return shimBuildId(found) === build
+  } catch {
+    return false
+  }
+}
+
+/** The build id of the shim at `path`, undefined when it is not one; throws when unreadable. */
+export function shimBuildId(path: string): string | undefined {
+  const fd = openSync(path, 'r')
+  try {
+    const st = fstatSync(fd, { bigint: true })
+    const key = `${st.dev}:${st.ino}:${st.mtimeNs}:${st.size}`
+    if (shimIds.has(key)) return shimIds.get(key)
+    let id: string | undefined
+    if (st.isFile() && st.size <= SHIM_MAX_SIZE) {
+      const data = readAll(fd, Number(st.size))
+      const at = data.indexOf(SHIM_MARKER)
+      const found = at < 0 ? '' : data.subarray(at + SHIM_MARKER.length, at + SHIM_MARKER.length + 16).toString('latin1')
+      if (data.subarray(0, 4).equals(ELF_MAGIC) && /^[0-9a-f]{16}$/.test(found)) id = found
+    }
+    shimIds.set(key, id)
+    return id
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function isOwnLauncher(found: string, type: string, self: string | undefined): boolean {
   if (self === undefined) return false
   try {
     const sibling = realpathSync(join(self, type))
@@ -38,11 +85,21 @@ export function isOwnExecutable(found: string, type: string, self: string | unde
   }
 }
 
+function readAll(fd: number, size: number): Buffer {
+  const buf = Buffer.alloc(size)
+  let n = 0
+  while (n < size) {
+    const r = readSync(fd, buf, n, size - n, n)
+    if (r === 0) break
+    n += r
+  }
+  return buf.subarray(0, n)
+}
+
 function readHead(path: string, max: number): string {
   const fd = openSync(path, 'r')
   try {
-    const buf = Buffer.alloc(max)
-    return buf.subarray(0, readSync(fd, buf, 0, max, 0)).toString('utf8')
+    return readAll(fd, max).toString('utf8')
   } finally {
     closeSync(fd)
   }

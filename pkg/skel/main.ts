@@ -7,35 +7,17 @@ import { readFileSync, writeSync } from 'node:fs'
 import { CniCode, CniError } from '../errors/cni-error.js'
 import { describe } from '../errors/describe.js'
 import { SUPPORTED_VERSIONS, versionInfo } from '../cni/spec.js'
-import type { CmdArgs, PluginFuncs, PluginInfo } from './skel.js'
-import type { CniResult } from '../cni/result.js'
-
-type Verb<R> = (a: CmdArgs) => Promise<R>
-/** Each verb's implementation, loaded on demand so a process loads only the code its command needs. */
-export interface PluginLoaders {
-  add: () => Promise<Verb<CniResult>>
-  del: () => Promise<Verb<void>>
-  check: () => Promise<Verb<void>>
-  status?: () => Promise<Verb<void>>
-  gc?: () => Promise<Verb<void>>
-}
+import { pluginFuncs, type PluginDef } from './plugin.js'
 
 /** Set by the build's warm-up run: load every module, run nothing, so the V8 code cache covers them. */
 export const WARMUP_ENV = 'BERTH_WARMUP'
 
-export function pluginMain(loaders: PluginLoaders, info: PluginInfo): void {
+export function pluginMain({ loaders, info }: PluginDef): void {
   if (process.env[WARMUP_ENV] === '1') {
     void Promise.all([import('./skel.js'), ...Object.values(loaders).map((load: () => Promise<unknown>) => load())])
     return
   }
-  const { status, gc } = loaders
-  const funcs: PluginFuncs = {
-    add: async (a) => (await loaders.add())(a),
-    del: async (a) => (await loaders.del())(a),
-    check: async (a) => (await loaders.check())(a),
-    ...(status ? { status: async (a: CmdArgs) => (await status())(a) } : {}),
-    ...(gc ? { gc: async (a: CmdArgs) => (await gc())(a) } : {}),
-  }
+  const funcs = pluginFuncs(loaders)
   if (process.env['CNI_COMMAND'] === 'VERSION') {
     writeFd(1, JSON.stringify(versionInfo(info.supportedVersions ?? SUPPORTED_VERSIONS)))
     return

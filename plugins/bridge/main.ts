@@ -1,14 +1,5 @@
-// bin/bridge: containers on a Linux bridge through veth pairs (reference type "bridge").
-// Verbs load lazily so VERSION never pays for netlink.
+// bin/bridge: the bridge executable; the type's code is described in plugin.ts.
 import { pluginMain } from '../../pkg/skel/main.js'
+import { plugin } from './plugin.js'
 
-pluginMain(
-  {
-    add: async () => (await import('./add.js')).cmdAdd,
-    del: async () => (await import('./del.js')).cmdDel,
-    check: async () => (await import('./check.js')).cmdCheck,
-    status: async () => (await import('./status-gc.js')).cmdStatus,
-    gc: async () => (await import('./status-gc.js')).cmdGc,
-  },
-  { name: 'bridge' },
-)
+pluginMain(plugin)

@@ -2,6 +2,7 @@
 // the deviceID runtime capability) plus berth's stateDir. Parsed into a typed HostDeviceConfig before
 // anything is touched; a bad or missing selector is CniError 7 naming the key.
 import * as z from 'zod/mini'
+import { canonicalise } from '../../pkg/cni/go-keys.js'
 import { parseWith, type NetConf } from '../../pkg/cni/schema.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 
@@ -99,8 +100,10 @@ type Parsed = z.output<typeof HostDeviceConfigSchema>
 function lenientParse(conf: NetConf): Parsed {
   const out: Record<string, unknown> = {}
   const shape = HostDeviceConfigSchema.def.shape
+  // the keys under whatever spelling the runtime used, as the full parse would find them
+  const given = canonicalise(HostDeviceConfigSchema, conf).value as Record<string, unknown>
   for (const key of Object.keys(shape) as (keyof typeof shape)[]) {
-    const v = conf[key]
+    const v = given[key]
     if (v === undefined) continue
     const r = z.safeParse(shape[key], v)
     if (r.success) out[key] = r.data

@@ -9,7 +9,7 @@ import { findUnderlay } from '../../pkg/overlay/underlay.js'
 import { checkVtep } from '../../pkg/overlay/vtep.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseOverlayConfig } from './config.js'
-import { bridgeTarget, loadBridgeConf, statePath } from './delegate.js'
+import { bridgeTarget, loadBridgeConf, statePath, withPrevResult } from './delegate.js'
 
 const log = createLog('overlay-vxlan')
 
@@ -34,8 +34,7 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
     rt?.close()
     await store.close().catch((e: unknown) => log.warn(`closing the store: ${String(e)}`))
   }
-  const raw = JSON.parse(Buffer.from(a.stdin).toString('utf8')) as Record<string, unknown>
-  await delegateCheck(bridgeTarget(a, { ...conf, ...(raw['prevResult'] !== undefined ? { prevResult: raw['prevResult'] } : {}) }))
+  await delegateCheck(bridgeTarget(a, withPrevResult(conf, a.conf)))
 }
 
 function subnetOf(conf: Record<string, unknown>): string | undefined {

@@ -4,14 +4,13 @@
 import { delegateDel } from '../../pkg/invoke/delegate.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseOverlayConfig } from './config.js'
-import { bridgeTarget, loadBridgeConf, removeBridgeConf, statePath } from './delegate.js'
+import { bridgeTarget, loadBridgeConf, removeBridgeConf, statePath, withPrevResult } from './delegate.js'
 
 export async function cmdDel(a: CmdArgs): Promise<void> {
   const cfg = parseOverlayConfig(a.conf, a.env)
   const path = statePath(cfg, a)
   const conf = loadBridgeConf(path)
   if (conf === undefined) return
-  const raw = JSON.parse(Buffer.from(a.stdin).toString('utf8')) as Record<string, unknown>
-  await delegateDel(bridgeTarget(a, { ...conf, ...(raw['prevResult'] !== undefined ? { prevResult: raw['prevResult'] } : {}) }))
+  await delegateDel(bridgeTarget(a, withPrevResult(conf, a.conf)))
   removeBridgeConf(path)
 }

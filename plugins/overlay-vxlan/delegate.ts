@@ -4,6 +4,8 @@
 // It is saved per attachment so DEL and CHECK use exactly what ADD used, even after the lease moved.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
+import { convertResult } from '../../pkg/cni/result.js'
+import type { Attachment, NetConf } from '../../pkg/cni/schema.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { safeJoin } from '../../pkg/fsutil/safe-path.js'
 import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
@@ -40,13 +42,20 @@ export function bridgeConf(cfg: OverlayConfig, lease: Pick<Lease, 'subnet'>, mtu
 /**
  * The bridge configuration for a network-wide GC, which needs no lease: GC allocates nothing, host-local
  * finds the network's reservations by name and dataDir, and the bridge collects by owner. The cluster
- * CIDR stands in for the subnet. The runtime's valid-attachments list (either spelling) is passed on.
+ * CIDR stands in for the subnet. The runtime's valid-attachments list (validAttachments: under whichever
+ * key and spelling it came) is passed on under the spec's key.
  */
-export function gcBridgeConf(cfg: OverlayConfig): BridgeConf {
-  const conf = bridgeConf(cfg, { subnet: cfg.net.clusterCidr }, cfg.net.mtu ?? 1450)
-  const given = cfg.netConf as Record<string, unknown>
-  for (const key of ['cni.dev/valid-attachments', 'cni.dev/attachments']) if (key in given) conf[key] = given[key]
-  return conf
+export function gcBridgeConf(cfg: OverlayConfig, valid: readonly Attachment[]): BridgeConf {
+  return { ...bridgeConf(cfg, { subnet: cfg.net.clusterCidr }, cfg.net.mtu ?? 1450), 'cni.dev/valid-attachments': valid }
+}
+
+/**
+ * The saved bridge configuration with this call's prevResult, as the spec spells a result of its version
+ * (the runtime may have spelled the keys otherwise; the parsed result is what the bridge must see).
+ */
+export function withPrevResult(conf: BridgeConf, netConf: NetConf): BridgeConf {
+  const prev = netConf.prevResult
+  return prev === undefined ? conf : { ...conf, prevResult: convertResult(prev, prev.cniVersion) }
 }
 
 export function statePath(cfg: OverlayConfig, a: CmdArgs): string {

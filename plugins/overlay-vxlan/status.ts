@@ -45,7 +45,7 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
   }
   await errors.attempt('bridge and IPAM GC', async () => {
     const { CNI_CONTAINERID: _id, CNI_IFNAME: _if, CNI_NETNS: _ns, ...env } = a.env
-    await delegateRun({ type: 'bridge', path: a.path, env, stdin: Buffer.from(JSON.stringify(gcBridgeConf(cfg))) }, 'GC')
+    await delegateRun({ type: 'bridge', path: a.path, env, stdin: Buffer.from(JSON.stringify(gcBridgeConf(cfg, valid))) }, 'GC')
   })
   errors.throwIfAny(`GC of network ${cfg.net.name} failed`)
 }

@@ -5,6 +5,8 @@
 import * as z from 'zod/mini'
 import { canonicalIp } from '../../pkg/cni/ip-text.js'
 import type { CniResult } from '../../pkg/cni/result.js'
+import { formatPath } from '../../pkg/cni/decode.js'
+import { keyAsSent, pathAsSent } from '../../pkg/cni/go-keys.js'
 import { parseWith, type NetConf } from '../../pkg/cni/schema.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
@@ -60,7 +62,7 @@ export function parsePortmapConfig(conf: NetConf): PortmapConfig {
     conditionsV4: c.conditionsV4 ?? [],
     conditionsV6: c.conditionsV6 ?? [],
     backend: c.backend ?? 'nftables',
-    mappings: parseMappings(conf.runtimeConfig?.portMappings ?? []),
+    mappings: parseMappings(conf.runtimeConfig?.portMappings ?? [], formatPath(pathAsSent(conf, ['runtimeConfig', 'portMappings']))),
   }
 }
 
@@ -73,21 +75,24 @@ export function refuseUnsupported(cfg: PortmapConfig): void {
   if (cfg.externalSetMarkChain !== undefined) throw no('externalSetMarkChain', 'berth portmap masquerades by connection state, without a mark chain')
 }
 
-/** The capability's entries, each checked; CniError 7 naming the entry. Exact duplicates are dropped. */
-export function parseMappings(raw: readonly { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }[]): PortMapping[] {
+/**
+ * The capability's entries, each checked; CniError 7 naming the entry (`where` is the list's path, and each
+ * key is named as the runtime spelled it: containerd sends "HostPort"). Exact duplicates are dropped.
+ */
+export function parseMappings(raw: readonly { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }[], where = 'runtimeConfig.portMappings'): PortMapping[] {
   const out: PortMapping[] = []
   raw.forEach((m, i) => {
-    const where = `runtimeConfig.portMappings[${i}]`
+    const at = (k: string) => `${where}[${i}].${keyAsSent(m, k)}`
     for (const k of ['hostPort', 'containerPort'] as const) {
       const v = m[k]
-      if (!Number.isInteger(v) || v < 1 || v > 65535) throw bad(`invalid ${where}.${k}: must be between 1 and 65535, received ${String(v)}`)
+      if (!Number.isInteger(v) || v < 1 || v > 65535) throw bad(`invalid ${at(k)}: must be between 1 and 65535, received ${String(v)}`)
     }
     const protocol = (m.protocol === undefined || m.protocol === '' ? 'tcp' : m.protocol.toLowerCase()) as Protocol
-    if (!PROTOCOLS.includes(protocol)) throw bad(`invalid ${where}.protocol: must be one of tcp, udp, sctp, received ${JSON.stringify(m.protocol)}`)
+    if (!PROTOCOLS.includes(protocol)) throw bad(`invalid ${at('protocol')}: must be one of tcp, udp, sctp, received ${JSON.stringify(m.protocol)}`)
     let hostIP: string | undefined
     if (m.hostIP !== undefined && m.hostIP !== '') {
       const ip = canonicalIp(m.hostIP)
-      if (ip === undefined) throw bad(`invalid ${where}.hostIP: expected an IPv4 or IPv6 address, received ${JSON.stringify(m.hostIP)}`)
+      if (ip === undefined) throw bad(`invalid ${at('hostIP')}: expected an IPv4 or IPv6 address, received ${JSON.stringify(m.hostIP)}`)
       // 0.0.0.0 and :: mean "every address of that family", as Docker reads them.
       hostIP = ip.text
     }

@@ -1,16 +1,5 @@
-// bin/tuning: sysctls and interface attributes of the container's interface (reference type "tuning").
-// Chained after an interface plugin: it passes prevResult through. Verbs load lazily so VERSION never
-// pays for netlink.
+// bin/tuning: the tuning executable; the type's code is described in plugin.ts.
 import { pluginMain } from '../../pkg/skel/main.js'
+import { plugin } from './plugin.js'
 
-pluginMain(
-  {
-    add: async () => (await import('./add.js')).cmdAdd,
-    del: async () => (await import('./del.js')).cmdDel,
-    check: async () => (await import('./check.js')).cmdCheck,
-    // Nothing to ask: the plugin needs no daemon or shared resource.
-    status: async () => async () => {},
-    gc: async () => (await import('./gc.js')).cmdGc,
-  },
-  { name: 'tuning' },
-)
+pluginMain(plugin)

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { REPO_ROOT } from '../helpers/paths.js'
 
-const SOURCE_DIRS = ['pkg', 'native', 'plugins', 'ipam', 'runtime-min']
+const SOURCE_DIRS = ['pkg', 'native', 'plugins', 'ipam', 'runtime-min', 'daemon']
 
 function files(dir: string): string[] {
   const out: string[] = []
@@ -32,7 +32,7 @@ function moduleOf(rel: string): string {
   return parts[0] ?? rel
 }
 
-const IO_FREE = ['pkg/errors', 'pkg/cni', 'pkg/ip']
+const IO_FREE = ['pkg/errors', 'pkg/cni', 'pkg/ip', 'pkg/build-info']
 // module -> modules it may import (its own module is always allowed)
 const ALLOWED: Record<string, string[]> = {
   'pkg/errors': [],
@@ -47,13 +47,17 @@ const ALLOWED: Record<string, string[]> = {
   'pkg/fsutil': ['pkg/errors', 'pkg/log'],
   'pkg/link': ['pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log'],
   'pkg/firewall': ['native', 'pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log'],
-  'pkg/invoke': ['pkg/cni', 'pkg/errors', 'pkg/log'],
+  // what scripts/build.mjs compiles in (version, build identity): no imports, no I/O
+  'pkg/build-info': [],
+  'pkg/invoke': ['pkg/cni', 'pkg/errors', 'pkg/log', 'pkg/build-info', 'pkg/skel'],
   'pkg/skel': ['pkg/cni', 'pkg/errors', 'pkg/log'],
   // the overlay's control and data plane, shared by the overlay-vxlan plugin and `berth overlay`
   'pkg/overlay': ['native', 'pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/link', 'pkg/firewall', 'pkg/lock', 'pkg/fsutil', 'pkg/sysctl', 'pkg/rollback', 'pkg/cni'],
   // host-local's core: the ipam/host-local executable and the bridge (in-process) run it
   'pkg/host-local': ['pkg/skel', 'pkg/cni', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/lock', 'pkg/fsutil'],
-  'runtime-min': ['pkg/*'],
+  'runtime-min': ['pkg/*', 'daemon'],
+  // the resident process behind the shims: every type's public description (plugin.ts), never its internals
+  daemon: ['native', 'pkg/*'],
 }
 const PLUGIN_ALLOWED = ['pkg/*']
 const IPAM_ALLOWED = ['pkg/host-local', 'pkg/skel', 'pkg/cni', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/rollback', 'pkg/lock', 'pkg/fsutil']
@@ -95,6 +99,7 @@ for (const file of all) {
       const target = relative(REPO_ROOT, resolve(dirname(file), spec))
       const tmod = moduleOf(target)
       if (tmod === 'test') violations.push(`${rel} → ${target} (sources never import tests)`)
+      else if (mod === 'daemon' && /^plugins\/[^/]+\/plugin\.js$/.test(target)) continue
       else if (!permitted(mod, tmod)) violations.push(`${rel} → ${target} (${mod} may not import ${tmod})`)
     } else if (spec.startsWith('node:')) {
       if (IO_FREE.includes(mod) && spec !== 'node:os') violations.push(`${rel} → ${spec} (${mod} does no I/O)`)
@@ -128,4 +133,5 @@ t.test('the checker catches violations', async (t) => {
   t.notOk(permitted('pkg/errors', 'pkg/log'), 'ground floor')
   t.ok(permitted('plugins/bridge', 'pkg/link'))
   t.notOk(DOORS['netlink']?.('plugins/bridge/add.ts'))
+  t.notOk(permitted('daemon', 'plugins/bridge'), "daemon → a plugin's internals")
 })

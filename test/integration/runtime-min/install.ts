@@ -1,9 +1,10 @@
-// `berth install`: the plugins and what they load (bin/lib bundles and code caches, the .node addons,
-// package.json) copied into another directory, where they work on their own: VERSION from each copy, and
-// a real loopback ADD (which loads the netlink binding) in a throw-away namespace.
+// `berth install`: the shims and bin/lib (the Node executables, bundles and code caches, build-id, the .node
+// addons, package.json) copied into another directory, where they work on their own: VERSION from each
+// copy, and a real loopback ADD (the shim falls back to lib/loopback, which loads the netlink binding) in a
+// throw-away namespace.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createTestNetns } from '../../helpers/netns.js'
 import { BIN_DIR } from '../../helpers/paths.js'
@@ -20,16 +21,21 @@ t.test('installs every plugin with its support files; the copies run', { skip },
   const plugins = builtPluginTypes().sort()
   t.equal(r.stdout, `installed ${plugins.length} plugins into ${dir}: ${plugins.join(', ')}\n`)
   const files = readdirSync(dir).sort()
+  const lib = readdirSync(join(dir, 'lib'))
   for (const p of plugins) {
     t.ok(files.includes(p), `${p} installed`)
     t.equal(statSync(join(dir, p)).mode & 0o111, 0o111, `${p} executable`)
+    t.same(readFileSync(join(dir, p)), readFileSync(join(BIN_DIR, p)), `${p} is the shim`)
+    t.equal(statSync(join(dir, 'lib', p)).mode & 0o111, 0o111, `lib/${p} executable`)
     const v = runPlugin(p, { dir, command: 'VERSION', stdin: '{"cniVersion":"1.0.0"}' })
     t.equal(v.status, 0, `${p} VERSION from the copy: ${v.stderr}`)
     t.ok(Array.isArray(v.json?.['supportedVersions']), `${p} answers VERSION`)
   }
   t.notOk(files.includes('berth'), 'the CLI itself is not a plugin')
-  t.ok(files.includes('package.json') && files.includes('berth_native.node') && files.includes('netlink.node'), 'package.json and addons copied')
-  t.same(readdirSync(join(dir, 'lib')).filter((f) => f.startsWith('berth.')), [], "no berth CLI bundle")
+  t.same(files.filter((f) => !plugins.includes(f)), ['lib'], 'only the shims and lib/ at the top')
+  t.ok(lib.includes('package.json') && lib.includes('berth_native.node') && lib.includes('netlink.node') && lib.includes('etcd-proto'), 'package.json, addons and proto files copied')
+  t.equal(readFileSync(join(dir, 'lib', 'build-id'), 'utf8'), readFileSync(join(BIN_DIR, 'lib', 'build-id'), 'utf8'), 'build-id copied')
+  t.same(lib.filter((f) => f === 'berth' || f.startsWith('berth.')).sort(), ['berth', 'berth.js', 'berth.jscache'], 'the daemon of the same build, as lib/berth')
   t.same([...readdirSync(dir), ...readdirSync(join(dir, 'lib'))].filter((f) => f.endsWith('.tmp')), [], 'no temporary files left')
 
   const ns = await createTestNetns(t)

@@ -1,8 +1,9 @@
-// bin/bridge runs host-local in-process exactly when the host-local CNI_PATH resolves to is berth's own,
-// beside the bridge; anything else is exec'd. Proof by a marker: the bridge and host-local run from a copy
-// of bin/ whose lib/host-local.js (what the host-local launcher loads, and only it) first appends
-// "exec <command>" to a file; a wrapper script first in CNI_PATH appends "wrapper <command>". The bridge's
-// own copy of the host-local code is untouched, so an in-process call leaves the file alone.
+// bin/bridge runs host-local in-process exactly when the host-local CNI_PATH resolves to is of berth's own
+// build (a shim carrying this build's id, wherever it lies); anything else is exec'd. Proof by a marker:
+// the bridge and host-local run from a copy of bin/ whose lib/host-local.js (what the host-local launcher
+// loads, and only it) first appends "exec <command>" to a file; a wrapper script first in CNI_PATH appends
+// "wrapper <command>". The bridge's own copy of the host-local code is untouched, so an in-process call
+// leaves the file alone.
 import t, { type Test } from 'tap'
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +14,7 @@ import { createTestNetns, type TestNetns } from '../../../helpers/netns.js'
 import { uniqueName } from '../../../helpers/names.js'
 import { BIN_DIR } from '../../../helpers/paths.js'
 import { stateDirOfNetns } from '../../../../plugins/bridge/state.js'
+import { SHIM_MARKER } from '../../../../pkg/invoke/own-executable.js'
 
 const skip = needsRoot() || needsBuiltBin('bridge', BIN_DIR) || needsBuiltBin('host-local', BIN_DIR)
 const REF_DIR = '/usr/lib/cni'
@@ -51,9 +53,19 @@ function bins(t: Test): Bins {
   return { dir, marker, wrapperDir, runs: () => (existsSync(marker) ? readFileSync(marker, 'utf8').split('\n').filter((l) => l !== '') : []) }
 }
 
-/** bin/ copied to dir, with its host-local bundle appending "exec <command>" to marker whenever it runs. */
-function copyMarked(dir: string, marker: string): void {
+/**
+ * bin/ copied to dir, with its host-local bundle appending "exec <command>" to marker whenever it runs;
+ * with `otherBuild`, its host-local shim carries another build id (as a build of other sources would).
+ */
+function copyMarked(dir: string, marker: string, otherBuild = false): void {
   cpSync(BIN_DIR, dir, { recursive: true })
+  if (otherBuild) {
+    const shim = join(dir, 'host-local')
+    const id = readFileSync(join(dir, 'lib', 'build-id'), 'utf8')
+    const bytes = readFileSync(shim, 'latin1')
+    if (!bytes.includes(`${SHIM_MARKER}${id}`)) throw new Error(`${shim} carries no build id marker: update this test`)
+    writeFileSync(shim, bytes.split(id).join('0000000000000000'), 'latin1')
+  }
   const lib = join(dir, 'lib', 'host-local.js')
   const code = readFileSync(lib, 'utf8')
   if (!code.startsWith(WRAPPER_HEAD)) throw new Error(`${lib} no longer starts with the build's function wrapper: update this test`)
@@ -114,7 +126,7 @@ const ok = (t: Test, r: PluginRun, what: string) => t.equal(r.status, 0, `${what
 /** What the bridge took from IPAM (interfaces carry random MACs and names). */
 const lease = (r: PluginRun) => ({ ips: r.json?.['ips'], routes: r.json?.['routes'], dns: r.json?.['dns'] })
 
-t.test("berth's own host-local beside the bridge runs in-process for ADD, CHECK, STATUS, GC, DEL", { skip }, async (t) => {
+t.test("this build's host-local shim runs in-process for ADD, CHECK, STATUS, GC, DEL", { skip }, async (t) => {
   const b = bins(t)
   const rg = await rig(t)
   const c1 = await createTestNetns(t)
@@ -126,7 +138,12 @@ t.test("berth's own host-local beside the bridge runs in-process for ADD, CHECK,
   // CNI_PATH naming berth's host-local through a symlink in another directory: still the same file.
   const links = tempDir(t, 'links')
   symlinkSync(join(b.dir, 'host-local'), join(links, 'host-local'))
-  ok(t, rg.run('ADD', c2, conf, { dir: b.dir, path: `${links}:${b.dir}`, id: 'c2' }), 'ADD c2 (host-local through a symlink)')
+  const a2 = rg.run('ADD', c2, conf, { dir: b.dir, path: `${links}:${b.dir}`, id: 'c2' })
+  ok(t, a2, 'ADD c2 (host-local through a symlink)')
+  // A copy of the shim alone, without the lib/ it would fall back to: the same build, so in-process too.
+  const shimOnly = tempDir(t, 'shim-only')
+  copyFileSync(join(b.dir, 'host-local'), join(shimOnly, 'host-local'))
+  ok(t, rg.run('CHECK', c2, { ...conf, prevResult: a2.json }, { dir: b.dir, path: shimOnly, id: 'c2' }), 'CHECK c2 through a copy of the shim elsewhere')
   t.same(rg.leases(), ['10.79.0.2', '10.79.0.3', 'fd00:79::2', 'fd00:79::3'])
   t.ok(existsSync(join(rg.dataDir, NET, '.berth-index')), "berth's host-local code made the reservations")
   ok(t, rg.run('CHECK', c1, { ...conf, prevResult: a1.json }, { ...o, id: 'c1' }), 'CHECK c1')
@@ -138,23 +155,23 @@ t.test("berth's own host-local beside the bridge runs in-process for ADD, CHECK,
   t.same(rg.leases(), [])
   t.same(b.runs(), [], 'the host-local executable never ran')
   // The marker works: the same executable run by hand records itself.
-  runPlugin('host-local', { command: 'VERSION', dir: b.dir, stdin: '{}', env: { CNI_COMMAND: 'DEL', CNI_PATH: b.dir, CNI_CONTAINERID: 'x', CNI_IFNAME: 'eth0' } })
+  runPlugin('host-local', { command: 'VERSION', dir: b.dir, stdin: '{}', env: { CNI_COMMAND: 'DEL', CNI_PATH: b.dir, CNI_CONTAINERID: 'x', CNI_IFNAME: 'eth0', BERTH_SOCKET: '/nonexistent/berthd.sock' } })
   t.same(b.runs(), ['exec DEL'], 'the marker records an exec')
 })
 
-t.test('a wrapper first in CNI_PATH, or a berth host-local elsewhere, is exec\'d, with the same result and errors', { skip }, async (t) => {
+t.test('a wrapper first in CNI_PATH, or another build\'s host-local, is exec\'d, with the same result and errors', { skip }, async (t) => {
   const b = bins(t)
   const local = await rig(t)
   const viaWrapper = await rig(t)
   const elsewhere = await rig(t)
   const other = join(tempDir(t, 'other'), 'bin')
   const otherMarker = join(other, '..', 'runs')
-  copyMarked(other, otherMarker)
+  copyMarked(other, otherMarker, true)
   const small = { ranges: [[{ subnet: '10.79.0.0/24', rangeStart: '10.79.0.20', rangeEnd: '10.79.0.20' }], [{ subnet: 'fd00:79::/64' }]], routes: [{ dst: '0.0.0.0/0' }] }
   const sides = [
     { name: 'in-process', rg: local, o: { dir: b.dir, path: b.dir } },
     { name: 'wrapper', rg: viaWrapper, o: { dir: b.dir, path: `${b.wrapperDir}:${b.dir}` } },
-    { name: 'another copy of bin/', rg: elsewhere, o: { dir: b.dir, path: other } },
+    { name: 'another build\'s bin/', rg: elsewhere, o: { dir: b.dir, path: other } },
   ]
   const results: Record<string, PluginRun[]> = {}
   for (const s of sides) {
@@ -172,13 +189,13 @@ t.test('a wrapper first in CNI_PATH, or a berth host-local elsewhere, is exec\'d
     results[s.name] = [add, full]
   }
   const [add, full] = results['in-process'] ?? []
-  for (const name of ['wrapper', 'another copy of bin/']) {
+  for (const name of ['wrapper', 'another build\'s bin/']) {
     t.same(lease(results[name]?.[0] as PluginRun), lease(add as PluginRun), `${name}: same IPAM result as in-process`)
     t.equal(results[name]?.[1]?.stdout, full?.stdout, `${name}: the same error document for a full range`)
   }
   t.match(full?.json, { code: 100, msg: /no IP addresses available in range set 10\.79\.0\.20-10\.79\.0\.20/ })
   t.same(b.runs(), ['wrapper ADD', 'exec ADD', 'wrapper ADD', 'exec ADD', 'wrapper DEL', 'exec DEL'], 'the wrapper ran and exec\'d berth\'s host-local (ADD c1, the failed ADD c2, DEL c1)')
-  t.same((existsSync(otherMarker) ? readFileSync(otherMarker, 'utf8') : '').split('\n').filter((l) => l !== ''), ['exec ADD', 'exec ADD', 'exec DEL'], 'the other copy was exec\'d')
+  t.same((existsSync(otherMarker) ? readFileSync(otherMarker, 'utf8') : '').split('\n').filter((l) => l !== ''), ['exec ADD', 'exec ADD', 'exec DEL'], 'the other build was exec\'d')
 })
 
 t.test('the reference host-local in CNI_PATH is exec\'d and works', { skip: skipRef }, async (t) => {

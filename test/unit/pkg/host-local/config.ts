@@ -126,3 +126,42 @@ t.test('parseStoreLocation reads only name and dataDir', async (t) => {
   t.equal(parseStoreLocation(conf({ dataDir: '' })).dataDir, DEFAULT_DATA_DIR)
   t.throws(() => parseStoreLocation(conf({ dataDir: '/x/../y' })), { code: 7 })
 })
+
+t.test("Go's key matching (the reference's IPAMConfig is a Go struct)", async (t) => {
+  const raw = (o: Record<string, unknown>) => parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'net1', type: 'bridge', ...o }))
+  // containerd's ipRanges capability and any-case ipam keys
+  const c = parseHostLocalConfig(raw({
+    IPAM: { Type: 'host-local', DATADIR: '/x', Ranges: [[{ SUBNET: '10.1.0.0/24', RangeStart: '10.1.0.40' }]], Routes: [{ Dst: '0.0.0.0/0', GW: '10.1.0.1' }] },
+    RuntimeConfig: { ipRanges: [[{ Subnet: '10.10.0.0/24', RangeStart: '10.10.0.77', Gateway: '10.10.0.254' }]], IPs: ['10.10.0.78'] },
+    Args: { CNI: { IPS: ['10.1.0.41'] } },
+  }), new Map())
+  t.equal(c.dataDir, '/x')
+  t.same(c.rangeSets.map((s) => s.map(show)), [
+    [{ subnet: '10.10.0.0/24', start: '10.10.0.77', end: '10.10.0.254', gw: '10.10.0.254' }],
+    [{ subnet: '10.1.0.0/24', start: '10.1.0.40', end: '10.1.0.254', gw: '10.1.0.1' }],
+  ])
+  t.same(c.routes, [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }])
+  t.same(c.requested.map((r) => [formatIp(r.ip.bytes), r.from]), [['10.1.0.41', 'Args.CNI.IPS[0]'], ['10.10.0.78', 'RuntimeConfig.IPs[0]']])
+  t.equal(parseHostLocalConfig(conf({ [`\u017fubnet`]: '10.2.0.0/24' })).rangeSets[0]?.[0]?.subnet.bytes[1], 2, 'long s folds to s (reference: allocated from it)')
+  // Sent twice (reference host-local): ipam then IPAM merge; ranges then Ranges merge element-wise; the last
+  // scalar wins; routes (cni's Route has its own UnmarshalJSON) are replaced.
+  const twice = parseHostLocalConfig(raw({
+    ipam: { type: 'host-local', ranges: [[{ subnet: '10.4.0.0/24', rangeStart: '10.4.0.50' }]], subnet: '10.5.0.0/24', routes: [{ dst: '10.50.0.0/16', gw: '10.5.0.9' }] },
+    IPAM: { dataDir: '/y', Ranges: [[{ subnet: '10.4.0.0/24' }]], SUBNET: '10.6.0.0/24', Routes: [{ dst: '10.60.0.0/16' }] },
+  }))
+  t.equal(twice.dataDir, '/y')
+  t.same(twice.rangeSets.map((s) => s.map((r) => `${show(r).subnet} from ${show(r).start}`)), [['10.6.0.0/24 from 10.6.0.1'], ['10.4.0.0/24 from 10.4.0.50']])
+  t.same(twice.routes, [{ dst: '10.60.0.0/16' }])
+  // messages name keys as sent
+  const rows: [Record<string, unknown>, string][] = [
+    [{ IPAM: { type: 'host-local', Ranges: [[{ Subnet: '10.4.0.1/24' }]] } }, 'invalid IPAM.Ranges[0][0].Subnet: 10.4.0.1/24 has host bits set; for a prefix of length 24 the network address is 10.4.0.0'],
+    [{ ipam: { type: 'host-local', SUBNET: '10.1.0.0/24', Gateway: '10.2.0.1' } }, 'invalid ipam.Gateway: 10.2.0.1 is not in subnet 10.1.0.0/24'],
+    [{ ipam: { type: 'host-local', RangeStart: '10.1.0.1' } }, 'invalid ipam.subnet: missing (rangeStart, rangeEnd and gateway need a subnet)'],
+    [{ ipam: { type: 'host-local', subnet: '10.1.0.0/24' }, runtimeConfig: { ipRanges: [[{ Subnet: '10.5.0.0/24', RangeStart: '10.6.0.1' }]] } }, 'invalid runtimeConfig.ipRanges[0][0].RangeStart: 10.6.0.1 is not in subnet 10.5.0.0/24'],
+    [{ ipam: { type: 'host-local', subnet: '10.1.0.0/24', Routes: [{ Dst: '0.0.0.0' }] } }, 'invalid ipam.Routes[0].Dst: "0.0.0.0" is not a CIDR (address/prefix length)'],
+    [{ ipam: { type: 'host-local', subnet: '10.1.0.0/24', DataDir: 'rel' } }, 'invalid ipam.DataDir: "rel" must be an absolute path'],
+    [{ ipam: { type: 'host-local', subnet: '10.1.0.0/24', Ranges: 'x' } }, 'invalid ipam: Ranges: expected array, received string'],
+  ]
+  for (const [o, msg] of rows) t.throws(() => parseHostLocalConfig(raw(o)), { code: 7, message: msg }, msg)
+  t.equal(parseStoreLocation(raw({ IPAM: { type: 'host-local', DataDir: '/z', subnet: 'broken' } })).dataDir, '/z')
+})

@@ -123,3 +123,9 @@ t.test('collectVlanTrunk', async (t) => {
   t.same(collectVlanTrunk([]), [])
   t.same(collectVlanTrunk([{ minID: 3, maxID: 3 }, { id: 1 }]), [1, 3])
 })
+
+t.test("keys in any spelling Go accepts; the runtime's mac and ips capabilities too", async (t) => {
+  const c = parse({ Bridge: 'br9', IsDefaultGateway: true, IPMasq: true, MTU: 1400, HairpinMode: true, VlanTrunk: [{ MinID: 2, MaxID: 3 }], RuntimeConfig: { MAC: '02:AA:00:00:00:01', IPs: ['10.0.0.9'] }, Args: { CNI: { MAC: '02:bb:00:00:00:01' } } })
+  t.match(c, { bridge: 'br9', isGateway: true, isDefaultGateway: true, ipMasq: true, mtu: 1400, hairpinMode: true, vlanTrunk: [2, 3], mac: '02:aa:00:00:00:01', ips: ['10.0.0.9'] })
+  t.throws(() => parse({ RuntimeConfig: { MAC: 'zz' } }), { code: 7, message: 'invalid network configuration: RuntimeConfig.MAC: expected a MAC address like 02:42:ac:11:00:02, received "zz"' })
+})

@@ -68,3 +68,7 @@ t.test('addresses and bridge from prevResult', async (t) => {
   t.equal(bridgeOf({ cniVersion: '1.1.0' }), undefined)
   t.same(containerAddresses(undefined), [])
 })
+
+t.test("keys in any spelling Go accepts", async (t) => {
+  t.match(parse({ Backend: 'iptables', IngressPolicy: 'same-bridge', IPTablesAdminChainName: 'ADM', ForwardMark: '0x2' }), { backend: 'iptables', ingressPolicy: 'same-bridge', adminChain: 'ADM', forwardMark: 2 })
+})

@@ -63,3 +63,12 @@ t.test('describeSelector', async (t) => {
   t.equal(describeSelector({ by: 'pciBusID', value: '0000:03:00.1', fromDeviceId: true }), 'deviceID "0000:03:00.1"')
   t.equal(describeSelector({ by: 'pciBusID', value: '0000:03:00.1', fromDeviceId: false }), 'pciBusID "0000:03:00.1"')
 })
+
+t.test("keys in any spelling Go accepts, also when DEL parses leniently", async (t) => {
+  t.same(parseHostDeviceConfig(conf({ Device: 'eth1' })).selector, { by: 'device', value: 'eth1' })
+  t.same(parseHostDeviceConfig(conf({ RuntimeConfig: { DeviceID: '0000:03:00.2' } })).selector, { by: 'pciBusID', value: '0000:03:00.2', fromDeviceId: true })
+  t.same(parseHostDeviceConfig(conf({ HWADDR: '02:00:00:00:00:01', hwaddr: 'bad' }), { lenient: true }).selector, undefined, 'the later spelling wins, and is bad')
+  t.same(parseHostDeviceConfig(conf({ PCIBUSID: '0000:03:00.1' }), { lenient: true }).selector, { by: 'pciBusID', value: '0000:03:00.1', fromDeviceId: false })
+  t.equal(parseHostDeviceConfig(conf({ StateDir: '/srv/s' }), { lenient: true }).stateDir, '/srv/s')
+  t.throws(() => parseHostDeviceConfig(conf({ StateDir: 'rel' }), { lenient: true }), { code: 7, message: 'invalid host-device configuration: StateDir: must be an absolute path, received "rel"' })
+})

@@ -79,3 +79,14 @@ for (const b of bad) {
     }
   })
 }
+
+t.test("keys in any spelling Go accepts, the store's alternatives included", async (t) => {
+  const c = parse({ ClusterCidr: '10.245.0.0/16', SubnetLen: 26, VNI: 7, Store: { Type: 'etcd', Endpoints: ['http://10.0.0.1:2379'], DialTimeoutMs: 500 }, StateDir: '/srv/ov' })
+  t.equal(c.net.clusterCidr, '10.245.0.0/16')
+  t.equal(c.net.subnetLen, 26)
+  t.equal(c.net.vni, 7)
+  t.same(c.net.store, { type: 'etcd', endpoints: ['http://10.0.0.1:2379'], dialTimeoutMs: 500 })
+  t.equal(c.stateDir, '/srv/ov')
+  t.same(parse({ store: { TYPE: 'file', Path: '/x' } }).net.store, { type: 'file', path: '/x' })
+  t.throws(() => parse({ Store: { Type: 'etcd', Endpoints: [] } }), { code: 7, message: 'invalid network configuration: Store.Endpoints: must list at least one endpoint, received array' })
+})

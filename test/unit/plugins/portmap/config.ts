@@ -47,6 +47,32 @@ t.test('the portMappings capability', async (t) => {
   t.same(c.mappings, [{ hostPort: 8080, containerPort: 80, protocol: 'sctp', hostIP: undefined }])
 })
 
+t.test("the capability as containerd sends it (go-cni's structs: Go's field names)", async (t) => {
+  const mappings = [{ HostPort: 18080, ContainerPort: 80, Protocol: 'tcp', HostIP: '' }, { HostPort: 8053, ContainerPort: 53, Protocol: 'UDP', HostIP: '10.0.0.1' }]
+  const c = parsePortmapConfig(conf({ capabilities: { portMappings: true }, runtimeConfig: { portMappings: mappings } }))
+  t.same(c.mappings, [
+    { hostPort: 18080, containerPort: 80, protocol: 'tcp', hostIP: undefined },
+    { hostPort: 8053, containerPort: 53, protocol: 'udp', hostIP: '10.0.0.1' },
+  ])
+  t.match(parsePortmapConfig(conf({ SNAT: false, MarkMasqBit: 5, Backend: 'iptables' })), { snat: false, markMasqBit: 5, backend: 'iptables' }, 'the plugin keys too')
+  t.equal(parsePortmapConfig(conf({ ['mar\u212aMasqBit']: 7 })).markMasqBit, 7, 'Kelvin sign folds to k (reference: range error for 40)')
+  const msg = (m: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+    try {
+      parsePortmapConfig(conf({ runtimeConfig: { portMappings: [m] }, ...extra }))
+    } catch (e) {
+      return e instanceof CniError ? `${e.code} ${e.message}` : String(e)
+    }
+    return 'no error'
+  }
+  t.equal(msg({ HostPort: 0, ContainerPort: 80 }), '7 invalid runtimeConfig.portMappings[0].HostPort: must be between 1 and 65535, received 0')
+  t.equal(msg({ HostPort: 80, ContainerPort: 80, Protocol: 'icmp' }), '7 invalid runtimeConfig.portMappings[0].Protocol: must be one of tcp, udp, sctp, received "icmp"')
+  t.equal(msg({ hostPort: 80, containerPort: 80, HOSTIP: 'x' }), '7 invalid runtimeConfig.portMappings[0].HOSTIP: expected an IPv4 or IPv6 address, received "x"')
+  t.equal(msg({ ContainerPort: 80, Protocol: 'tcp' }), '7 invalid network configuration: runtimeConfig.portMappings[0].HostPort: missing (expected number)')
+  t.equal(msg({ HostPort: '80', ContainerPort: 80 }), '7 invalid network configuration: runtimeConfig.portMappings[0].HostPort: expected number, received string')
+  const wrapped = parseNetConf(JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'portmap', RUNTIMECONFIG: { PortMappings: [{ HostPort: 0, ContainerPort: 1 }] } }))
+  t.throws(() => parsePortmapConfig(wrapped), { code: 7, message: 'invalid RUNTIMECONFIG.PortMappings[0].HostPort: must be between 1 and 65535, received 0' })
+})
+
 t.test('container addresses: the first of each family on a sandboxed interface', async (t) => {
   const a = containerAddresses({
     cniVersion: '1.1.0',

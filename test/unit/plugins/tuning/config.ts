@@ -79,3 +79,10 @@ t.test('state file path stays inside the data dir', async (t) => {
   t.equal(code(() => statePath('/run/cni/tuning', '../x', 'eth0')), 4, 'no ".." component')
   t.equal(code(() => statePath('/run/cni/tuning', 'a/../../x', 'eth0')), 4)
 })
+
+t.test("keys in any spelling Go accepts; sysctl names (map keys) exactly as sent", async (t) => {
+  const c = parse({ SysCtl: { 'net.core.somaxconn': '500' }, sysctl: { 'net.ipv4.conf.eth0.arp_ignore': '1' }, Promisc: true, MTU: 1400, RuntimeConfig: { Mac: '02:00:00:00:00:09' }, Args: { Cni: { TxQLen: 7 } } })
+  t.same(c.sysctl, [['net.core.somaxconn', '500'], ['net.ipv4.conf.eth0.arp_ignore', '1']], 'two spellings of one map: merged (reference tuning applied both)')
+  t.match(c, { promisc: true, mtu: 1400, mac: '02:00:00:00:00:09', txQLen: 7 })
+  t.equal(code(() => parse({ SYSCTL: { 'Net.Core.Somaxconn': '1' } })), 7, 'the map key is not folded (only net.* is allowed)')
+})

@@ -1,0 +1,367 @@
+// berth daemon: one Node process that serves the shims' CNI calls in-process (daemon/PROTOCOL.md).
+// Each call runs through the same skeleton as the executable, with the caller's environment and stdin, its
+// log lines captured as its stderr. The disk stays the only truth: the daemon keeps no state between
+// calls beyond counters, so a restart loses nothing.
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { dirname } from 'node:path'
+import { native } from '../native/index.js'
+import { withStderr } from '../pkg/log/log.js'
+import type { PluginDef } from '../pkg/skel/plugin.js'
+import { pluginFuncs } from '../pkg/skel/plugin.js'
+import { dispatch } from '../pkg/skel/skel.js'
+import { Metrics, type DaemonStatus } from './metrics.js'
+import {
+  decodeControl,
+  decodeHello,
+  decodeRequest,
+  decodeResponse,
+  encodeControl,
+  encodeHello,
+  encodeResponse,
+  envObject,
+  MAX_BODY,
+  ProtocolError,
+  requestBodyLength,
+  requestKind,
+  type Request,
+  type Response,
+} from './protocol.js'
+import { KeyedSerializer, Slots } from './scheduling.js'
+
+export const DEFAULT_SOCKET = '/run/berth/berthd.sock'
+
+export interface DaemonOptions {
+  socketPath: string
+  build: string
+  version: string
+  plugins: Map<string, () => Promise<PluginDef>>
+  /** calls running at once; the rest wait (default 64) */
+  maxInFlight?: number
+  /** how long a call may wait for a slot (default 30 s) */
+  queueDeadlineMs?: number
+  /** how long a client may take to send its whole request (default 10 s) */
+  requestDeadlineMs?: number
+  /** a listening socket inherited from systemd (LISTEN_FDS) instead of making one */
+  listenFd?: number
+  /** one line per call and per event */
+  log: (line: string) => void
+}
+
+interface Peer {
+  pid: number
+  uid: number
+}
+
+export class Daemon {
+  readonly #o: Required<Omit<DaemonOptions, 'listenFd'>> & { listenFd: number | undefined }
+  readonly #metrics = new Metrics()
+  readonly #slots: Slots
+  readonly #serial = new KeyedSerializer()
+  readonly #connections = new Set<Socket>()
+  readonly #running = new Set<Promise<unknown>>()
+  #server: Server | undefined
+  #stopping = false
+  #ownNs: { net: number; mnt: number } | undefined
+
+  constructor(opts: DaemonOptions) {
+    this.#o = { maxInFlight: 64, queueDeadlineMs: 30_000, requestDeadlineMs: 10_000, ...opts, listenFd: opts.listenFd }
+    this.#slots = new Slots(this.#o.maxInFlight)
+  }
+
+  async start(): Promise<void> {
+    this.#ownNs = { net: statSync('/proc/self/ns/net').ino, mnt: statSync('/proc/self/ns/mnt').ino }
+    const server = createServer({ allowHalfOpen: true }, (s) => this.#accept(s))
+    this.#server = server
+    if (this.#o.listenFd !== undefined) {
+      await listen(server, { fd: this.#o.listenFd })
+      return
+    }
+    await prepareSocketPath(this.#o.socketPath)
+    await listen(server, { path: this.#o.socketPath })
+    chmodSync(this.#o.socketPath, 0o600)
+  }
+
+  /** Stops accepting, lets the calls in flight finish (at most `graceMs`), then closes what is left. */
+  async stop(graceMs = 4500): Promise<void> {
+    this.#stopping = true
+    const server = this.#server
+    if (server !== undefined) {
+      server.close()
+      if (this.#o.listenFd === undefined) removeSocket(this.#o.socketPath)
+    }
+    const all = Promise.allSettled([...this.#running])
+    await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())])
+    for (const c of this.#connections) c.destroy()
+  }
+
+  status(): DaemonStatus {
+    return this.#metrics.status({
+      pid: process.pid,
+      build: this.#o.build,
+      version: this.#o.version,
+      socket: this.#o.listenFd === undefined ? this.#o.socketPath : `fd ${this.#o.listenFd}`,
+      in_flight: this.#slots.inUse,
+      queued: this.#slots.waiting,
+      max_in_flight: this.#o.maxInFlight,
+    })
+  }
+
+  #accept(sock: Socket): void {
+    this.#connections.add(sock)
+    sock.on('close', () => this.#connections.delete(sock))
+    sock.on('error', () => sock.destroy())
+    let peer: Peer
+    try {
+      peer = native().peerCred((sock as unknown as { _handle: { fd: number } })._handle.fd)
+    } catch (e) {
+      this.#o.log(`berthd: cannot identify a caller: ${String(e)}`)
+      sock.destroy()
+      return
+    }
+    // Only root may ask for network changes; anyone else gets no HELLO, and their shim runs on its own.
+    if (peer.uid !== 0) {
+      this.#metrics.fallback('caller not root')
+      sock.destroy()
+      return
+    }
+    sock.write(encodeHello(this.#o.build))
+    const deadline = setTimeout(() => sock.destroy(), this.#o.requestDeadlineMs)
+    // Chunks are joined only when a header or the whole announced request can be read, not per chunk.
+    const chunks: Buffer[] = []
+    let total = 0
+    let need = 8
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      total += chunk.length
+      if (total < need) return
+      const buf = chunks.length === 1 ? chunk : Buffer.concat(chunks)
+      chunks.length = 0
+      chunks.push(buf)
+      try {
+        if (requestKind(buf) === 'control') {
+          const cmd = decodeControl(buf)
+          if (cmd === undefined) return void (need = total + 1)
+          done()
+          this.#answer(sock, { kind: 'result', exit: 0, stdout: Buffer.from(this.#control(cmd)), stderr: Buffer.alloc(0) })
+          return
+        }
+        const length = requestBodyLength(buf) ?? 0
+        if (length > MAX_BODY) {
+          done()
+          this.#metrics.fallback('request too large')
+          this.#answer(sock, { kind: 'fallback', reason: `request of ${length} bytes is over the daemon's limit of ${MAX_BODY}` })
+          return
+        }
+        need = 8 + length
+        const req = decodeRequest(buf)
+        if (req === undefined) return
+        done()
+        this.#track(this.#serve(sock, req, peer))
+      } catch (e) {
+        done()
+        this.#o.log(`berthd: malformed request from pid ${peer.pid}: ${e instanceof ProtocolError ? e.message : String(e)}`)
+        sock.destroy()
+      }
+    }
+    const done = () => {
+      clearTimeout(deadline)
+      sock.off('data', onData)
+    }
+    sock.on('data', onData)
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#running.add(p)
+    void p.finally(() => this.#running.delete(p))
+  }
+
+  #answer(sock: Socket, r: Response): void {
+    if (!sock.destroyed) sock.end(encodeResponse(r))
+  }
+
+  #control(cmd: string): string {
+    const st = this.status()
+    if (cmd === 'status') return `${JSON.stringify(st)}\n`
+    if (cmd === 'metrics') return this.#metrics.prometheus(st)
+    return `${JSON.stringify({ error: `unknown control command ${JSON.stringify(cmd)}` })}\n`
+  }
+
+  prometheus(): string {
+    return this.#metrics.prometheus(this.status())
+  }
+
+  async #serve(sock: Socket, req: Request, peer: Peer): Promise<void> {
+    const env = envObject(req.env)
+    const verb = env['CNI_COMMAND'] ?? ''
+    const fallback = (reason: string) => {
+      this.#metrics.fallback(reason)
+      this.#answer(sock, { kind: 'fallback', reason })
+    }
+    const load = this.#o.plugins.get(req.type)
+    if (load === undefined) return fallback(`unknown type ${req.type}`)
+    if (this.#stopping) return fallback('daemon stopping')
+    const where = this.#callerPlace(peer.pid)
+    if (where !== undefined) return fallback(where)
+
+    const started = performance.now()
+    const slot = await this.#slots.acquire(this.#o.queueDeadlineMs)
+    if (slot === undefined) {
+      // ADD may be retried by the runtime; anything else must still happen, so it runs on its own.
+      if (verb !== 'ADD') return fallback('queue full')
+      return this.#finish(sock, req.type, verb, env, started, busyResult(this.#o.queueDeadlineMs))
+    }
+    try {
+      const key = `${netName(req.stdin)}\0${env['CNI_CONTAINERID'] ?? ''}\0${env['CNI_IFNAME'] ?? ''}`
+      const out = await this.#serial.run(key, () => this.#call(load, env, req.stdin))
+      this.#finish(sock, req.type, verb, env, started, out)
+    } finally {
+      slot()
+    }
+  }
+
+  /** Why this daemon cannot act for the caller, or undefined when it can (same network and mount namespace). */
+  #callerPlace(pid: number): string | undefined {
+    try {
+      if (statSync(`/proc/${pid}/ns/net`).ino !== this.#ownNs?.net) return 'caller in another network namespace'
+      if (statSync(`/proc/${pid}/ns/mnt`).ino !== this.#ownNs?.mnt) return 'caller in another mount namespace'
+    } catch {
+      return 'caller gone or not inspectable'
+    }
+    return undefined
+  }
+
+  async #call(load: () => Promise<PluginDef>, env: Record<string, string>, stdin: Buffer): Promise<CallResult> {
+    const stdout: string[] = []
+    const stderr: string[] = []
+    const write = (s: string) => {
+      stderr.push(s)
+    }
+    let exit: number
+    try {
+      const def = await load()
+      exit = await withStderr({ write, level: env['BERTH_LOG_LEVEL'] }, () =>
+        dispatch(pluginFuncs(def.loaders), def.info, { env, readStdin: async () => stdin, stdout: (s) => stdout.push(s), stderr: write }),
+      )
+    } catch (e) {
+      // dispatch never throws; a plugin that fails to load does
+      exit = 1
+      stdout.length = 0
+      stdout.push(JSON.stringify({ cniVersion: '1.1.0', code: 999, msg: `internal error: ${e instanceof Error ? e.message : String(e)}` }))
+    }
+    return { exit, stdout: stdout.join(''), stderr: stderr.join('') }
+  }
+
+  #finish(sock: Socket, type: string, verb: string, env: Record<string, string>, started: number, out: CallResult): void {
+    const seconds = (performance.now() - started) / 1000
+    const code = out.exit === 0 ? 0 : resultCode(out.stdout)
+    this.#metrics.record(type, verb, seconds, code)
+    this.#answer(sock, { kind: 'result', exit: out.exit, stdout: Buffer.from(out.stdout), stderr: Buffer.from(out.stderr) })
+    const id = env['CNI_CONTAINERID'] ?? ''
+    this.#o.log(`berthd: ${type} ${verb} container=${id === '' ? '-' : id.slice(0, 16)} ifname=${env['CNI_IFNAME'] || '-'} ms=${(seconds * 1000).toFixed(1)} code=${code}`)
+  }
+}
+
+interface CallResult {
+  exit: number
+  stdout: string
+  stderr: string
+}
+
+function busyResult(ms: number): CallResult {
+  const msg = `berth daemon busy: no slot free within ${ms} ms; try again later`
+  return { exit: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 11, msg }), stderr: '' }
+}
+
+/** The network name of a call, for serialising calls on one attachment; '' when stdin is not a config. */
+function netName(stdin: Buffer): string {
+  try {
+    const v = JSON.parse(stdin.toString()) as { name?: unknown }
+    return typeof v.name === 'string' ? v.name : ''
+  } catch {
+    return ''
+  }
+}
+
+function resultCode(stdout: string): number {
+  try {
+    const code = (JSON.parse(stdout) as { code?: unknown }).code
+    return typeof code === 'number' ? code : 999
+  } catch {
+    return 999
+  }
+}
+
+function listen(server: Server, where: { path: string } | { fd: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(where, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+/** Makes the socket's directory (0700 when new) and removes a stale socket; refuses a live one. */
+async function prepareSocketPath(path: string): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  let st
+  try {
+    st = lstatSync(path)
+  } catch {
+    return
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`)
+  if (await socketAnswers(path)) throw new Error(`another berth daemon is listening on ${path}`)
+  unlinkSync(path)
+}
+
+/** A stale socket refuses at once (ECONNREFUSED); a live one accepts. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path)
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+  })
+}
+
+function removeSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path)
+  } catch {
+    // already gone
+  }
+}
+
+/** A client for the control requests: status (JSON) or metrics (Prometheus text). */
+export function control(socketPath: string, command: 'status' | 'metrics', timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(socketPath)
+    let buf: Buffer = Buffer.alloc(0)
+    let sent = false
+    const fail = (e: Error) => {
+      clearTimeout(timer)
+      sock.destroy()
+      reject(e)
+    }
+    const timer = setTimeout(() => fail(new Error(`no answer from the berth daemon on ${socketPath} within ${timeoutMs} ms`)), timeoutMs)
+    sock.on('error', fail)
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk])
+      const hello = sent ? undefined : decodeHello(buf)
+      if (hello === undefined) return
+      sent = true
+      buf = buf.subarray(encodeHello(hello.build, hello.version).length)
+      sock.write(encodeControl(command))
+    })
+    sock.on('end', () => {
+      clearTimeout(timer)
+      const r = decodeResponse(buf)
+      if (r?.kind === 'result') resolve(r.stdout.toString())
+      else reject(new Error('the berth daemon closed the connection without an answer'))
+    })
+  })
+}
