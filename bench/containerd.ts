@@ -1,26 +1,32 @@
 // Pod network set-up and tear-down as a Kubernetes node pays for it: containerd 1.6's CRI driven the way a
-// kubelet drives it (test/helpers/cri, the harness of test/integration/containerd.ts), with berth's bin/ and
-// the reference plugins (/usr/lib/cni) side by side in one run. Two private containerds, one per plugin
-// directory, each with the bridge (host-local, gateway, masquerade, hairpin) + portmap conflist:
+// kubelet drives it (test/helpers/cri, the harness of test/integration/containerd.ts), berth's bin/ and the
+// reference plugins (/usr/lib/cni) side by side in one run. One private containerd per side, each with the
+// bridge (host-local, gateway, masquerade, hairpin) + portmap conflist. The sides:
+//   berth            bin/ with no daemon: every shim runs its plugin in a Node process of its own
+//   berth + daemon   the same bin/ with `berth daemon` of that build on a private socket (BERTH_SOCKET in
+//                    containerd's environment), as `berth install` sets a node up; BENCH_DAEMON=0 leaves it out
+//   reference        the Go plugins
+// Measured:
 //   1. RunPodSandbox of a pod publishing a hostPort, then StopPodSandbox and RemovePodSandbox, one pod at
-//      a time, in BENCH_ROUNDS interleaved rounds (default 20; the side that goes first alternates);
-//      median and p90 wall time of each call and the CPU time of containerd's waited-for children per pod
-//      (the CNI plugins, plus the shim launcher both sides pay alike).
+//      a time, in BENCH_ROUNDS interleaved rounds (default 20; the order of the sides rotates); median and
+//      p90 wall time of each call, and the CPU time of the plugins per pod: containerd's waited-for
+//      children (the plugins, and the shim launcher every side pays alike) plus the daemon's own CPU.
 //   2. BENCH_BURST (default 10) pods started at once, then all stopped and removed at once, in
 //      BENCH_BURST_ROUNDS interleaved rounds (default 3): wall time until the last one is done.
 // The pods are sandboxes only (the "pause" container): RunPodSandbox is where the network is made. Wall
-// times include containerd's own work (snapshot, runc, shim), the same on both sides, so the ratios
-// understate the plugins' difference; the CPU column isolates the plugins better. Not an assertion.
+// times include containerd's own work (snapshot, runc, shim), the same on every side, so the ratios
+// understate the plugins' difference; the CPU column isolates them better. Not an assertion.
 //
 // Like the test, this runs in the machine's own network namespace, as containerd does on a node, with
-// unique names (bridges btcb<tag>0/1, networks berth-crib-<tag>-*), random free /24s and free host ports,
-// and removes everything at the end, also on Ctrl-C. The reference plugins leave their shared iptables
-// chains (CNI-HOSTPORT-*) behind, as they do on any node.
+// unique names (bridges btcb<tag><n>, networks berth-crib-<tag>-*), random free /24s and free host ports,
+// and removes everything at the end, also on Ctrl-C, the reference's shared iptables chains included when
+// this run made their tables.
 import { cpSync, existsSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { errMsg, f1, installCleanup, median, ratio, tempDir } from './lib/harness.js'
+import { cleanup, errMsg, f1, installCleanup, median, ratio, tempDir, track } from './lib/harness.js'
 import { staticBusybox } from '../test/helpers/busybox.js'
 import { freeTcpPort, freeV4Slash24s } from '../test/helpers/host-net.js'
 import { needsContainerd } from '../test/helpers/cri/containerd.js'
@@ -35,27 +41,33 @@ const BURST = Number(process.env['BENCH_BURST'] ?? 10)
 const BURST_ROUNDS = Number(process.env['BENCH_BURST_ROUNDS'] ?? 3)
 // BENCH_HOSTPORT=0: part 1's pods publish no port (portmap then has nothing to do)
 const WITH_HOSTPORT = process.env['BENCH_HOSTPORT'] !== '0'
+const WITH_DAEMON = process.env['BENCH_DAEMON'] !== '0'
 
 interface Side {
-  name: 'berth' | 'reference'
+  name: string
   node: CriNode
   net: PodNetworkSpec
   hostPort: number
+  /** the daemon serving this side's shims, whose CPU counts as the plugins' */
+  daemonPid?: number
   run: number[]
   stop: number[]
   remove: number[]
-  /** CPU ms of containerd's children per pod (ADD + DEL of the whole chain, loopback included) */
+  /** CPU ms of the plugins per pod (ADD + DEL of the whole chain, loopback included) */
   cpu: number[]
   burstRun: number[]
   burstStop: number[]
   failures: string[]
 }
 
-/** user + system CPU time (ms) of the waited-for children of process `pid` (its CNI plugin runs). */
-function childrenCpuMs(pid: number | undefined): number {
+/** CPU time (ms) from /proc/PID/stat: the process's own (utime + stime) or its waited-for children's. */
+function cpuMs(pid: number | undefined, which: 'self' | 'children'): number {
+  if (pid === undefined) return 0
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[13]) + Number(fields[14])) * 10
+  const at = which === 'self' ? 11 : 13
+  return (Number(fields[at]) + Number(fields[at + 1])) * 10
 }
+const pluginCpuMs = (s: Side) => cpuMs(s.node.containerd.pid, 'children') + cpuMs(s.daemonPid, 'self')
 
 const p90 = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -69,11 +81,11 @@ const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
 }
 
 let seq = 0
-const podSpec = (s: Side, hostPort?: number): PodSpec => ({ name: `bench-${s.name}-${seq++}`, namespace: 'berth-bench', ...(hostPort ? { hostPort } : {}) })
+const podSpec = (s: Side, hostPort?: number): PodSpec => ({ name: `bench-${seq++}`, namespace: 'berth-bench', ...(hostPort ? { hostPort } : {}) })
 
 /** One pod with the side's hostPort: RunPodSandbox, StopPodSandbox, RemovePodSandbox, each timed. */
 async function onePod(s: Side): Promise<void> {
-  const cpu0 = childrenCpuMs(s.node.containerd.pid)
+  const cpu0 = pluginCpuMs(s)
   const config = sandboxConfig(s.node, podSpec(s, WITH_HOSTPORT ? s.hostPort : undefined), randomUUID())
   let id: string
   try {
@@ -90,7 +102,7 @@ async function onePod(s: Side): Promise<void> {
   s.node.sandboxes.delete(id)
   s.stop.push(stopMs)
   s.remove.push(rmMs)
-  s.cpu.push(childrenCpuMs(s.node.containerd.pid) - cpu0)
+  s.cpu.push(pluginCpuMs(s) - cpu0)
 }
 
 /** BURST pods started at once (no hostPort), then removed at once; the wall time of each half. */
@@ -109,6 +121,19 @@ async function burst(s: Side): Promise<void> {
   }
 }
 
+/** `berth daemon` of the copied build on a private socket (tracked: the harness kills it at exit). */
+async function startDaemon(bin: string, socket: string): Promise<number> {
+  const d = track(spawn(join(bin, 'berth'), ['daemon', '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] }))
+  let log = ''
+  d.stderr?.on('data', (c: Buffer) => (log += c.toString()))
+  for (let i = 0; i < 500 && !/serving/.test(log) && d.exitCode === null; i++) await new Promise((r) => setTimeout(r, 20))
+  if (!/serving/.test(log) || d.pid === undefined) throw new Error(`berth daemon did not start: ${log}`)
+  // after start-up, its log is not needed (one line per call)
+  d.stderr?.removeAllListeners('data')
+  d.stderr?.resume()
+  return d.pid
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root (containerd, namespaces, nftables)')
   const missing = needsContainerd()
@@ -122,29 +147,33 @@ async function main(): Promise<void> {
   cpSync(join(ROOT, 'bin'), berthBin, { recursive: true })
 
   const tag = randomBytes(3).toString('hex')
-  const prefixes = freeV4Slash24s(2)
+  const plan: { name: string; dir: string; daemon?: string }[] = [{ name: 'berth', dir: berthBin }]
+  if (WITH_DAEMON) plan.push({ name: 'berth + daemon', dir: berthBin, daemon: join(tempDir('berth-bench-cri-daemon-'), 'berthd.sock') })
+  plan.push({ name: 'reference', dir: REF_DIR })
+  const prefixes = freeV4Slash24s(plan.length)
   const sides: Side[] = []
   try {
-    for (const [i, [name, dir]] of ([['berth', berthBin], ['reference', REF_DIR]] as const).entries()) {
-      const node = await CriNode.start({ cniBinDir: dir, tag: `b${tag}${i}`, busybox })
-      const net: PodNetworkSpec = { kind: 'portmap', name: `berth-crib-${tag}-${name}`, bridge: `btcb${tag}${i}`, prefix: prefixes[i] as string }
-      sides.push({ name, node, net, hostPort: await freeTcpPort(), run: [], stop: [], remove: [], cpu: [], burstRun: [], burstStop: [], failures: [] })
+    for (const [i, p] of plan.entries()) {
+      const daemonPid = p.daemon !== undefined ? await startDaemon(berthBin, p.daemon) : undefined
+      const node = await CriNode.start({ cniBinDir: p.dir, tag: `b${tag}${i}`, busybox, ...(p.daemon ? { env: { BERTH_SOCKET: p.daemon } } : {}) })
+      const net: PodNetworkSpec = { kind: 'portmap', name: `berth-crib-${tag}-${i}`, bridge: `btcb${tag}${i}`, prefix: prefixes[i] as string }
+      const side: Side = { name: p.name, node, net, hostPort: await freeTcpPort(), run: [], stop: [], remove: [], cpu: [], burstRun: [], burstStop: [], failures: [] }
+      if (daemonPid !== undefined) side.daemonPid = daemonPid
+      sides.push(side)
       await node.useNetwork(net)
     }
     console.log(
-      `bench/containerd: containerd ${(await sides[0]?.node.cri.version())?.runtimeVersion}, berth bin/ vs reference ${REF_DIR}; ` +
-        `bridge + portmap, ${WITH_HOSTPORT ? 'hostPort pods' : 'pods without hostPort (BENCH_HOSTPORT=0)'}; ${ROUNDS} interleaved rounds; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+      `bench/containerd: containerd ${(await sides[0]?.node.cri.version())?.runtimeVersion}; ${sides.map((s) => s.name).join(', ')} (${REF_DIR}); ` +
+        `bridge + portmap, ${WITH_HOSTPORT ? 'hostPort pods' : 'pods without hostPort (BENCH_HOSTPORT=0)'}; ${ROUNDS} interleaved rounds; ` +
+        `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
     )
     // warm-up: the first pod of each side pays for page cache and containerd's first snapshot
     for (const s of sides) await onePod(s)
     for (const s of sides) Object.assign(s, { run: [], stop: [], remove: [], cpu: [] })
 
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const s of r % 2 === 0 ? sides : [...sides].reverse()) await onePod(s)
-    }
-    for (let r = 0; r < BURST_ROUNDS; r++) {
-      for (const s of r % 2 === 0 ? sides : [...sides].reverse()) await burst(s)
-    }
+    const order = (r: number) => sides.map((_, i) => sides[(i + r) % sides.length] as Side)
+    for (let r = 0; r < ROUNDS; r++) for (const s of order(r)) await onePod(s)
+    for (let r = 0; r < BURST_ROUNDS; r++) for (const s of order(r)) await burst(s)
     report(sides)
   } finally {
     for (const s of sides) {
@@ -155,25 +184,28 @@ async function main(): Promise<void> {
 }
 
 function report(sides: Side[]): void {
-  const [b, r] = sides as [Side, Side]
-  const row = (label: string, pick: (s: Side) => number[]) => {
-    const bm = median(pick(b))
-    const rm = median(pick(r))
-    console.log(
-      label.padEnd(34) + f1(bm).padStart(9) + f1(p90(pick(b))).padStart(9) + f1(rm).padStart(11) + f1(p90(pick(r))).padStart(9) + ratio(bm, rm).padStart(12),
-    )
+  const ref = sides.find((s) => s.name === 'reference')
+  const width = Math.max(...sides.map((s) => s.name.length)) + 4
+  const block = (label: string, pick: (s: Side) => number[]) => {
+    console.log(label)
+    for (const s of sides) {
+      const xs = pick(s)
+      const vsRef = ref !== undefined && s !== ref ? ratio(median(xs), median(pick(ref))) : ''
+      console.log(`  ${s.name.padEnd(width)}${f1(median(xs)).padStart(9)}${f1(p90(xs)).padStart(9)}${vsRef.padStart(11)}`)
+    }
   }
-  console.log(`\n1. one ${WITH_HOSTPORT ? 'hostPort ' : ''}pod at a time, ms (${b.run.length} berth / ${r.run.length} reference pods)`)
-  console.log(''.padEnd(34) + 'berth med'.padStart(9) + 'p90'.padStart(9) + 'ref med'.padStart(11) + 'p90'.padStart(9) + 'berth/ref'.padStart(12))
-  row('RunPodSandbox', (s) => s.run)
-  row('StopPodSandbox', (s) => s.stop)
-  row('RemovePodSandbox', (s) => s.remove)
-  row('StopPodSandbox + RemovePodSandbox', (s) => s.stop.map((x, i) => x + (s.remove[i] ?? NaN)))
-  row('CPU of the plugins per pod', (s) => s.cpu)
-  console.log(`\n2. ${BURST} pods at once, ms (median of ${b.burstRun.length} berth / ${r.burstRun.length} reference rounds)`)
-  console.log(''.padEnd(34) + 'berth med'.padStart(9) + 'p90'.padStart(9) + 'ref med'.padStart(11) + 'p90'.padStart(9) + 'berth/ref'.padStart(12))
-  row(`${BURST} x RunPodSandbox`, (s) => s.burstRun)
-  row(`${BURST} x Stop + Remove`, (s) => s.burstStop)
+  const head = () => console.log(''.padEnd(width + 2) + 'median'.padStart(9) + 'p90'.padStart(9) + 'vs ref'.padStart(11))
+  console.log(`\n1. one ${WITH_HOSTPORT ? 'hostPort ' : ''}pod at a time, ms (${sides.map((s) => `${s.run.length} ${s.name}`).join(', ')} pods)`)
+  head()
+  block('RunPodSandbox', (s) => s.run)
+  block('StopPodSandbox', (s) => s.stop)
+  block('RemovePodSandbox', (s) => s.remove)
+  block('StopPodSandbox + RemovePodSandbox', (s) => s.stop.map((x, i) => x + (s.remove[i] ?? NaN)))
+  block('CPU time of the plugins per pod', (s) => s.cpu)
+  console.log(`\n2. ${BURST} pods at once, ms (${sides.map((s) => `${s.burstRun.length} ${s.name}`).join(', ')} rounds)`)
+  head()
+  block(`${BURST} x RunPodSandbox, until the last is up`, (s) => s.burstRun)
+  block(`${BURST} x StopPodSandbox + RemovePodSandbox`, (s) => s.burstStop)
   console.log(`\nload average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
   for (const s of sides) {
     if (s.failures.length > 0) {
@@ -184,7 +216,10 @@ function report(sides: Side[]): void {
 }
 
 installCleanup('bench/containerd')
-main().catch((e: unknown) => {
-  console.error(`bench/containerd: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
-  process.exitCode = 1
-})
+main()
+  .catch((e: unknown) => {
+    console.error(`bench/containerd: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+    process.exitCode = 1
+  })
+  // the daemon (a tracked child) would keep the process alive
+  .finally(cleanup)
