@@ -194,3 +194,14 @@ t.test('kill -9 mid-call: the client sees the connection break without an answer
   for (let i = 0; i < 300 && !/serving/.test(log); i++) await new Promise((res) => setTimeout(res, 20))
   t.match(log, /serving/, 'restarted on the same socket path')
 })
+
+t.test('--metrics-listen serves the Prometheus text over HTTP', { skip }, async (t) => {
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const d = await startDaemon(t, { args: ['--metrics-listen', `127.0.0.1:${port}`] })
+  await callDaemon(d.socket, { type: 'loopback', env: env({ CNI_COMMAND: 'ADD' }), stdin: '{}' })
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`)
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+  t.match(await res.text(), /^berth_daemon_requests_total\{type="loopback",verb="ADD",code="4"\} 1$/m)
+  t.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404)
+})
