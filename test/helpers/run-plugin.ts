@@ -25,7 +25,7 @@ export interface PluginCall {
   /** run the plugin binary from this directory instead of bin/ */
   dir?: string
   /**
-   * run the plugin inside this network namespace (a fake host: /proc/PID/ns/net), through
+   * run the plugin inside this network namespace (a fake host: /run/netns/NAME), through
    * `nsenter --net=PATH -- PLUGIN`, so bridges and host veths never touch the real host
    */
   hostNetns?: string

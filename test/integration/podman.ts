@@ -277,7 +277,7 @@ t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeou
   // Reachable from another namespace joined to the host by a veth the test creates.
   const outside = await createTestNetns(t)
   hostVeth = uniqueName('pv')
-  run('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(outside.pid)])
+  run('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside.name])
   run('ip', ['addr', 'add', `${link}.1/24`, 'dev', hostVeth])
   run('ip', ['link', 'set', hostVeth, 'up'])
   outside.exec('ip', ['link', 'set', 'lo', 'up'])
