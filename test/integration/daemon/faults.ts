@@ -26,7 +26,8 @@ const SEED = Number(process.env['BERTH_FAULT_SEED'] ?? '') || Math.floor(Math.ra
 const V = '1.1.0'
 // A shim that has not answered by then hangs: far above any ADD or DEL on a loaded 2-core machine.
 const CALL_TIMEOUT_MS = 30_000
-t.setTimeout(Math.max(180_000, 60_000 + TRIALS * 5_000))
+// Per trial: a restart, up to four plugin processes and the checks; seconds each on a loaded 2-core machine.
+t.setTimeout(Math.max(180_000, 60_000 + TRIALS * 15_000))
 
 /** mulberry32: a small seeded generator, so a plan is reproducible from its seed. */
 function rng(seed: number): () => number {
