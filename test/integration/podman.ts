@@ -19,7 +19,6 @@
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { needsBuiltBin, needsRoot } from '../helpers/privileges.js'
@@ -27,6 +26,8 @@ import { BIN_DIR } from '../helpers/paths.js'
 import { createTestNetns } from '../helpers/netns.js'
 import { uniqueName } from '../helpers/names.js'
 import { freeTcpPort, freeV4Slash24s } from '../helpers/host-net.js'
+import { httpGet as get, until } from '../helpers/http-probe.js'
+import { staticBusybox } from '../helpers/busybox.js'
 
 const PLUGINS = ['bridge', 'host-local', 'portmap', 'firewall', 'tuning']
 const CNI_NETWORKS = '/var/lib/cni/networks'
@@ -34,17 +35,6 @@ const CNI_RESULTS = '/var/lib/cni/results'
 
 function onPath(cmd: string): boolean {
   return (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => d !== '' && existsSync(join(d, cmd)))
-}
-
-function staticBusybox(): string | undefined {
-  for (const p of ['/bin/busybox', '/usr/bin/busybox']) {
-    if (!existsSync(p)) continue
-    // A dynamically linked busybox would need its libraries in the image: look for a PT_INTERP header.
-    const r = spawnSync('readelf', ['-l', p], { encoding: 'utf8', timeout: 5000 })
-    if (r.status === 0 && !r.stdout.includes('INTERP')) return p
-    if (r.status !== 0 && spawnSync('dpkg-query', ['-W', '-f=${Status}', 'busybox-static'], { encoding: 'utf8', timeout: 5000 }).stdout.includes('install ok installed')) return p
-  }
-  return undefined
 }
 
 const BUSYBOX = staticBusybox()
@@ -69,22 +59,6 @@ function linkExists(name: string): boolean {
   return tryRun('ip', ['link', 'show', 'dev', name]).status === 0
 }
 
-/** GET http://host:port/ from this process; the body, or "ERR ..." */
-function get(host: string, port: number, timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const req = request({ host, port, path: '/', method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => (body += c))
-      res.on('end', () => resolve(body))
-      res.on('error', (e) => resolve(`ERR ${e.message}`))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', (e) => resolve(`ERR ${e.message}`))
-    req.end()
-  })
-}
-
 // The same GET run by node inside another namespace (through nsenter).
 const NS_GET = `
 const [h, p] = process.argv.slice(1)
@@ -95,17 +69,6 @@ req.on('timeout', () => req.destroy(new Error('timeout')))
 req.on('error', (e) => { console.log('ERR ' + e.message); process.exit(0) })
 req.end()
 `
-
-/** Retries until the body contains `want` or `ms` pass (httpd may still be starting); the last answer. */
-async function until(fetch: () => Promise<string> | string, want: string, ms = 15_000): Promise<string> {
-  const end = Date.now() + ms
-  let last = ''
-  for (;;) {
-    last = await fetch()
-    if (last.includes(want) || Date.now() > end) return last
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
 
 /** Every file under dir (recursively), with its content. */
 function filesUnder(dir: string): { path: string; text: string }[] {
