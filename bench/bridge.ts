@@ -30,7 +30,8 @@
 // A Linux bridge takes at most 1024 ports: N above ~1000 fails in the kernel (for both sides).
 //
 // Quick runs: BENCH_ONLY=latency (or parallel, dataplane; comma-separated), BENCH_REFERENCE=0 (berth only),
-// BENCH_N=0,1000, BENCH_PROBES=10, BENCH_DAEMON=0 (no berth+daemon side).
+// BENCH_N=0,1000, BENCH_PROBES=10, BENCH_WARMUP=3 (probes of every side before the first N), BENCH_DAEMON=0
+// (no berth+daemon side).
 import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -74,6 +75,7 @@ const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
 const N_LIST = envCounts('BENCH_N', '0,250,1000')
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 15)
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 3)
 const PARALLEL = Number(process.env['BENCH_PARALLEL'] ?? 100)
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
 const IPERF_ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 7)
@@ -182,8 +184,9 @@ async function latency(host: Ns, measured: Side[], control: Side | undefined): P
     const del = callSync(host, s, 'DEL', id, ns)
     return { add, del }
   }
-  // Warm-up: page cache, and the bridge exists before N=0 is measured (as with any later N).
-  for (const s of sides) probe(s)
+  // Warm-up: page cache, the bridge exists before N=0 is measured (as with any later N), and a daemon has
+  // run its verbs' code a few times (a resident daemon is warm; a fresh one compiles on its first calls).
+  for (let k = 0; k < WARMUP; k++) for (const s of sides) probe(s)
 
   for (const n of N_LIST) {
     // The first side of a network populates it (berth+daemon for berth's, when it runs); the control stays empty.

@@ -67,6 +67,7 @@ const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
 const N_LIST = envCounts('BENCH_N', '0,500,2000')
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 12)
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 3)
 const PER_ATTACHMENT = 4
 const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
@@ -77,7 +78,8 @@ const CONN_SECONDS = Number(process.env['BENCH_CONN_SECONDS'] ?? 2)
 const CONN_MAX = Number(process.env['BENCH_CONN_MAX'] ?? 8000)
 const CONN_PARALLEL = Number(process.env['BENCH_CONN_PARALLEL'] ?? 8)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
-// BENCH_PARTS=latency (or dataplane) runs one part only, for quick comparisons; BENCH_DAEMON=0 leaves out berth+daemon.
+// BENCH_PARTS=latency (or dataplane) runs one part only, for quick comparisons; BENCH_DAEMON=0 leaves out
+// berth+daemon; BENCH_WARMUP (default 3) probes of every (M, side) come before the measured ones.
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'latency,dataplane').split(',').map((s) => s.trim()))
 const WITH_DAEMON = process.env['BENCH_DAEMON'] !== '0'
 const CNI_VERSION = '1.0.0'
@@ -269,7 +271,9 @@ async function latency(sides: Side[], sandbox: Ns, bin: string, daemons: BenchDa
       process.stderr.write(`bench/portmap: ${served?.name ?? s.name}: ${idx.length * PER_ATTACHMENT} mappings (${populateS.toFixed(1)} s)\n`)
     }
   }
-  for (const c of combos) probe(c.host, c.side) // warm-up: page cache, tables and chains exist before measuring
+  // Warm-up: page cache, tables and chains exist before measuring, and each daemon has run its verbs' code
+  // a few times (a resident daemon is warm; a fresh one compiles on its first calls).
+  for (let k = 0; k < WARMUP; k++) for (const c of combos) probe(c.host, c.side)
   const samples = new Map<string, LatencyRow[]>(combos.map((c) => [c.name, rows.get(c.name) ?? []]))
   measureAll(combos, samples, (c) => probe(c.host, c.side))
   const out = new Map<string, LatencyRow[]>()
