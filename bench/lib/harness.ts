@@ -20,6 +20,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const children = new Set<ChildProcess>()
 const tmpDirs: string[] = []
+const teardowns: (() => void)[] = []
 let cleanedUp = false
 
 /** SIGKILLs a child unless it has already ended. */
@@ -27,10 +28,25 @@ export function killChild(c: ChildProcess): void {
   if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
 }
 
-/** Kills every tracked child and removes every temporary directory; runs once. */
+/**
+ * Registers a synchronous step for cleanup() to run before it kills the children and removes the
+ * directories (latest first), for state that needs them still there: podman's containers and networks.
+ */
+export function beforeCleanup(fn: () => void): void {
+  teardowns.push(fn)
+}
+
+/** Runs the beforeCleanup() steps, kills every tracked child and removes every temporary directory; runs once. */
 export function cleanup(): void {
   if (cleanedUp) return
   cleanedUp = true
+  for (const fn of teardowns.reverse()) {
+    try {
+      fn()
+    } catch (e) {
+      process.stderr.write(`cleanup: ${errMsg(e)}\n`)
+    }
+  }
   for (const c of children) killChild(c)
   children.clear()
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
@@ -80,13 +96,15 @@ export interface Ns {
  * killed by cleanup(); the sleep also ends by itself should the bench be SIGKILLed). Resolves once every
  * /proc/PID/ns/net is a namespace other than ours; `deadlineMs` bounds the wait for all of them
  * (bridge.ts uses the default, which grows with the count; portmap.ts waits 30 s for its one).
+ * `detached` puts the holders in a process group of their own, so that a Ctrl-C at the terminal does not
+ * end them before cleanup() has used them (podman.ts tears its containers down inside them).
  */
-export async function newNamespaces(count: number, holdSeconds: number, deadlineMs = 30_000 + count * 20): Promise<Ns[]> {
+export async function newNamespaces(count: number, holdSeconds: number, deadlineMs = 30_000 + count * 20, detached = false): Promise<Ns[]> {
   const ownNet = readlinkSync('/proc/self/ns/net')
   const out: Ns[] = []
   for (let i = 0; i < count; i++) {
     // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
-    const proc = track(spawn('unshare', ['--net', 'sleep', String(holdSeconds)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+    const proc = track(spawn('unshare', ['--net', 'sleep', String(holdSeconds)], { stdio: 'ignore', env: { PATH: PATH_ENV }, detached }))
     if (proc.pid === undefined) throw new Error('failed to start unshare')
     out.push({ pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc })
   }
