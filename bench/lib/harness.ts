@@ -24,7 +24,10 @@ const tmpDirs: string[] = []
 const hooks: (() => void)[] = []
 let cleanedUp = false
 
-/** Runs fn first in cleanup(), before any child is killed (a daemon gets SIGTERM rather than SIGKILL). */
+/**
+ * Runs fn in cleanup() before any child is killed or directory removed (latest first), for state that needs
+ * them still there: a daemon gets SIGTERM rather than SIGKILL, podman's containers and networks go first.
+ */
 export function atCleanup(fn: () => void): void {
   hooks.push(fn)
 }
@@ -38,11 +41,11 @@ export function killChild(c: ChildProcess): void {
 export function cleanup(): void {
   if (cleanedUp) return
   cleanedUp = true
-  for (const fn of hooks) {
+  for (const fn of hooks.reverse()) {
     try {
       fn()
-    } catch {
-      // a hook must not keep the children alive
+    } catch (e) {
+      process.stderr.write(`cleanup: ${errMsg(e)}\n`)
     }
   }
   for (const c of children) killChild(c)
@@ -94,13 +97,15 @@ export interface Ns {
  * killed by cleanup(); the sleep also ends by itself should the bench be SIGKILLed). Resolves once every
  * /proc/PID/ns/net is a namespace other than ours; `deadlineMs` bounds the wait for all of them
  * (bridge.ts uses the default, which grows with the count; portmap.ts waits 30 s for its one).
+ * `detached` puts the holders in a process group of their own, so that a Ctrl-C at the terminal does not
+ * end them before cleanup() has used them (podman.ts tears its containers down inside them).
  */
-export async function newNamespaces(count: number, holdSeconds: number, deadlineMs = 30_000 + count * 20): Promise<Ns[]> {
+export async function newNamespaces(count: number, holdSeconds: number, deadlineMs = 30_000 + count * 20, detached = false): Promise<Ns[]> {
   const ownNet = readlinkSync('/proc/self/ns/net')
   const out: Ns[] = []
   for (let i = 0; i < count; i++) {
     // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
-    const proc = track(spawn('unshare', ['--net', 'sleep', String(holdSeconds)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+    const proc = track(spawn('unshare', ['--net', 'sleep', String(holdSeconds)], { stdio: 'ignore', env: { PATH: PATH_ENV }, detached }))
     if (proc.pid === undefined) throw new Error('failed to start unshare')
     out.push({ pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc })
   }

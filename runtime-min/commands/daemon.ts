@@ -101,7 +101,7 @@ export async function daemonControl(command: 'status' | 'metrics', socket: strin
 function formatStatus(s: import('../../daemon/metrics.js').DaemonStatus): string {
   const lines = [
     `pid ${s.pid}, build ${s.build} (berth ${s.version}), socket ${s.socket}`,
-    `uptime ${s.uptime_s} s, in flight ${s.in_flight}/${s.max_in_flight}, queued ${s.queued}, rss ${(s.rss_bytes / 1048576).toFixed(1)} MiB`,
+    `uptime ${s.uptime_s} s, in flight ${s.in_flight}/${s.max_in_flight}, queued ${s.queued}, rss ${(s.rss_bytes / 1048576).toFixed(1)} MiB, heap used ${(s.heap_used_bytes / 1048576).toFixed(1)} MiB`,
   ]
   const fb = Object.entries(s.fallbacks)
   if (fb.length > 0) lines.push(`handed back to the shim: ${fb.map(([r, n]) => `${r} ${n}`).join(', ')}`)
