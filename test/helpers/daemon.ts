@@ -22,11 +22,12 @@ export interface TestDaemon {
   stop(): Promise<{ code: number | null; ms: number }>
 }
 
-export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[] } = {}): Promise<TestDaemon> {
+export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<TestDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-test-daemon-'))
   const socket = join(dir, 'berthd.sock')
   const argv = [join(BIN_DIR, 'berth'), 'daemon', '--socket', socket, ...(opts.args ?? [])]
-  const proc = opts.netns === undefined ? spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('nsenter', [`--net=${opts.netns}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const how = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...opts.env } }
+  const proc = opts.netns === undefined ? spawn(argv[0] as string, argv.slice(1), how) : spawn('nsenter', [`--net=${opts.netns}`, '--', ...argv], how)
   let stderr = ''
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
