@@ -31,11 +31,12 @@ export interface TestDaemon {
  * `socket`: serve on this path instead of a fresh temporary one (a restart after a crash takes over the
  * stale socket file); the caller owns its directory.
  */
-export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[]; socket?: string } = {}): Promise<TestDaemon> {
+export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[]; socket?: string; env?: Record<string, string> } = {}): Promise<TestDaemon> {
   const dir = opts.socket === undefined ? mkdtempSync(join(tmpdir(), 'berth-test-daemon-')) : undefined
   const socket = opts.socket ?? join(dir as string, 'berthd.sock')
   const argv = [join(BIN_DIR, 'berth'), 'daemon', '--socket', socket, ...(opts.args ?? [])]
-  const proc = opts.netns === undefined ? spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('nsenter', [`--net=${opts.netns}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const how = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...opts.env } }
+  const proc = opts.netns === undefined ? spawn(argv[0] as string, argv.slice(1), how) : spawn('nsenter', [`--net=${opts.netns}`, '--', ...argv], how)
   let stderr = ''
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))

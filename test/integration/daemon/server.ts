@@ -61,6 +61,20 @@ t.test('calls run in-process and answer as the executable does', { skip }, async
   t.match(human, /loopback\s+ADD\s+5\s+4/, 'status as a table: calls and errors')
 })
 
+t.test('status --gc: a full collection first and V8\'s spaces, only in a daemon run with --expose-gc', { skip }, async (t) => {
+  const gc = (socket: string) => spawnSync(join(BIN_DIR, 'berth'), ['daemon', 'status', '--gc', '--json', '--socket', socket], { encoding: 'utf8' })
+  const plain = await startDaemon(t)
+  const refused = gc(plain.socket)
+  t.not(refused.status, 0, 'refused without --expose-gc')
+  t.match(refused.stderr, /expose-gc/, 'and says how to get it')
+  const d = await startDaemon(t, { env: { NODE_OPTIONS: '--expose-gc' } })
+  const r = gc(d.socket)
+  t.equal(r.status, 0)
+  const st = JSON.parse(r.stdout) as { heap_used_bytes: number; rss_bytes: number; v8_spaces: { space: string; used_bytes: number; committed_bytes: number }[] }
+  t.ok(st.heap_used_bytes > 0 && st.heap_used_bytes < st.rss_bytes, 'heap used is reported, and less than the RSS')
+  for (const name of ['new_space', 'old_space', 'code_space']) t.ok(st.v8_spaces.some((s) => s.space === name && s.committed_bytes >= s.used_bytes), `${name}: used <= committed`)
+})
+
 t.test('callers the daemon cannot serve are handed back to their shim', { skip }, async (t) => {
   const d = await startDaemon(t)
   const unknown = await callDaemon(d.socket, { type: 'frobnicate', env: env({ CNI_COMMAND: 'ADD' }), stdin: '{}' })
