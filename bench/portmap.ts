@@ -3,8 +3,12 @@
 //   1. ADD and DEL latency (median wall time, mean CPU time) of one attachment with 4 TCP mappings, with
 //      M mappings already present on the host (BENCH_N, default 0,500,2000). Each M has its own host
 //      namespace, populated first; the probes then interleave over every (M, side), so the load of a
-//      shared machine drifts over all of them alike. Goal: berth's ADD+DEL CPU at the largest M <= 1.1x
-//      at the smallest.
+//      shared machine drifts over all of them alike. berth runs as two sides from the same bin/ on the
+//      same mappings: "berth+daemon", the shim served by a `berth daemon` inside that M's host namespace
+//      (one per host; it populates berth's mappings, and its CPU time counts with each call's), and
+//      "berth", the shim with no daemon on its BERTH_SOCKET (bin/lib/portmap, a Node process). Goals:
+//      berth+daemon ADD and DEL <= 0.3x the reference's at the smallest and the largest M; berth's ADD+DEL
+//      CPU at the largest M <= 1.1x at the smallest. The medians are plotted: bench/results/portmap-latency.svg.
 //      Populating: portmap ADD for M/4 fake attachments, 4 mappings each, with a synthetic prevResult
 //      (one interface in a sandbox and one IPv4 address in the fake subnet, which an empty bridge in
 //      the host namespace holds, as a bridge would). portmap reads nothing else of prevResult, so this is
@@ -52,14 +56,18 @@ import {
   type Ns,
   type Timed,
   printLatencyTable,
+  printRatioGoals,
+  writeLatencyPlot,
   envCounts,
 } from './lib/harness.js'
+import { describeServed, startBenchDaemon, type BenchDaemon } from './lib/daemon.js'
 import { netnsFileKey } from '../pkg/ns/netns.js'
 
 const ROOT = process.cwd()
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
 const N_LIST = envCounts('BENCH_N', '0,500,2000')
 const PROBES = Number(process.env['BENCH_PROBES'] ?? 12)
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 3)
 const PER_ATTACHMENT = 4
 const POPULATE_JOBS = Number(process.env['BENCH_POPULATE_JOBS'] ?? 4)
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 3)
@@ -70,8 +78,10 @@ const CONN_SECONDS = Number(process.env['BENCH_CONN_SECONDS'] ?? 2)
 const CONN_MAX = Number(process.env['BENCH_CONN_MAX'] ?? 8000)
 const CONN_PARALLEL = Number(process.env['BENCH_CONN_PARALLEL'] ?? 8)
 const HOLD_SECONDS = Number(process.env['BENCH_HOLD_SECONDS'] ?? 3600)
-// BENCH_PARTS=latency (or dataplane) runs one part only, for quick comparisons.
+// BENCH_PARTS=latency (or dataplane) runs one part only, for quick comparisons; BENCH_DAEMON=0 leaves out
+// berth+daemon; BENCH_WARMUP (default 3) probes of every (M, side) come before the measured ones.
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'latency,dataplane').split(',').map((s) => s.trim()))
+const WITH_DAEMON = process.env['BENCH_DAEMON'] !== '0'
 const CNI_VERSION = '1.0.0'
 
 // ---------------------------------------------------------------------------------------------------
@@ -129,8 +139,12 @@ const newNamespace = async (): Promise<Ns> => (await newNamespaces(1, HOLD_SECON
 // Plugin calls.
 
 interface Side {
-  name: 'berth' | 'reference'
+  name: 'berth+daemon' | 'berth' | 'reference'
   dir: string
+  /** BERTH_SOCKET of berth's calls: a daemon's, or a path where none listens (berth standalone) */
+  socket?: string
+  /** the daemon serving this side: its CPU time counts with the call's */
+  daemon?: BenchDaemon
   network: string
   /** fake attachments' addresses: 10.<octet>.x.y/16 */
   octet: number
@@ -167,15 +181,20 @@ function mappingsOf(s: Side, index: number): Mapping[] {
 }
 
 function pluginEnv(s: Side, command: string, id: string, netns: string, ifName = 'eth0'): Record<string, string> {
-  return { PATH: PATH_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: ifName, CNI_PATH: s.dir }
+  const env: Record<string, string> = { PATH: PATH_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: ifName, CNI_PATH: s.dir }
+  if (s.socket !== undefined) env['BERTH_SOCKET'] = s.socket
+  return env
 }
 
+/** A side's name as it may stand in a container ID ('+' may not). */
+const tag = (s: Side) => s.name.replace('+daemon', 'd')
+
 function callSync(host: Ns, s: Side, plugin: string, command: string, id: string, netns: string, conf: string): Timed {
-  const cpu0 = childCpuMs()
+  const cpu0 = childCpuMs() + (s.daemon?.cpuMs() ?? 0)
   const t0 = process.hrtime.bigint()
   const r = spawnSync('nsenter', [`--net=${host.path}`, '--', join(s.dir, plugin)], { env: pluginEnv(s, command, id, netns), input: conf, encoding: 'utf8', timeout: 120_000 })
   const ms = Number(process.hrtime.bigint() - t0) / 1e6
-  const cpuMs = childCpuMs() - cpu0
+  const cpuMs = childCpuMs() + (s.daemon?.cpuMs() ?? 0) - cpu0
   if (r.status !== 0) throw new Error(`${s.name} ${plugin} ${command} ${id} failed (${r.status ?? r.signal}): ${r.stdout}${r.stderr}`)
   return { ms, cpuMs, stdout: r.stdout }
 }
@@ -209,11 +228,12 @@ async function newHost(sides: readonly Side[]): Promise<Ns> {
   return host
 }
 
-async function latency(sides: Side[], sandbox: Ns): Promise<Map<string, LatencyRow[]>> {
-  // The probe: attachment index 0 of the side's range is reserved for it (fake ones start at 1).
+async function latency(sides: Side[], sandbox: Ns, bin: string, daemons: BenchDaemon[]): Promise<Map<string, LatencyRow[]>> {
+  // The probe: attachment index 0 of the side's range is reserved for it (fake ones start at 1); the two
+  // berth sides use it in turn, each probe's DEL before the next one's ADD.
   let probeId = 0
   const probe = (host: Ns, s: Side) => {
-    const id = `bench-pm-${s.name}-probe-${probeId++}`
+    const id = `bench-pm-${tag(s)}-probe-${probeId++}`
     const conf = portmapConf(s, syntheticPrev(s, 0, sandbox.path), mappingsOf(s, 0))
     return { add: callSync(host, s, 'portmap', 'ADD', id, sandbox.path, conf), del: callSync(host, s, 'portmap', 'DEL', id, sandbox.path, conf) }
   }
@@ -227,27 +247,37 @@ async function latency(sides: Side[], sandbox: Ns): Promise<Map<string, LatencyR
   const rows = new Map<string, LatencyRow[]>()
   for (const n of N_LIST) {
     const host = await newHost(sides)
+    // The daemon serves only callers in its own network namespace: one per host.
+    const daemon = WITH_DAEMON ? await startBenchDaemon(bin, host, HOLD_SECONDS, `pm${n}`) : undefined
+    if (daemon) daemons.push(daemon)
     for (const s of sides) {
+      const served: Side | undefined = s.name === 'berth' && daemon ? { ...s, name: 'berth+daemon', socket: daemon.socket, daemon } : undefined
       const t0 = Date.now()
       const idx = Array.from({ length: Math.ceil(n / PER_ATTACHMENT) }, (_, i) => i + 1)
       let failed: string | undefined
       await pool(idx, POPULATE_JOBS, async (i) => {
         if (failed !== undefined) return
-        const r = await callAsync(host, s, 'ADD', `bench-pm-${s.name}-${i}`, sandbox.path, portmapConf(s, syntheticPrev(s, i, sandbox.path), mappingsOf(s, i)))
+        // berth's mappings through the daemon (the berth sides share them), as the faster way in
+        const r = await callAsync(host, served ?? s, 'ADD', `bench-pm-${s.name}-${i}`, sandbox.path, portmapConf(s, syntheticPrev(s, i, sandbox.path), mappingsOf(s, i)))
         if (r.status !== 0) failed = `ADD ${i} failed (${r.status}): ${r.out.slice(0, 400)}`
       })
       if (failed !== undefined) throw new Error(`populating ${s.name} to ${n} mappings: ${failed}`)
-      const name = `${s.name}@${n}`
-      combos.push({ name, side: s, n, host })
-      rows.set(name, [{ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: (Date.now() - t0) / 1000 }])
-      process.stderr.write(`bench/portmap: ${s.name}: ${idx.length * PER_ATTACHMENT} mappings (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
+      const populateS = (Date.now() - t0) / 1000
+      for (const [side, pop] of served ? ([[served, populateS], [s, NaN]] as const) : ([[s, populateS]] as const)) {
+        const name = `${side.name}@${n}`
+        combos.push({ name, side, n, host })
+        rows.set(name, [{ n, addMs: NaN, delMs: NaN, addCpu: NaN, delCpu: NaN, populateS: pop }])
+      }
+      process.stderr.write(`bench/portmap: ${served?.name ?? s.name}: ${idx.length * PER_ATTACHMENT} mappings (${populateS.toFixed(1)} s)\n`)
     }
   }
-  for (const c of combos) probe(c.host, c.side) // warm-up: page cache, tables and chains exist before measuring
+  // Warm-up: page cache, tables and chains exist before measuring, and each daemon has run its verbs' code
+  // a few times (a resident daemon is warm; a fresh one compiles on its first calls).
+  for (let k = 0; k < WARMUP; k++) for (const c of combos) probe(c.host, c.side)
   const samples = new Map<string, LatencyRow[]>(combos.map((c) => [c.name, rows.get(c.name) ?? []]))
   measureAll(combos, samples, (c) => probe(c.host, c.side))
-  const out = new Map<string, LatencyRow[]>(sides.map((s) => [s.name, []]))
-  for (const c of combos) out.get(c.side.name)?.push(...(samples.get(c.name) ?? []))
+  const out = new Map<string, LatencyRow[]>()
+  for (const c of combos) out.set(c.side.name, [...(out.get(c.side.name) ?? []), ...(samples.get(c.name) ?? [])])
   process.stderr.write('bench/portmap: latency measured\n')
   return out
 }
@@ -273,9 +303,18 @@ function measureAll<C extends { name: string; n: number }>(combos: readonly C[],
   }
 }
 
-function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
-  const hasRef = sides.some((s) => s.name === 'reference')
-  const { b, r } = printLatencyTable(`\n1. ADD / DEL latency of one attachment with ${PER_ATTACHMENT} TCP mappings, M mappings already on the host: median wall ms of ${PROBES} probes, mean CPU ms`, 'M', rows, hasRef)
+/** The sides in the latency table and its plot, in this order. */
+const PLOTTED = ['berth+daemon', 'berth', 'reference']
+
+function printLatency(rows: Map<string, LatencyRow[]>): void {
+  printLatencyTable(
+    `\n1. ADD / DEL latency of one attachment with ${PER_ATTACHMENT} TCP mappings, M mappings already on the host: median wall ms of ${PROBES} probes, mean CPU ms (berth+daemon: the shim's and the daemon's)`,
+    'M',
+    rows,
+    PLOTTED,
+  )
+  const b = rows.get('berth') ?? []
+  const r = rows.get('reference') ?? []
   const lo = b[0]
   const hi = b[b.length - 1]
   if (lo && hi && hi.n > lo.n) {
@@ -292,6 +331,11 @@ function printLatency(rows: Map<string, LatencyRow[]>, sides: Side[]): void {
       )
     }
   }
+  // The daemon issue's goal, at the smallest and the largest M measured (0 and 2000 by default).
+  const ms = (rows.get('berth+daemon') ?? []).map((x) => x.n)
+  if (ms.length > 0 && r.length > 0) printRatioGoals(rows, 'berth+daemon', [...new Set([Math.min(...ms), Math.max(...ms)])], 0.3, 'M')
+  const svg = writeLatencyPlot(ROOT, 'portmap-latency.svg', `portmap (${PER_ATTACHMENT} TCP mappings): ADD / DEL latency against mappings on the host`, 'M (mappings already on the host)', rows, PLOTTED)
+  console.log(`plot: ${svg}`)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -438,7 +482,9 @@ async function main(): Promise<void> {
   // A private copy of bin/: a rebuild during the run must not swap executables under the benchmark.
   const bin = mkTmp('bin')
   cpSync(built, bin, { recursive: true })
-  const sides: Side[] = [{ name: 'berth', dir: bin, network: 'bench-pm-berth', octet: 201, portBase: 20000 }]
+  // berth standalone: a BERTH_SOCKET where no daemon listens (not the default one: another may run there).
+  const noDaemon = join(mkTmp('no-daemon'), 'berthd.sock')
+  const sides: Side[] = [{ name: 'berth', dir: bin, network: 'bench-pm-berth', octet: 201, portBase: 20000, socket: noDaemon }]
   if (existsSync(join(REF_DIR, 'portmap'))) sides.push({ name: 'reference', dir: REF_DIR, network: 'bench-pm-ref', octet: 202, portBase: 40000 })
   else process.stderr.write(`bench/portmap: no reference portmap in ${REF_DIR}: berth only\n`)
   const maxN = N_LIST[N_LIST.length - 1] ?? 0
@@ -449,7 +495,7 @@ async function main(): Promise<void> {
   // The fake attachments' sandbox: one namespace for all (portmap only checks that it exists).
   const sandbox = await newNamespace()
   console.log(
-    `bench/portmap: berth bin/ vs ${sides.length > 1 ? `reference ${REF_DIR}/portmap` : '(no reference)'}; M = ${N_LIST.join(', ')} mappings ` +
+    `bench/portmap: berth bin/ ${WITH_DAEMON ? 'with a daemon in each host namespace and without' : 'without a daemon'} vs ${sides.length > 1 ? `reference ${REF_DIR}/portmap` : '(no reference)'}; M = ${N_LIST.join(', ')} mappings ` +
       `(${PER_ATTACHMENT} per attachment, synthetic prevResult); all inside throw-away host namespaces`,
   )
   const started = Date.now()
@@ -466,14 +512,23 @@ async function main(): Promise<void> {
     }
   }
   let lat: Map<string, LatencyRow[]> | undefined
+  const daemons: BenchDaemon[] = []
   if (PARTS.has('latency')) {
     try {
-      lat = await latency(sides, sandbox)
+      lat = await latency(sides, sandbox, bin, daemons)
     } catch (e) {
       failures.push(`latency: ${errMsg(e)}`)
     }
   }
-  if (lat) printLatency(lat, sides)
+  if (lat) printLatency(lat)
+  // Every call of the berth+daemon side must have been served by a daemon, or its figures mean nothing.
+  for (const d of daemons) {
+    const st = d.served()
+    console.log(`the daemon of one host (pid ${d.pid}) served: ${describeServed(st)}`)
+    if (Object.keys(st.fallbacks).length > 0) failures.push('a daemon handed calls back to the shim: berth+daemon figures include standalone runs')
+    const code = await d.stop()
+    if (code !== 0) failures.push(`a daemon exited with ${code} on SIGTERM: ${d.logTail()}`)
+  }
   if (paths) printDataPlane(paths)
   console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`)
   if (failures.length > 0) {

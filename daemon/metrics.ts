@@ -52,6 +52,8 @@ export interface DaemonStatus {
   queued: number
   max_in_flight: number
   rss_bytes: number
+  /** V8 heap in use (process.memoryUsage().heapUsed): with rss_bytes, tells a JavaScript leak from a native one */
+  heap_used_bytes: number
   fallbacks: Record<string, number>
   requests: SeriesStatus[]
 }
@@ -72,17 +74,19 @@ export class Metrics {
     this.#fallbacks.set(reason, (this.#fallbacks.get(reason) ?? 0) + 1)
   }
 
-  status(base: Omit<DaemonStatus, 'uptime_s' | 'fallbacks' | 'requests' | 'rss_bytes'>): DaemonStatus {
+  status(base: Omit<DaemonStatus, 'uptime_s' | 'fallbacks' | 'requests' | 'rss_bytes' | 'heap_used_bytes'>): DaemonStatus {
     const requests = [...this.#series.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, s]): SeriesStatus => {
       const [type = '', verb = ''] = key.split('\0')
       const p = s.percentiles()
       const ms = (v: number) => Math.round(v * 1e5) / 100
       return { type, verb, count: s.count, codes: Object.fromEntries(s.codes), p50_ms: ms(p.p50), p90_ms: ms(p.p90), p99_ms: ms(p.p99) }
     })
+    const mem = process.memoryUsage()
     return {
       ...base,
       uptime_s: Math.round((Date.now() - this.started) / 1000),
-      rss_bytes: process.memoryUsage.rss(),
+      rss_bytes: mem.rss,
+      heap_used_bytes: mem.heapUsed,
       fallbacks: Object.fromEntries(this.#fallbacks),
       requests,
     }
@@ -103,6 +107,8 @@ export class Metrics {
     lines.push(`berth_daemon_queued ${st.queued}`)
     head('berth_daemon_resident_memory_bytes', 'gauge', 'Resident set size.')
     lines.push(`berth_daemon_resident_memory_bytes ${st.rss_bytes}`)
+    head('berth_daemon_heap_used_bytes', 'gauge', 'V8 heap in use.')
+    lines.push(`berth_daemon_heap_used_bytes ${st.heap_used_bytes}`)
     head('berth_daemon_fallbacks_total', 'counter', 'Calls handed back to the shim to run in a process of their own, by reason.')
     for (const [reason, n] of Object.entries(st.fallbacks)) lines.push(`berth_daemon_fallbacks_total{reason="${label(reason)}"} ${n}`)
     head('berth_daemon_requests_total', 'counter', 'Calls served, by CNI type, verb and result code (0: success).')

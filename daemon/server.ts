@@ -5,6 +5,7 @@
 import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { native } from '../native/index.js'
 import { withStderr } from '../pkg/log/log.js'
 import type { PluginDef } from '../pkg/skel/plugin.js'
@@ -181,6 +182,16 @@ export class Daemon {
   }
 
   #control(cmd: string): string {
+    if (cmd === 'gc') {
+      // A debugging aid for memory measurements (bench/daemon-memory.ts): a full collection first, so the
+      // status shows what is retained, not what the collector has yet to reach. Only with --expose-gc.
+      const gc = (globalThis as { gc?: () => void }).gc
+      if (gc === undefined) return `${JSON.stringify({ error: 'gc needs a daemon started with NODE_OPTIONS=--expose-gc' })}\n`
+      gc()
+      // What each V8 space holds and keeps committed: RSS that the live heap does not explain.
+      const spaces = getHeapSpaceStatistics().map((s) => ({ space: s.space_name, used_bytes: s.space_used_size, committed_bytes: s.physical_space_size }))
+      return `${JSON.stringify({ ...this.status(), v8_spaces: spaces })}\n`
+    }
     const st = this.status()
     if (cmd === 'status') return `${JSON.stringify(st)}\n`
     if (cmd === 'metrics') return this.#metrics.prometheus(st)
@@ -337,7 +348,7 @@ function removeSocket(path: string): void {
 }
 
 /** A client for the control requests: status (JSON) or metrics (Prometheus text). */
-export function control(socketPath: string, command: 'status' | 'metrics', timeoutMs = 5000): Promise<string> {
+export function control(socketPath: string, command: 'status' | 'metrics' | 'gc', timeoutMs = 5000): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = connect(socketPath)
     let buf: Buffer = Buffer.alloc(0)

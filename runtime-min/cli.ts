@@ -513,10 +513,13 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
       .command(
         'status',
         'Uptime, build, calls by type and verb, in flight, queue, latency percentiles',
-        (yy) => yy.option('json', { type: 'boolean', default: false, describe: 'print the status as JSON' }),
-        act(async (a: { socket?: string; json: boolean }) => {
+        (yy) =>
+          yy
+            .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON' })
+            .option('gc', { type: 'boolean', default: false, describe: 'a full garbage collection first (a daemon started with NODE_OPTIONS=--expose-gc; for memory measurements)' }),
+        act(async (a: { socket?: string; json: boolean; gc: boolean }) => {
           const { daemonControl } = await import('./commands/daemon.js')
-          process.stdout.write(await daemonControl('status', a.socket, a.json))
+          process.stdout.write(await daemonControl(a.gc ? 'gc' : 'status', a.socket, a.json))
         }),
       )
       .command(

@@ -6,9 +6,10 @@
 // make a benchmark of it, and it runs nothing at import: the signal handlers are installed only by
 // installCleanup(), which each benchmark calls where it used to register them itself.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { linePlotSvg, type Series } from './svg.js'
 
 /** The PATH of every child: the system directories first, so unshare, nsenter, ip and iperf3 are found. */
 export const PATH_ENV = `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${process.env['PATH'] ? `:${process.env['PATH']}` : ''}`
@@ -20,17 +21,33 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const children = new Set<ChildProcess>()
 const tmpDirs: string[] = []
+const hooks: (() => void)[] = []
 let cleanedUp = false
+
+/**
+ * Runs fn in cleanup() before any child is killed or directory removed (latest first), for state that needs
+ * them still there: a daemon gets SIGTERM rather than SIGKILL, podman's containers and networks go first.
+ */
+export function atCleanup(fn: () => void): void {
+  hooks.push(fn)
+}
 
 /** SIGKILLs a child unless it has already ended. */
 export function killChild(c: ChildProcess): void {
   if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
 }
 
-/** Kills every tracked child and removes every temporary directory; runs once. */
+/** Runs the atCleanup() hooks, kills every tracked child and removes every temporary directory; runs once. */
 export function cleanup(): void {
   if (cleanedUp) return
   cleanedUp = true
+  for (const fn of hooks.reverse()) {
+    try {
+      fn()
+    } catch (e) {
+      process.stderr.write(`cleanup: ${errMsg(e)}\n`)
+    }
+  }
   for (const c of children) killChild(c)
   children.clear()
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
@@ -80,13 +97,15 @@ export interface Ns {
  * killed by cleanup(); the sleep also ends by itself should the bench be SIGKILLed). Resolves once every
  * /proc/PID/ns/net is a namespace other than ours; `deadlineMs` bounds the wait for all of them
  * (bridge.ts uses the default, which grows with the count; portmap.ts waits 30 s for its one).
+ * `detached` puts the holders in a process group of their own, so that a Ctrl-C at the terminal does not
+ * end them before cleanup() has used them (podman.ts tears its containers down inside them).
  */
-export async function newNamespaces(count: number, holdSeconds: number, deadlineMs = 30_000 + count * 20): Promise<Ns[]> {
+export async function newNamespaces(count: number, holdSeconds: number, deadlineMs = 30_000 + count * 20, detached = false): Promise<Ns[]> {
   const ownNet = readlinkSync('/proc/self/ns/net')
   const out: Ns[] = []
   for (let i = 0; i < count; i++) {
     // unshare execs sleep in the same process: /proc/PID/ns/net is the new namespace.
-    const proc = track(spawn('unshare', ['--net', 'sleep', String(holdSeconds)], { stdio: 'ignore', env: { PATH: PATH_ENV } }))
+    const proc = track(spawn('unshare', ['--net', 'sleep', String(holdSeconds)], { stdio: 'ignore', env: { PATH: PATH_ENV }, detached }))
     if (proc.pid === undefined) throw new Error('failed to start unshare')
     out.push({ pid: proc.pid, path: `/proc/${proc.pid}/ns/net`, proc })
   }
@@ -250,28 +269,84 @@ export function measureProbes<S extends { name: string }>(
 }
 
 /**
- * Prints the berth rows of a latency-vs-N table, with the reference's rows and berth/reference ratios when
- * the reference ran; `label` names N ('N' containers, 'M' mappings). Returns berth's rows and the reference's.
+ * Prints a latency-vs-N table: one line per side at each N (in the order of `sides`), with each side's
+ * ratios to `ref` when that side ran; `label` names N ('N' containers, 'M' mappings). A populate time is
+ * shown where that side populated its N (sides sharing a network show '-').
  */
-export function printLatencyTable(title: string, label: string, rows: Map<string, LatencyRow[]>, hasRef: boolean): { b: LatencyRow[]; r: LatencyRow[] } {
+export function printLatencyTable(title: string, label: string, rows: Map<string, LatencyRow[]>, sides: readonly string[], ref = 'reference'): void {
   console.log(title)
-  let head = label.padStart(6) + ' | berth ADD   DEL  cpuADD cpuDEL'
-  if (hasRef) head += ' | ref ADD   DEL  cpuADD cpuDEL | berth/ref ADD   DEL   cpu'
-  head += ' | populate s (berth' + (hasRef ? ', ref)' : ')')
-  console.log(head)
-  const b = rows.get('berth') ?? []
-  const r = rows.get('reference') ?? []
-  for (const br of b) {
-    const rr = r.find((x) => x.n === br.n)
-    let line = String(br.n).padStart(6) + ' | ' + f1(br.addMs).padStart(9) + f1(br.delMs).padStart(6) + f1(br.addCpu).padStart(8) + f1(br.delCpu).padStart(7)
-    if (hasRef && rr) {
-      line += ' | ' + f1(rr.addMs).padStart(7) + f1(rr.delMs).padStart(6) + f1(rr.addCpu).padStart(8) + f1(rr.delCpu).padStart(7)
-      line += ' | ' + ratio(br.addMs, rr.addMs).padStart(13) + ratio(br.delMs, rr.delMs).padStart(6) + ratio(br.addCpu + br.delCpu, rr.addCpu + rr.delCpu).padStart(6)
-    }
-    line += ' | ' + br.populateS.toFixed(1) + (hasRef && rr ? `, ${rr.populateS.toFixed(1)}` : '')
-    console.log(line)
+  const shown = sides.filter((s) => (rows.get(s)?.length ?? 0) > 0)
+  const hasRef = shown.includes(ref)
+  const w = Math.max(5, ...shown.map((s) => s.length))
+  let head = `${label.padStart(6)} | ${'side'.padEnd(w)}    ADD    DEL cpuADD cpuDEL`
+  if (hasRef) head += ` | ADD/ref DEL/ref cpu/ref`
+  console.log(`${head} | populate s`)
+  const ns = [...new Set(shown.flatMap((s) => (rows.get(s) ?? []).map((r) => r.n)))].sort((a, b) => a - b)
+  const refRows = rows.get(ref) ?? []
+  for (const n of ns) {
+    const rr = refRows.find((x) => x.n === n)
+    shown.forEach((s, i) => {
+      const r = rows.get(s)?.find((x) => x.n === n)
+      if (r === undefined) return
+      let line = `${(i === 0 ? String(n) : '').padStart(6)} | ${s.padEnd(w)}${f1(r.addMs).padStart(7)}${f1(r.delMs).padStart(7)}${f1(r.addCpu).padStart(7)}${f1(r.delCpu).padStart(7)}`
+      if (hasRef) {
+        line += rr && s !== ref ? ` | ${ratio(r.addMs, rr.addMs).padStart(7)}${ratio(r.delMs, rr.delMs).padStart(8)}${ratio(r.addCpu + r.delCpu, rr.addCpu + rr.delCpu).padStart(8)}` : ` | ${''.padStart(23)}`
+      }
+      console.log(`${line} | ${f1(r.populateS)}`)
+    })
   }
-  return { b, r }
+}
+
+/**
+ * The "side <= k x the reference" goals, ADD and DEL wall time (the medians) at each of `at`, one line
+ * each with its verdict; returns whether all were met (an N that did not run counts as not met).
+ */
+export function printRatioGoals(rows: Map<string, LatencyRow[]>, side: string, at: readonly number[], k: number, label: string, ref = 'reference'): boolean {
+  let all = true
+  for (const n of at) {
+    const s = rows.get(side)?.find((r) => r.n === n)
+    const r = rows.get(ref)?.find((x) => x.n === n)
+    for (const verb of ['ADD', 'DEL'] as const) {
+      const [a, b] = verb === 'ADD' ? [s?.addMs, r?.addMs] : [s?.delMs, r?.delMs]
+      const x = a !== undefined && b !== undefined ? a / b : NaN
+      const ok = x <= k
+      all &&= ok
+      const detail = Number.isFinite(x) ? `${x.toFixed(2)}x: ${f1(a as number)} vs ${f1(b as number)} ms` : 'not measured'
+      console.log(`goal ${side} ${verb} <= ${k}x ${ref} at ${label}=${n}: ${ok ? 'met' : 'NOT met'} (${detail})`)
+    }
+  }
+  return all
+}
+
+/** Plot colours of the sides, alike in every benchmark's plot. */
+const SIDE_STYLE: Record<string, { color: string; dash?: string }> = {
+  'berth+daemon': { color: '#1b7f3b' },
+  berth: { color: '#d95f02' },
+  reference: { color: '#3b5bdb', dash: '7 4' },
+}
+
+/**
+ * Writes the ADD and DEL medians of a latency-vs-N table as an SVG with two panels, one line per side
+ * (in `sides` order), to bench/results/<file> under `root`; returns its path.
+ */
+export function writeLatencyPlot(root: string, file: string, title: string, xLabel: string, rows: Map<string, LatencyRow[]>, sides: readonly string[]): string {
+  const series = (pick: (r: LatencyRow) => number): Series[] =>
+    sides
+      .filter((s) => (rows.get(s)?.length ?? 0) > 0)
+      .map((s) => ({
+        name: s,
+        points: [...(rows.get(s) ?? [])].sort((a, b) => a.n - b.n).map((r) => [r.n, pick(r)] as const),
+        ...(SIDE_STYLE[s] ?? { color: '#777777' }),
+      }))
+  const svg = linePlotSvg(title, [
+    { title: 'ADD', xLabel, yLabel: 'median wall time (ms)', series: series((r) => r.addMs) },
+    { title: 'DEL', xLabel, yLabel: 'median wall time (ms)', series: series((r) => r.delMs) },
+  ])
+  const dir = join(root, 'bench', 'results')
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, file)
+  writeFileSync(path, svg)
+  return path
 }
 
 /** The distinct numbers of a comma-separated environment variable (or its default), ascending: BENCH_N=0,250,1000. */

@@ -195,7 +195,7 @@ static void find_self(void) {
 // Runs the Node plugin lib/<type> beside this file in place of the shim: same argv and environ. When in
 // is not NULL the shim has consumed stdin; the bytes are handed on through a memfd as the new fd 0.
 static void fallback(char **argv, const struct buf *in) {
-  char lib[sizeof self + 256];
+  char lib[sizeof self + 512]; // "/lib/" and a type name of up to NAME_MAX bytes
   if (!*self) cni_error("1.1.0", 5, "berth: the shim cannot find its own path in /proc/self/exe"), exit(1);
   snprintf(lib, sizeof lib, "%.*s/lib/%s", (int)(strrchr(self, '/') - self), self, type);
   if (in) {

@@ -15,6 +15,8 @@
 // describes the file is ignored (and swept).
 // A reservation file appears atomically with its content: written to a temporary file, then link(2)ed to
 // its name, which fails with EEXIST when the address is taken (exclusive create without a partial file).
+// Temporary files live in <network>/.berth-tmp/: every writer holds the lock, so whatever is there when
+// the lock is taken was left by a process killed mid-write, and is removed then.
 // The owner index (berth only), so that ADD, DEL and CHECK never read the other attachments' files:
 //   <network>/.berth-owners/<hash of (containerID, ifname)>  JSON {containerId, ifName, ips}: the addresses
 //                                            berth reserved (or indexed) for that attachment (ifName null:
@@ -29,13 +31,13 @@
 // the index) is read and indexed then, once. The index is a hint checked on use: every address it names is
 // read and must still hold the owner's reservation.
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants as fsc } from 'node:fs'
-import { createHash, randomBytes } from 'node:crypto'
-import { basename, dirname, join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
 import { canonicalIp } from '../cni/ip-text.js'
 import { CniCode, CniError } from '../errors/cni-error.js'
 import { errorCode } from '../errors/sys-error.js'
 import { safeJoin } from '../fsutil/safe-path.js'
-import { writeFileAtomicSync } from '../fsutil/atomic-write.js'
+import { removeTempFiles, tempFileName, writeFileAtomicSync } from '../fsutil/atomic-write.js'
 import { formatIp, parseIp, type IpAddr } from '../ip/cidr.js'
 import { withLock } from '../lock/lock.js'
 import type { StoreLocation } from './config.js'
@@ -46,6 +48,7 @@ export const LAST_RESERVED_PREFIX = 'last_reserved_ip.'
 export const BOOT_DIR = '.berth-boot'
 export const INDEX_DIR = '.berth-index'
 export const OWNERS_DIR = '.berth-owners'
+export const TMP_DIR = '.berth-tmp'
 /** what the reference puts between container ID and ifname */
 export const LINE_BREAK = '\r\n'
 const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id'
@@ -130,6 +133,12 @@ export class DiskStore implements Store {
     const run = () => {
       // Another process may have changed the directory since this one last looked.
       this.#indexChecked = false
+      try {
+        mkdirSync(this.#tmp, { recursive: true, mode: 0o755 })
+        removeTempFiles(this.#tmp)
+      } catch (e) {
+        throw ioError(`failed to prepare ${this.#tmp}`, e)
+      }
       return fn()
     }
     return withLock(join(this.dir, LOCK_FILE), run, this.#lockTimeoutMs === undefined ? {} : { timeoutMs: this.#lockTimeoutMs })
@@ -141,7 +150,7 @@ export class DiskStore implements Store {
     // Taken: no need to write anything to learn it (link(2) below still decides).
     if (existsSync(path)) return false
     const containerId = owner.containerId.trim()
-    const tmp = join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+    const tmp = join(this.#tmp, tempFileName(path))
     try {
       // fsync'ed before it gets its name: a reservation is never seen (nor survives a crash) empty.
       writeNew(tmp, `${containerId}${LINE_BREAK}${owner.ifName}`)
@@ -163,12 +172,12 @@ export class DiskStore implements Store {
         mkdirSync(join(this.dir, BOOT_DIR), { recursive: true, mode: 0o755 })
         // fsync'ed (the file, not the directory): after a crash the record is whole or absent, so a
         // reservation that outlives the boot is recognised as an earlier boot's.
-        writeFileAtomicSync(join(this.dir, BOOT_DIR, name), JSON.stringify(rec), { syncDir: false })
+        writeFileAtomicSync(join(this.dir, BOOT_DIR, name), JSON.stringify(rec), { syncDir: false, tmpDir: this.#tmp })
       }
       mkdirSync(join(this.dir, INDEX_DIR), { recursive: true, mode: 0o755 })
       renameSync(tmp, join(this.dir, INDEX_DIR, name))
       // Not fsync'ed: a torn or lost last_reserved_ip only restarts round robin at the set's start.
-      replaceFile(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), name)
+      replaceFile(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), name, this.#tmp)
     } catch (e) {
       rmSync(tmp, { force: true })
       // Half a reservation is none: the caller sees the error and must not find the address taken.
@@ -233,7 +242,7 @@ export class DiskStore implements Store {
     try {
       this.#addToOwner({ containerId: r.containerId, ifName: r.ifName ?? null, ips: [] }, name)
       mkdirSync(join(this.dir, INDEX_DIR), { recursive: true, mode: 0o755 })
-      const tmp = join(this.dir, INDEX_DIR, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+      const tmp = join(this.#tmp, tempFileName(name))
       try {
         linkSync(join(this.dir, name), tmp)
         renameSync(tmp, join(this.dir, INDEX_DIR, name))
@@ -301,7 +310,11 @@ export class DiskStore implements Store {
       return
     }
     mkdirSync(join(this.dir, OWNERS_DIR), { recursive: true, mode: 0o755 })
-    replaceFile(path, JSON.stringify(rec))
+    replaceFile(path, JSON.stringify(rec), this.#tmp)
+  }
+
+  get #tmp(): string {
+    return join(this.dir, TMP_DIR)
   }
 
   get(ip: IpAddr): Reservation | undefined {
@@ -420,8 +433,8 @@ function writeNew(path: string, data: string): void {
 }
 
 /** Write + rename, without fsync: for files whose loss or tear in a crash is harmless (said where used). */
-function replaceFile(path: string, data: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+function replaceFile(path: string, data: string, tmpDir: string): void {
+  const tmp = join(tmpDir, tempFileName(path))
   try {
     const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600)
     try {

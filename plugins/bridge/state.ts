@@ -6,6 +6,8 @@
 //                                     share /run. tmpfs: cleared on reboot with the kernel state it mirrors.
 //   att/<owner tag>.json              { v, network, containerId, ifName, hostVeth?, nat?, spoof? }
 //   nat/<address>                     the owner tag of the NAT map element keyed by that address
+//   tmp/                              the temporary files of those writes: a process killed before its
+//                                     rename leaves one here, and the DEL of its owner removes it
 //
 // Each record is written (atomically) before the kernel change it describes, so a crash halfway through
 // ADD still leaves it. A record is a hint, never the authority: a namespace's inode number is reused
@@ -15,7 +17,7 @@
 // kernel disagree. Without a record (written by an older berth, or lost), DEL lists as before.
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
+import { removeTempFiles, writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
 import { netnsFileKey } from '../../pkg/ns/netns.js'
 import { formatIp, parseIp } from '../../pkg/ip/cidr.js'
 
@@ -66,11 +68,14 @@ export class BridgeState {
 
   write(tag: string, rec: Omit<AttachmentRecord, 'v'>): void {
     mkdirSync(join(this.dir, 'att'), { recursive: true, mode: 0o700 })
-    writeFileAtomicSync(this.#att(tag), JSON.stringify({ v: VERSION, ...rec }), { syncDir: false })
+    mkdirSync(this.#tmp, { recursive: true, mode: 0o700 })
+    writeFileAtomicSync(this.#att(tag), JSON.stringify({ v: VERSION, ...rec }), { syncDir: false, tmpDir: this.#tmp })
   }
 
+  /** The record and what a killed writer left of it (writes of one attachment never overlap: the runtime's order). */
   remove(tag: string): void {
     rmSync(this.#att(tag), { force: true })
+    removeTempFiles(this.#tmp, this.#att(tag))
   }
 
   /** Every record with its tag (GC only: grows with the number of attachments). */
@@ -95,7 +100,8 @@ export class BridgeState {
   claimNatKeys(tag: string, keys: readonly string[]): void {
     if (keys.length === 0) return
     mkdirSync(join(this.dir, 'nat'), { recursive: true, mode: 0o700 })
-    for (const k of keys) writeFileAtomicSync(this.#nat(k), tag, { syncDir: false })
+    mkdirSync(this.#tmp, { recursive: true, mode: 0o700 })
+    for (const k of keys) writeFileAtomicSync(this.#nat(k), tag, { syncDir: false, tmpDir: this.#tmp })
   }
 
   /** The owner tag recorded for the NAT element of address `key`, or undefined. */
@@ -109,9 +115,20 @@ export class BridgeState {
     }
   }
 
-  /** Forgets the keys still recorded as `tag`'s. */
+  /**
+   * Forgets the keys still recorded as `tag`'s, and the temporary files of keys recorded as nobody's (a
+   * claim killed before its rename): while `tag` holds the address, no other attachment claims it.
+   */
   releaseNatKeys(tag: string, keys: readonly string[]): void {
-    for (const k of keys) if (this.natKeyOwner(k) === tag) rmSync(this.#nat(k), { force: true })
+    for (const k of keys) {
+      const owner = this.natKeyOwner(k)
+      if (owner === tag) rmSync(this.#nat(k), { force: true })
+      if (owner === tag || owner === undefined) removeTempFiles(this.#tmp, this.#nat(k))
+    }
+  }
+
+  get #tmp(): string {
+    return join(this.dir, 'tmp')
   }
 
   #att(tag: string): string {

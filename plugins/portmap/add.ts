@@ -3,7 +3,6 @@
 // on where 127.0.0.1 is published, and flush stale UDP/SCTP conntrack entries. Returns prevResult.
 import type { CniResult } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { withLock } from '../../pkg/lock/lock.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
@@ -44,7 +43,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
 
   // Serialises check-then-apply between concurrent ADDs (and DELs) in this host namespace.
   const state = PortmapState.open()
-  await withLock(state.lockPath, async () => {
+  await state.locked(async () => {
     if (cfg.backend === 'iptables') {
       await addIptables(cfg, state, owner, entries, addrs, localhost, prev)
       return

@@ -2,7 +2,6 @@
 // tag in their comments; iptables: rules found by their comment) and its reservations, then flushes
 // UDP/SCTP conntrack entries DNATed to the container. Needs neither the netns nor prevResult; a second
 // DEL finds nothing and succeeds.
-import { withLock } from '../../pkg/lock/lock.js'
 import { createLog } from '../../pkg/log/log.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parsePortmapConfig } from './config.js'
@@ -21,7 +20,7 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
   const owner = portmapOwner(cfg.netConf.name, a.containerId, a.ifName)
   const removed: Pick<Entry, 'family' | 'protocol' | 'containerIP'>[] = []
   const state = PortmapState.open()
-  await withLock(state.lockPath, async () => {
+  await state.locked(async () => {
     const rec = state.readOwner(owner.tag)
     if (cfg.backend === 'iptables') {
       for (const f of [4, 6] as const) {

@@ -13,14 +13,17 @@
 //                                holding the owner tag; created with O_EXCL
 //   hairpin/<name>/<tag>         the attachments using one shared hairpin element (nft.ts): the last
 //                                one's DEL deletes the element
+//   tmp/                         the temporary files of atomic writes; under the lock anything here was
+//                                left by a process killed before its rename, and is removed
 // Records are written before the kernel change and removed after it, so a crash leaves a record that DEL
-// and GC can use. Everything here runs under the lock.
+// and GC can use. Everything here runs under the lock (locked()).
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { errorCode } from '../../pkg/errors/sys-error.js'
-import { writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
+import { removeTempFiles, writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
+import { withLock } from '../../pkg/lock/lock.js'
 import type { NftElement } from '../../pkg/firewall/nft-batch.js'
 import { netnsFileKey } from '../../pkg/ns/netns.js'
 import type { HairpinElement } from './nft.js'
@@ -76,6 +79,7 @@ export class PortmapState {
       mkdirSync(join(dir, 'owners'), { recursive: true, mode: 0o700 })
       mkdirSync(join(dir, 'ports'), { recursive: true, mode: 0o700 })
       mkdirSync(join(dir, 'hairpin'), { recursive: true, mode: 0o700 })
+      mkdirSync(join(dir, 'tmp'), { recursive: true, mode: 0o700 })
     } catch (e) {
       throw ioError(`create ${dir}`, e)
     }
@@ -84,6 +88,22 @@ export class PortmapState {
 
   get lockPath(): string {
     return join(this.dir, 'lock')
+  }
+
+  /** Runs `fn` holding the namespace's lock, after removing what killed writers left in tmp/. */
+  locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(this.lockPath, () => {
+      removeTempFiles(this.#tmp)
+      return fn()
+    })
+  }
+
+  get #tmp(): string {
+    return join(this.dir, 'tmp')
+  }
+
+  #write(path: string, data: string): void {
+    writeFileAtomicSync(path, data, { tmpDir: this.#tmp })
   }
 
   generation(): string | undefined {
@@ -102,13 +122,13 @@ export class PortmapState {
         // recursive: another process's open() (outside the lock) may have made it again meanwhile
         mkdirSync(join(this.dir, sub), { recursive: true, mode: 0o700 })
       }
-      if (legacy) writeFileAtomicSync(join(this.dir, 'legacy'), 'elements without records may exist\n')
+      if (legacy) this.#write(join(this.dir, 'legacy'), 'elements without records may exist\n')
       else rmSync(join(this.dir, 'legacy'), { force: true })
     } catch (e) {
       if (e instanceof CniError) throw e
       throw ioError('reset records', e)
     }
-    writeFileAtomicSync(join(this.dir, 'generation'), `${gen}\n`)
+    this.#write(join(this.dir, 'generation'), `${gen}\n`)
   }
 
   /** Every element has a record again: ADD and DEL stop listing. */
@@ -162,7 +182,7 @@ export class PortmapState {
 
   /** Writes the record (atomically), then takes its reservations (O_EXCL; our own are rewritten). */
   record(rec: OwnerRecord): void {
-    writeFileAtomicSync(join(this.dir, 'owners', `${rec.tag}.json`), JSON.stringify(rec))
+    this.#write(join(this.dir, 'owners', `${rec.tag}.json`), JSON.stringify(rec))
     for (const h of rec.hairpin) {
       const dir = this.hairpinDir(h)
       try {
@@ -201,7 +221,9 @@ export class PortmapState {
       }
     }
     for (const [dir, name] of this.reservations(rec)) {
-      if (readText(join(dir, name))?.trim() === rec.tag) rmSync(join(dir, name), { force: true })
+      // Empty: record() was killed between creating the file and writing the tag into it.
+      const holder = readText(join(dir, name))?.trim()
+      if (holder === rec.tag || holder === '') rmSync(join(dir, name), { force: true })
       try {
         rmdirSync(dir)
       } catch {

@@ -2,7 +2,6 @@
 // network's elements (found by listing: GC is rare) and records whose owner is none of the valid
 // attachments; without a list, nothing.
 import { validAttachments } from '../../pkg/cni/schema.js'
-import { withLock } from '../../pkg/lock/lock.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parsePortmapConfig } from './config.js'
 import { gcIptBatch, iptablesPresent, restore, saveTables } from './ipt.js'
@@ -21,7 +20,7 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
   const keep = new Set(valid.map((v) => portmapOwner(name, v.containerID, v.ifname).tag))
   const netTag = portmapOwner(name, '', '').netTag
   const state = PortmapState.open()
-  await withLock(state.lockPath, async () => {
+  await state.locked(async () => {
     if (cfg.backend === 'iptables') {
       for (const f of [4, 6] as const) if (iptablesPresent(f)) await restore(gcIptBatch(f, netTag, keep, (await saveTables(f)).nat))
     } else {

@@ -86,7 +86,7 @@ function serveMetrics(addr: string, text: () => string): Promise<ReturnType<type
   })
 }
 
-export async function daemonControl(command: 'status' | 'metrics', socket: string | undefined, json: boolean): Promise<string> {
+export async function daemonControl(command: 'status' | 'metrics' | 'gc', socket: string | undefined, json: boolean): Promise<string> {
   const path = socketPath(socket)
   let text: string
   try {
@@ -94,6 +94,8 @@ export async function daemonControl(command: 'status' | 'metrics', socket: strin
   } catch (e) {
     throw new CliError(`no berth daemon answers on ${path}: ${e instanceof Error ? e.message : String(e)}`, "start one with 'berth daemon'")
   }
+  const error = command === 'gc' ? (JSON.parse(text) as { error?: string }).error : undefined
+  if (error !== undefined) throw new CliError(error, 'restart the daemon with NODE_OPTIONS=--expose-gc')
   if (command === 'metrics' || json) return text
   return formatStatus(JSON.parse(text) as import('../../daemon/metrics.js').DaemonStatus)
 }
@@ -101,7 +103,7 @@ export async function daemonControl(command: 'status' | 'metrics', socket: strin
 function formatStatus(s: import('../../daemon/metrics.js').DaemonStatus): string {
   const lines = [
     `pid ${s.pid}, build ${s.build} (berth ${s.version}), socket ${s.socket}`,
-    `uptime ${s.uptime_s} s, in flight ${s.in_flight}/${s.max_in_flight}, queued ${s.queued}, rss ${(s.rss_bytes / 1048576).toFixed(1)} MiB`,
+    `uptime ${s.uptime_s} s, in flight ${s.in_flight}/${s.max_in_flight}, queued ${s.queued}, rss ${(s.rss_bytes / 1048576).toFixed(1)} MiB, heap used ${(s.heap_used_bytes / 1048576).toFixed(1)} MiB`,
   ]
   const fb = Object.entries(s.fallbacks)
   if (fb.length > 0) lines.push(`handed back to the shim: ${fb.map(([r, n]) => `${r} ${n}`).join(', ')}`)

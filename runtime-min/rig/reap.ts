@@ -1,6 +1,6 @@
 // Taking rig members apart: the processes living in their namespaces, the namespace mounts under their
 // root directories, then the namespaces themselves. Shared by `rig down` and `rig rm-host`.
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe } from '../../pkg/errors/describe.js'
 import { errorCode } from '../../pkg/errors/sys-error.js'
@@ -71,6 +71,24 @@ const nsId = (path: string): string | undefined => {
   }
 }
 
+/** An open fd of each path that is a file (namespace files are; an open one pins its namespace). */
+function openFiles(paths: readonly string[]): number[] {
+  const fds: number[] = []
+  for (const p of paths) {
+    try {
+      if (statSync(p).isFile()) fds.push(openSync(p, 'r'))
+    } catch {
+      // gone meanwhile: nothing of it to kill
+    }
+  }
+  return fds
+}
+
+const fdId = (fd: number): string => {
+  const st = fstatSync(fd)
+  return `${st.dev}:${st.ino}`
+}
+
 /** Pids (not ours) whose network namespace is one of `ids`, zombies excluded. */
 function processesIn(ids: ReadonlySet<string>): number[] {
   const out: number[] = []
@@ -117,16 +135,23 @@ async function waitGone(pids: readonly number[], ms: number): Promise<number[]> 
 
 /** SIGTERM, then SIGKILL, every process in the namespaces; rescans for processes forked meanwhile. */
 async function killProcessesIn(paths: readonly string[]): Promise<number> {
-  const ids = new Set(paths.map(nsId).filter((x): x is string => x !== undefined))
-  if (ids.size === 0) return 0
-  const seen = new Set<number>()
-  for (let round = 0; round < 5; round++) {
-    const pids = processesIn(ids)
-    if (pids.length === 0) break
-    for (const p of pids) seen.add(p)
-    signal(pids, round === 0 ? 'SIGTERM' : 'SIGKILL')
-    const left = await waitGone(pids, round === 0 ? TERM_GRACE_MS : KILL_GRACE_MS)
-    if (left.length > 0 && round > 0) log.warn(`processes ${left.join(', ')} survive SIGKILL`)
+  // Held open until the last rescan: a container's supervisor, on SIGTERM, unmounts its namespace, and
+  // a freed namespace's inode number goes to the next one made anywhere, whose processes we would kill.
+  const fds = openFiles(paths)
+  try {
+    const ids = new Set(fds.map(fdId))
+    if (ids.size === 0) return 0
+    const seen = new Set<number>()
+    for (let round = 0; round < 5; round++) {
+      const pids = processesIn(ids)
+      if (pids.length === 0) break
+      for (const p of pids) seen.add(p)
+      signal(pids, round === 0 ? 'SIGTERM' : 'SIGKILL')
+      const left = await waitGone(pids, round === 0 ? TERM_GRACE_MS : KILL_GRACE_MS)
+      if (left.length > 0 && round > 0) log.warn(`processes ${left.join(', ')} survive SIGKILL`)
+    }
+    return seen.size
+  } finally {
+    for (const fd of fds) closeSync(fd)
   }
-  return seen.size
 }

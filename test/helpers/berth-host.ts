@@ -1,8 +1,8 @@
-// A throw-away "host" for `berth run` tests: a network namespace (held by a sleep process) with an
+// A throw-away "host" for `berth run` tests: a test network namespace (/run/netns/NAME) with an
 // uplink veth to a second "outside" namespace, and a BERTH_ROOT in a test directory. bin/berth runs
 // inside the host namespace via nsenter, so bridges, veths, nft rules and sysctls never touch the
 // machine. Namespace files berth bind-mounts live under the test's BERTH_ROOT; teardown removes every
-// container (berth rm -f), unmounts anything left there, then kills the namespaces.
+// container (berth rm -f), unmounts anything left there, then deletes the namespaces.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
@@ -54,7 +54,7 @@ export async function createBerthHost(t: Tap): Promise<BerthHost> {
   const outsideAddr = `192.0.2.${octet + 1}`
   host.exec('ip', ['link', 'set', 'lo', 'up'])
   outside.exec('ip', ['link', 'set', 'lo', 'up'])
-  host.exec('ip', ['link', 'add', uplink, 'type', 'veth', 'peer', 'name', 'out0', 'netns', String(outside.pid)])
+  host.exec('ip', ['link', 'add', uplink, 'type', 'veth', 'peer', 'name', 'out0', 'netns', outside.name])
   host.exec('ip', ['addr', 'add', `${hostAddr}/24`, 'dev', uplink])
   host.exec('ip', ['link', 'set', uplink, 'up'])
   outside.exec('ip', ['addr', 'add', `${outsideAddr}/24`, 'dev', 'out0'])

@@ -1,5 +1,6 @@
-// A berth daemon for one test: bin/berth daemon on a socket in a temporary directory, optionally inside
-// a test network namespace (a "host" with a daemon of its own), stopped with SIGTERM at teardown.
+// A berth daemon for one test: bin/berth daemon on a socket in a temporary directory (or on a given
+// socket path, to restart one in place), optionally inside a test network namespace (a "host" with a
+// daemon of its own), stopped with SIGTERM at teardown.
 // callDaemon() plays the shim over daemon/PROTOCOL.md, for tests of the daemon itself.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -20,13 +21,22 @@ export interface TestDaemon {
   log(): string
   /** SIGTERM and wait for the exit; resolves with the exit code and how long it took */
   stop(): Promise<{ code: number | null; ms: number }>
+  /** SIGKILL (a crash: nothing runs on the way out) and wait until the process is gone */
+  kill(): Promise<void>
+  /** whether the process has exited */
+  readonly dead: boolean
 }
 
-export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[] } = {}): Promise<TestDaemon> {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-test-daemon-'))
-  const socket = join(dir, 'berthd.sock')
+/**
+ * `socket`: serve on this path instead of a fresh temporary one (a restart after a crash takes over the
+ * stale socket file); the caller owns its directory.
+ */
+export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[]; socket?: string; env?: Record<string, string> } = {}): Promise<TestDaemon> {
+  const dir = opts.socket === undefined ? mkdtempSync(join(tmpdir(), 'berth-test-daemon-')) : undefined
+  const socket = opts.socket ?? join(dir as string, 'berthd.sock')
   const argv = [join(BIN_DIR, 'berth'), 'daemon', '--socket', socket, ...(opts.args ?? [])]
-  const proc = opts.netns === undefined ? spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn('nsenter', [`--net=${opts.netns}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const how = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...opts.env } }
+  const proc = opts.netns === undefined ? spawn(argv[0] as string, argv.slice(1), how) : spawn('nsenter', [`--net=${opts.netns}`, '--', ...argv], how)
   let stderr = ''
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
@@ -40,6 +50,13 @@ export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[
       const code = await exited
       return { code, ms: performance.now() - t0 }
     },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+      await exited
+    },
+    get dead() {
+      return proc.exitCode !== null || proc.signalCode !== null
+    },
   }
   t.teardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
@@ -48,7 +65,7 @@ export async function startDaemon(t: Tap, opts: { netns?: string; args?: string[
       await exited
       clearTimeout(timer)
     }
-    rmSync(dir, { recursive: true, force: true })
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
   const deadline = Date.now() + 15_000
   for (;;) {

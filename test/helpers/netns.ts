@@ -1,18 +1,23 @@
-// Throw-away network namespaces for integration tests, held by a `sleep` process (netavark's pattern):
-// killing the process destroys the namespace and everything in it (links, nft tables, sysctls).
-// Nothing is mounted under /run/netns, so a crashed test leaves no clutter there.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, rmSync } from 'node:fs'
+// Throw-away network namespaces for integration tests, each a bind mount /run/netns/bt<tag><8 hex> made
+// by `ip netns add`: no process holds it, so nothing that kills processes (another test's clean-up, a
+// `berth rig down` on the machine) can take it away under the test; t.teardown deletes the name. The
+// namespace, and everything in it (links, nft tables, sysctls), dies once no process is left inside.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { rmSync, writeFileSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import { netnsFileKey } from '../../pkg/ns/netns.js'
+import { uniqueName } from './names.js'
 
 export interface TestNetns {
-  /** /proc/PID/ns/net */
+  /** /run/netns/NAME */
   path: string
-  pid: number
+  /** NAME: for `ip link ... netns NAME` and `ip -n NAME` */
+  name: string
   /** Runs a command inside the namespace (via nsenter), returning stdout. Throws on non-zero exit. */
   exec(cmd: string, args: string[], opts?: { input?: string; timeout?: number }): string
   /** `ip -j ARGS` inside the namespace, parsed. */
   ipJson(args: string[]): unknown
+  /** Deletes the name now (teardown does it otherwise); the namespace dies once nothing else holds it. */
   destroy(): void
 }
 
@@ -20,20 +25,39 @@ interface Tap {
   teardown(fn: () => unknown): void
 }
 
-/** Creates a namespace that lives until the test ends (t.teardown kills it, also on failure). */
-export async function createTestNetns(t: Tap, opts: { mount?: boolean } = {}): Promise<TestNetns> {
-  const args = ['--net', ...(opts.mount ? ['--mount', '--propagation', 'private'] : []), '--kill-child', 'sleep', 'infinity']
-  const child: ChildProcess = spawn('unshare', args, { stdio: 'ignore', detached: false })
-  const unsharePid = child.pid
-  if (unsharePid === undefined) throw new Error('failed to start unshare')
-  // unshare forks the sleep; the namespace is the unshare process's own as soon as it has exec'd.
-  const path = `/proc/${unsharePid}/ns/net`
-  await waitFor(() => existsSync(path) && nsDiffers(path), 5000)
+/** Creates a namespace that lives until the test ends (t.teardown deletes it, also on failure). */
+export async function createTestNetns(t: Tap): Promise<TestNetns> {
+  const name = uniqueName('ns')
+  adopt(name, () => execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 }))
+  return handle(t, name)
+}
+
+/**
+ * A second name for `ns`'s namespace (a bind mount of its file), deleted at teardown: the namespace
+ * outlives `ns.destroy()` until this one is destroyed too, as when a container process still runs in it.
+ */
+export function holdTestNetns(t: Tap, ns: TestNetns): TestNetns {
+  const name = uniqueName('nsh')
+  const path = `/run/netns/${name}`
+  adopt(name, () => {
+    writeFileSync(path, '', { flag: 'wx', mode: 0o444 })
+    try {
+      execFileSync('mount', ['--bind', ns.path, path], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 })
+    } catch (e) {
+      rmSync(path, { force: true })
+      throw e
+    }
+  })
+  return handle(t, name)
+}
+
+function handle(t: Tap, name: string): TestNetns {
+  const path = `/run/netns/${name}`
   const ns: TestNetns = {
     path,
-    pid: unsharePid,
+    name,
     exec(cmd, cargs, o = {}) {
-      return execFileSync('nsenter', [`--net=${path}`, ...(opts.mount ? [`--mount=/proc/${unsharePid}/ns/mnt`] : []), '--', cmd, ...cargs], {
+      return execFileSync('nsenter', [`--net=${path}`, '--', cmd, ...cargs], {
         encoding: 'utf8',
         input: o.input,
         timeout: o.timeout ?? 20000,
@@ -45,10 +69,10 @@ export async function createTestNetns(t: Tap, opts: { mount?: boolean } = {}): P
       return out.trim() === '' ? [] : JSON.parse(out)
     },
     destroy() {
-      if (child.exitCode === null && child.signalCode === null) {
-        dropHostRecords(path)
-        child.kill('SIGKILL')
-      }
+      if (!live.has(name)) return
+      dropHostRecords(path)
+      execFileSync('ip', ['netns', 'del', name], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 })
+      release(name)
     },
   }
   t.teardown(() => ns.destroy())
@@ -70,18 +94,67 @@ function dropHostRecords(nsPath: string): void {
   for (const root of HOST_RECORD_ROOTS) rmSync(`${root}/${key}`, { recursive: true, force: true })
 }
 
-function nsDiffers(path: string): boolean {
+// A test file that tap kills on timeout (SIGKILL when it does not answer in time) runs no teardown. So
+// a watchdog, one per test process, is told each name before it is made and after it is deleted
+// (+NAME / -NAME lines on its stdin); when that pipe closes, however we ended, it kills what still runs
+// in the names left (servers started there), drops their host records and deletes them. The namespaces
+// are pinned by their names meanwhile, so the inodes it matches processes by are theirs.
+const WATCHDOG = `
+const { spawnSync } = require('node:child_process')
+const { readdirSync, rmSync, statSync } = require('node:fs')
+const live = new Set()
+let buf = ''
+process.stdin.on('data', (d) => {
+  buf += d
+  for (let i; (i = buf.indexOf('\\n')) >= 0; buf = buf.slice(i + 1)) {
+    const line = buf.slice(0, i)
+    if (line[0] === '+') live.add(line.slice(1))
+    else live.delete(line.slice(1))
+  }
+})
+const id = (p) => { try { const st = statSync(p); return st.dev + '-' + st.ino } catch { return undefined } }
+process.stdin.on('end', () => {
+  for (const name of live) {
+    const key = id('/run/netns/' + name)
+    if (key !== undefined) {
+      for (const pid of readdirSync('/proc')) {
+        if (/^[0-9]+$/.test(pid) && id('/proc/' + pid + '/ns/net') === key) try { process.kill(Number(pid), 'SIGKILL') } catch {}
+      }
+      for (const root of ${JSON.stringify(HOST_RECORD_ROOTS)}) rmSync(root + '/' + key, { recursive: true, force: true })
+    }
+    spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 10000 })
+  }
+})
+`
+let watchdog: ChildProcess | undefined
+const live = new Set<string>()
+
+function tell(line: string): void {
+  if (watchdog === undefined) {
+    // Without tap's NODE_OPTIONS: it may outlive us, and tap's process-info hooks must not see it.
+    const env = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }
+    watchdog = spawn(process.execPath, ['-e', WATCHDOG], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env })
+    // Neither the process nor the pipe keeps this process alive: the pipe closing is the signal.
+    watchdog.unref()
+    ;(watchdog.stdin as Socket).unref()
+    watchdog.stdin?.on('error', () => undefined)
+  }
+  watchdog.stdin?.write(`${line}\n`)
+}
+
+/** Runs `make` (which creates /run/netns/NAME) with the name known to the watchdog first. */
+function adopt(name: string, make: () => void): void {
+  live.add(name)
+  tell(`+${name}`)
   try {
-    return execFileSync('readlink', [path], { encoding: 'utf8' }) !== execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' })
-  } catch {
-    return false
+    make()
+  } catch (e) {
+    release(name)
+    throw e
   }
 }
 
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting for test namespace')
-    await new Promise((r) => setTimeout(r, 10))
-  }
+function release(name: string): void {
+  live.delete(name)
+  tell(`-${name}`)
 }

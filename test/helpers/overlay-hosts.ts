@@ -52,7 +52,7 @@ export async function createFakeRig(t: Tap, count: number, opts: { prefix?: stri
       const ns = await createTestNetns(t)
       const ip = `${prefix}.${k + 1}`
       const port = `sw${k}`
-      ns.exec('ip', ['link', 'add', 'eth0', ...(opts.mtu ? ['mtu', String(opts.mtu)] : []), 'type', 'veth', 'peer', 'name', port, 'netns', String(sw.pid)])
+      ns.exec('ip', ['link', 'add', 'eth0', ...(opts.mtu ? ['mtu', String(opts.mtu)] : []), 'type', 'veth', 'peer', 'name', port, 'netns', sw.name])
       sw.exec('ip', ['link', 'set', port, ...(opts.mtu ? ['mtu', String(opts.mtu)] : []), 'master', 'br0', 'up'])
       ns.exec('ip', ['link', 'set', 'lo', 'up'])
       ns.exec('ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0'])

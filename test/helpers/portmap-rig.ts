@@ -99,7 +99,7 @@ export async function rig(t: Test): Promise<Rig> {
   host.exec('ip', ['link', 'set', 'lo', 'up'])
   ext.exec('ip', ['link', 'set', 'lo', 'up'])
   const up = uniqueName('up')
-  host.exec('ip', ['link', 'add', up, 'type', 'veth', 'peer', 'name', 'ext0', 'netns', String(ext.pid)])
+  host.exec('ip', ['link', 'add', up, 'type', 'veth', 'peer', 'name', 'ext0', 'netns', ext.name])
   host.exec('ip', ['addr', 'add', '10.99.0.1/24', 'dev', up])
   host.exec('ip', ['addr', 'add', 'fd99::1/64', 'dev', up, 'nodad'])
   host.exec('ip', ['link', 'set', up, 'up'])

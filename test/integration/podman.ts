@@ -18,7 +18,7 @@
 // Set BERTH_PODMAN_TEST=0 to skip it.
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { needsBuiltBin, needsRoot } from '../helpers/privileges.js'
@@ -27,15 +27,11 @@ import { createTestNetns } from '../helpers/netns.js'
 import { uniqueName } from '../helpers/names.js'
 import { freeTcpPort, freeV4Slash24s } from '../helpers/host-net.js'
 import { httpGet as get, until } from '../helpers/http-probe.js'
-import { staticBusybox } from '../helpers/busybox.js'
+import { busyboxTarball, onPath, privatePodman, staticBusybox, unmountUnder } from '../helpers/podman.js'
 
 const PLUGINS = ['bridge', 'host-local', 'portmap', 'firewall', 'tuning']
 const CNI_NETWORKS = '/var/lib/cni/networks'
 const CNI_RESULTS = '/var/lib/cni/results'
-
-function onPath(cmd: string): boolean {
-  return (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => d !== '' && existsSync(join(d, cmd)))
-}
 
 const BUSYBOX = staticBusybox()
 const skip =
@@ -59,6 +55,7 @@ function linkExists(name: string): boolean {
   return tryRun('ip', ['link', 'show', 'dev', name]).status === 0
 }
 
+
 // The same GET run by node inside another namespace (through nsenter).
 const NS_GET = `
 const [h, p] = process.argv.slice(1)
@@ -69,6 +66,7 @@ req.on('timeout', () => req.destroy(new Error('timeout')))
 req.on('error', (e) => { console.log('ERR ' + e.message); process.exit(0) })
 req.end()
 `
+
 
 /** Every file under dir (recursively), with its content. */
 function filesUnder(dir: string): { path: string; text: string }[] {
@@ -90,19 +88,6 @@ function filterState(): string {
   return parts.join('\n')
 }
 
-function ulimits(): string[] {
-  const text = readFileSync('/proc/self/limits', 'utf8')
-  const lim = (label: string, cap: number): string => {
-    const m = new RegExp(`^${label}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(text)
-    const n = (v: string | undefined): number => (v === undefined || v === 'unlimited' ? cap : Math.min(Number(v), cap))
-    const hard = n(m?.[2])
-    return `${Math.min(n(m?.[1]), hard)}:${hard}`
-  }
-  return [`nofile=${lim('Max open files', 1 << 20)}`, `nproc=${lim('Max processes', 32768)}`]
-}
-
-const toml = (s: string): string => JSON.stringify(s)
-
 t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeout: 170_000 }, async (t) => {
   const t0 = Date.now()
   const phase = (what: string): void => {
@@ -120,11 +105,13 @@ t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeou
   const cniStateExisted = existsSync('/var/lib/cni')
   let hostVeth: string | undefined
 
+  const conf = privatePodman(tmp, { backend: 'cni', pluginDirs: [BIN_DIR], subnetPool: `${pool}.0/24`, defaultNetwork: `berth-pd-${tag}` })
+  const netDir = conf.netDir
   const env = {
     ...process.env,
-    CONTAINERS_CONF: join(tmp, 'containers.conf'),
-    CONTAINERS_STORAGE_CONF: join(tmp, 'storage.conf'),
-    CONTAINERS_REGISTRIES_CONF: join(tmp, 'registries.conf'),
+    CONTAINERS_CONF: conf.CONTAINERS_CONF,
+    CONTAINERS_STORAGE_CONF: conf.CONTAINERS_STORAGE_CONF,
+    CONTAINERS_REGISTRIES_CONF: conf.CONTAINERS_REGISTRIES_CONF,
   }
   const podman = (args: string[], timeout = 60_000): string => {
     const r = spawnSync('podman', args, { env, encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -149,13 +136,7 @@ t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeou
     tryPodman(['rm', '-f', '-t', '0', ctr])
     tryPodman(['network', 'rm', '-f', net])
     for (const l of [bridge, hostVeth]) if (l !== undefined && linkExists(l)) tryRun('ip', ['link', 'del', 'dev', l])
-    // vfs has no mounts of its own, but podman mounts each container's /dev/shm under the storage.
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4] ?? '')
-      .filter((m) => m.startsWith(tmp))
-      .reverse()
-    for (const m of mounts) tryRun('umount', ['-l', m])
+    unmountUnder(tmp)
     rmSync(tmp, { recursive: true, force: true })
     rmSync(join(CNI_NETWORKS, net), { recursive: true, force: true })
     if (existsSync(CNI_RESULTS)) for (const f of readdirSync(CNI_RESULTS)) if (f.startsWith(`${net}-`)) rmSync(join(CNI_RESULTS, f), { force: true })
@@ -164,46 +145,9 @@ t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeou
     if (!cniStateExisted && filesUnder('/var/lib/cni').length === 0) rmSync('/var/lib/cni', { recursive: true, force: true })
   })
 
-  // Private configuration and storage.
-  const netDir = join(tmp, 'net.d')
-  mkdirSync(netDir)
-  writeFileSync(
-    env.CONTAINERS_STORAGE_CONF,
-    `[storage]\ndriver = "vfs"\ngraphroot = ${toml(join(tmp, 'graph'))}\nrunroot = ${toml(join(tmp, 'run'))}\n`,
-  )
-  writeFileSync(env.CONTAINERS_REGISTRIES_CONF, 'unqualified-search-registries = []\n')
-  writeFileSync(
-    env.CONTAINERS_CONF,
-    [
-      '[containers]',
-      `default_ulimits = ${JSON.stringify(ulimits())}`,
-      'log_driver = "k8s-file"',
-      '[network]',
-      'network_backend = "cni"',
-      `cni_plugin_dirs = [${toml(BIN_DIR)}]`,
-      `network_config_dir = ${toml(netDir)}`,
-      `default_network = ${toml(`berth-pd-${tag}`)}`,
-      `default_subnet = ${toml(`${pool}.0/24`)}`,
-      `default_subnet_pools = [{ base = ${toml(`${pool}.0/24`)}, size = 24 }]`,
-      '[engine]',
-      'runtime = "runc"',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      `events_logfile_path = ${toml(join(tmp, 'events.log'))}`,
-      `tmp_dir = ${toml(join(tmp, 'libpod-tmp'))}`,
-      '',
-    ].join('\n'),
-  )
-
   // A busybox image from a local rootfs: no registry needed.
-  const rootfs = join(tmp, 'rootfs')
-  for (const d of ['bin', 'www', 'tmp', 'etc']) mkdirSync(join(rootfs, d), { recursive: true })
-  copyFileSync(BUSYBOX as string, join(rootfs, 'bin', 'busybox'))
-  for (const a of ['sh', 'httpd', 'sleep', 'cat', 'ls', 'ip', 'wget', 'timeout']) symlinkSync('busybox', join(rootfs, 'bin', a))
-  writeFileSync(join(rootfs, 'www', 'index.html'), `${marker}\n`)
-  run('chmod', ['0755', join(rootfs, 'bin', 'busybox')])
-  run('tar', ['-C', rootfs, '-cf', join(tmp, 'rootfs.tar'), '.'], 30_000)
-  podman(['import', join(tmp, 'rootfs.tar'), image], 90_000)
+  const tarball = busyboxTarball(tmp, BUSYBOX as string, ['sh', 'httpd', 'sleep', 'cat', 'ls', 'ip', 'wget', 'timeout'], { 'www/index.html': `${marker}\n` })
+  podman(['import', tarball, image], 90_000)
   phase('image imported')
 
   // The network: podman writes a conflist calling bridge, portmap, firewall, tuning (and host-local).
@@ -240,7 +184,7 @@ t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeou
   // Reachable from another namespace joined to the host by a veth the test creates.
   const outside = await createTestNetns(t)
   hostVeth = uniqueName('pv')
-  run('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(outside.pid)])
+  run('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside.name])
   run('ip', ['addr', 'add', `${link}.1/24`, 'dev', hostVeth])
   run('ip', ['link', 'set', hostVeth, 'up'])
   outside.exec('ip', ['link', 'set', 'lo', 'up'])

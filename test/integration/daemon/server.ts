@@ -61,6 +61,20 @@ t.test('calls run in-process and answer as the executable does', { skip }, async
   t.match(human, /loopback\s+ADD\s+5\s+4/, 'status as a table: calls and errors')
 })
 
+t.test('status --gc: a full collection first and V8\'s spaces, only in a daemon run with --expose-gc', { skip }, async (t) => {
+  const gc = (socket: string) => spawnSync(join(BIN_DIR, 'berth'), ['daemon', 'status', '--gc', '--json', '--socket', socket], { encoding: 'utf8' })
+  const plain = await startDaemon(t)
+  const refused = gc(plain.socket)
+  t.not(refused.status, 0, 'refused without --expose-gc')
+  t.match(refused.stderr, /expose-gc/, 'and says how to get it')
+  const d = await startDaemon(t, { env: { NODE_OPTIONS: '--expose-gc' } })
+  const r = gc(d.socket)
+  t.equal(r.status, 0)
+  const st = JSON.parse(r.stdout) as { heap_used_bytes: number; rss_bytes: number; v8_spaces: { space: string; used_bytes: number; committed_bytes: number }[] }
+  t.ok(st.heap_used_bytes > 0 && st.heap_used_bytes < st.rss_bytes, 'heap used is reported, and less than the RSS')
+  for (const name of ['new_space', 'old_space', 'code_space']) t.ok(st.v8_spaces.some((s) => s.space === name && s.committed_bytes >= s.used_bytes), `${name}: used <= committed`)
+})
+
 t.test('callers the daemon cannot serve are handed back to their shim', { skip }, async (t) => {
   const d = await startDaemon(t)
   const unknown = await callDaemon(d.socket, { type: 'frobnicate', env: env({ CNI_COMMAND: 'ADD' }), stdin: '{}' })
@@ -193,4 +207,15 @@ t.test('kill -9 mid-call: the client sees the connection break without an answer
   t.teardown(() => void again.kill('SIGTERM'))
   for (let i = 0; i < 300 && !/serving/.test(log); i++) await new Promise((res) => setTimeout(res, 20))
   t.match(log, /serving/, 'restarted on the same socket path')
+})
+
+t.test('--metrics-listen serves the Prometheus text over HTTP', { skip }, async (t) => {
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const d = await startDaemon(t, { args: ['--metrics-listen', `127.0.0.1:${port}`] })
+  await callDaemon(d.socket, { type: 'loopback', env: env({ CNI_COMMAND: 'ADD' }), stdin: '{}' })
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`)
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+  t.match(await res.text(), /^berth_daemon_requests_total\{type="loopback",verb="ADD",code="4"\} 1$/m)
+  t.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404)
 })

@@ -158,7 +158,7 @@ t.test('etcd in a "switch" namespace serves clients in two "host" namespaces ove
   for (const [i, h] of hostsNs.entries()) {
     // The veth is made in the switch and its peer moved into the host: nothing touches the machine's namespace.
     sw.exec('ip', ['link', 'add', `sw${i}`, 'type', 'veth', 'peer', 'name', 'up0'])
-    sw.exec('ip', ['link', 'set', 'up0', 'netns', String(h.pid)])
+    sw.exec('ip', ['link', 'set', 'up0', 'netns', h.name])
     sw.exec('ip', ['addr', 'add', `192.0.2.${1 + i * 4}/30`, 'dev', `sw${i}`])
     sw.exec('ip', ['link', 'set', `sw${i}`, 'up'])
     h.exec('ip', ['addr', 'add', `192.0.2.${2 + i * 4}/30`, 'dev', 'up0'])

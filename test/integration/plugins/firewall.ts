@@ -54,7 +54,7 @@ async function rig(t: Test): Promise<Rig> {
   host.exec('ip6tables', ['-P', 'FORWARD', 'DROP'])
   const outside = await createTestNetns(t)
   const hv = uniqueName('o')
-  host.exec('ip', ['link', 'add', hv, 'type', 'veth', 'peer', 'name', 'o0', 'netns', String(outside.pid)])
+  host.exec('ip', ['link', 'add', hv, 'type', 'veth', 'peer', 'name', 'o0', 'netns', outside.name])
   host.exec('ip', ['addr', 'add', '192.0.2.1/24', 'dev', hv])
   host.exec('ip', ['link', 'set', hv, 'up'])
   outside.exec('ip', ['link', 'set', 'lo', 'up'])

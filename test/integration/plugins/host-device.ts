@@ -92,7 +92,7 @@ function hostVeth(r: Rig, name: string): string {
 async function lan(t: Test, r: Rig): Promise<{ lan: TestNetns; parent: string }> {
   const l = await createTestNetns(t)
   const parent = uniqueName('par')
-  r.host.exec('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', String(l.pid)])
+  r.host.exec('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', l.name])
   r.host.exec('ip', ['link', 'set', parent, 'up'])
   l.exec('ip', ['addr', 'add', '10.77.0.1/24', 'dev', 'lan0'])
   l.exec('ip', ['link', 'set', 'lan0', 'up'])
@@ -249,7 +249,7 @@ t.test('namespace deleted before DEL: a device the kernel returned to the host i
   const add = run(r, { command: 'ADD', conf: { device: dev } })
   t.equal(add.status, 0, add.stdout)
   r.cont.exec('ip', ['link', 'set', 'eth0', 'mtu', '1280'])
-  r.cont.exec('ip', ['link', 'set', 'eth0', 'netns', String(r.host.pid)])
+  r.cont.exec('ip', ['link', 'set', 'eth0', 'netns', r.host.name])
   t.ok(link(r.host, 'eth0'), 'back in the host as eth0')
   const netns = r.cont.path
   r.cont.destroy()

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { join } from 'node:path'
 import t from 'tap'
 import { CniCode } from '../../../../pkg/errors/cni-error.js'
-import { syncDirectory, writeFileAtomicSync } from '../../../../pkg/fsutil/atomic-write.js'
+import { removeTempFiles, syncDirectory, tempFileName, writeFileAtomicSync } from '../../../../pkg/fsutil/atomic-write.js'
 
 t.test('writes a new file, 0600 by default', async (t) => {
   const dir = t.testdir()
@@ -53,4 +53,22 @@ t.test('syncDirectory', async (t) => {
   const dir = t.testdir({ f: '' })
   t.doesNotThrow(() => syncDirectory(dir))
   t.throws(() => syncDirectory(join(dir, 'f')), { code: CniCode.IoFailure, message: /ENOTDIR/ })
+})
+
+t.test('tmpDir: the temporary file is made there; removeTempFiles finds what a killed writer left', async (t) => {
+  const dir = t.testdir({ store: {}, tmp: {} })
+  const target = join(dir, 'store', '10.0.0.1')
+  writeFileAtomicSync(target, 'a', { tmpDir: join(dir, 'tmp') })
+  t.equal(readFileSync(target, 'utf8'), 'a')
+  t.same(readdirSync(join(dir, 'tmp')), [], 'renamed away')
+  t.same(readdirSync(join(dir, 'store')), ['10.0.0.1'])
+  // Leftovers as a process killed between create and rename leaves them, for this target and others.
+  const mine = [tempFileName(target), tempFileName(target)]
+  const others = [tempFileName(join(dir, 'store', '10.0.0.12')), tempFileName(join(dir, 'store', '10.0.0.1.json'))]
+  for (const f of [...mine, ...others, 'unrelated', '.10.0.0.1.not-ours.tmp']) writeFileSync(join(dir, 'tmp', f), '')
+  removeTempFiles(join(dir, 'tmp'), target)
+  t.same(readdirSync(join(dir, 'tmp')).sort(), [...others, 'unrelated', '.10.0.0.1.not-ours.tmp'].sort(), "only the target's own temporary files go")
+  removeTempFiles(join(dir, 'tmp'))
+  t.same(readdirSync(join(dir, 'tmp')).sort(), ['.10.0.0.1.not-ours.tmp', 'unrelated'].sort(), 'without a target: every temporary file, nothing else')
+  t.doesNotThrow(() => removeTempFiles(join(dir, 'missing')), 'no directory: nothing to do')
 })

@@ -7,7 +7,8 @@ import { formatIp, parseIp } from '../../../../pkg/ip/cidr.js'
 import { parseNetConf } from '../../../../pkg/cni/schema.js'
 import { parseHostLocalConfig } from '../../../../pkg/host-local/config.js'
 import { allocate, collect, releaseOwner } from '../../../../pkg/host-local/allocator.js'
-import { BOOT_DIR, DiskStore, INDEX_DIR, OWNERS_DIR, networkDir, ownerKey, readBootId } from '../../../../pkg/host-local/disk-store.js'
+import { tempFileName } from '../../../../pkg/fsutil/atomic-write.js'
+import { BOOT_DIR, DiskStore, INDEX_DIR, OWNERS_DIR, TMP_DIR, networkDir, ownerKey, readBootId } from '../../../../pkg/host-local/disk-store.js'
 import type { RangeSet } from '../../../../pkg/host-local/range-set.js'
 
 const set = (...ranges: Record<string, string>[]): RangeSet =>
@@ -32,6 +33,7 @@ t.test('reserve writes the reference format; a taken address is refused', async 
   t.equal(readFileSync(join(dir, 'last_reserved_ip.1'), 'utf8'), 'fd00::1:0:0:5')
   t.ok(existsSync(join(dir, 'lock')))
   t.same(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left')
+  t.same(readdirSync(join(dir, TMP_DIR)), [], 'nor in .berth-tmp')
   const rec = JSON.parse(readFileSync(join(dir, BOOT_DIR, '10.0.0.5'), 'utf8')) as Record<string, unknown>
   t.same(rec, { bootId: 'boot-a', containerId: 'c1', ifName: 'eth0', ino: statSync(join(dir, '10.0.0.5')).ino })
   t.same(store.get(parseIp('10.0.0.5')), { ip: parseIp('10.0.0.5'), containerId: 'c1', ifName: 'eth0', bootId: 'boot-a' })
@@ -100,7 +102,7 @@ t.test('GC over the disk store releases an earlier boot\'s reservation even when
   await after.locked(() => after.reserve(parseIp('10.0.0.3'), owner('c2'), 0))
   const gone = await after.locked(() => collect(after, [owner('c1'), owner('c2')].map((o) => ({ containerID: o.containerId, ifname: o.ifName }))))
   t.same(ips(gone), ['10.0.0.2'])
-  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', '.berth-index', '.berth-owners', '10.0.0.3', 'last_reserved_ip.0', 'lock'])
+  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', '.berth-index', '.berth-owners', '.berth-tmp', '10.0.0.3', 'last_reserved_ip.0', 'lock'])
 })
 
 t.test('the allocator against the disk: resume after the reference\'s last_reserved_ip, wrap, exhaust', async (t) => {
@@ -154,7 +156,7 @@ t.test('a reservation whose bookkeeping cannot be written is undone', async (t) 
     store.locked(() => store.reserve(parseIp('10.0.0.2'), owner('c1'), 0)),
     { code: 5, message: /last_reserved_ip\.0/ },
   )
-  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', '.berth-index', '.berth-owners', 'last_reserved_ip.0', 'lock'])
+  t.same(readdirSync(join(dataDir, 'net1')).sort(), ['.berth-boot', '.berth-index', '.berth-owners', '.berth-tmp', 'last_reserved_ip.0', 'lock'])
   t.same(readdirSync(join(dataDir, 'net1', BOOT_DIR)), [])
   t.same(readdirSync(join(dataDir, 'net1', OWNERS_DIR)), [], 'no owner record for the undone reservation')
 })
@@ -275,4 +277,19 @@ t.test('ADD frees a candidate address an earlier boot left, without reading the 
   t.equal(readFileSync(join(after.dir, '10.0.0.2'), 'utf8'), 'g\r\neth0')
   t.same(names(after.owned(owner('a'))), [], 'a\'s reservation is gone, and its owner record with it')
   t.notOk(existsSync(ownerFile(after.dir, 'a', 'eth0')))
+})
+
+t.test('what a process killed mid-reserve leaves in .berth-tmp is removed when the lock is next taken', async (t) => {
+  const dataDir = t.testdir()
+  const store = DiskStore.create({ name: 'net1', dataDir }, { bootId: 'boot-a' })
+  const dir = store.dir
+  await store.locked(() => store.reserve(parseIp('10.0.0.2'), owner('c1'), 0))
+  // Killed between link(2) and the rename into the index: the temporary name is a second link to the
+  // reservation. And a torn owner record's temporary file.
+  const { linkSync } = await import('node:fs')
+  linkSync(join(dir, '10.0.0.2'), join(dir, TMP_DIR, tempFileName(join(dir, '10.0.0.2'))))
+  writeFileSync(join(dir, TMP_DIR, tempFileName(ownerFile(dir, 'c1', 'eth0'))), '{"containerId":')
+  t.same(ips(await store.locked(() => releaseOwner(store, owner('c1')))), ['10.0.0.2'])
+  t.same(readdirSync(join(dir, TMP_DIR)), [], 'every writer holds the lock: under it, anything there is a leftover')
+  t.same(readdirSync(dir).sort(), ['.berth-boot', '.berth-index', '.berth-owners', '.berth-tmp', 'last_reserved_ip.0', 'lock'], 'and the reservation is released')
 })

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { tempFileName } from '../../../../pkg/fsutil/atomic-write.js'
 import { BridgeState, stateDirOfNetns } from '../../../../plugins/bridge/state.js'
 
 const TAG = '0123456789abcdef'
@@ -51,4 +52,25 @@ t.test('one directory per network namespace', async (t) => {
   const d = stateDirOfNetns(undefined, '/x')
   t.match(d, /^\/x\/\d+-\d+$/)
   t.equal(stateDirOfNetns(`/proc/${process.pid}/ns/net`, '/x'), d, 'the same namespace seen through another path')
+})
+
+t.test("a writer killed before its rename: the owner's remove and release take its temporary files", async (t) => {
+  const st = new BridgeState(t.testdir())
+  st.write(TAG, { network: 'n1', containerId: 'c1', ifName: 'eth0' })
+  st.write(OTHER, { network: 'n1', containerId: 'c2', ifName: 'eth0' })
+  st.claimNatKeys(OTHER, ['10.0.0.3'])
+  t.same(readdirSync(join(st.dir, 'tmp')), [], 'writes leave nothing in tmp/')
+  // What kill -9 during write() and claimNatKeys() leaves: a temporary file that never got its name.
+  const left = (target: string) => {
+    const f = tempFileName(target)
+    writeFileSync(join(st.dir, 'tmp', f), '')
+    return f
+  }
+  left(join(st.dir, 'att', `${TAG}.json`))
+  left(join(st.dir, 'nat', '10.0.0.2'))
+  const others = [left(join(st.dir, 'att', `${OTHER}.json`)), left(join(st.dir, 'nat', '10.0.0.3'))]
+  st.releaseNatKeys(TAG, ['10.0.0.2', '10.0.0.3'])
+  st.remove(TAG)
+  t.same(readdirSync(join(st.dir, 'tmp')).sort(), others.sort(), "the claim of a key nobody holds and the record's temporary file go; another owner's stay")
+  t.equal(st.natKeyOwner('10.0.0.3'), OTHER)
 })

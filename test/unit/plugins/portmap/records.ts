@@ -1,6 +1,7 @@
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { tempFileName } from '../../../../pkg/fsutil/atomic-write.js'
 import { PortmapState, type OwnerRecord } from '../../../../plugins/portmap/records.js'
 import { portmapOwner, type Entry } from '../../../../plugins/portmap/plan.js'
 
@@ -87,4 +88,20 @@ t.test('reset wipes records and starts a generation; legacy is remembered', asyn
   s.reset('g2', true)
   t.equal(s.generation(), 'g2')
   t.ok(s.legacy)
+})
+
+t.test('what a writer killed mid-way leaves: temporary files go when the lock is next taken, a torn reservation with its record', async (t) => {
+  const s = PortmapState.open(t.testdir(), '/proc/self/ns/net')
+  const c1 = rec('c1', [e({ hostPort: 8080 }), e({ hostPort: 8081, hostPortEnd: 8081 })])
+  await s.locked(async () => s.record(c1))
+  t.same(readdirSync(join(s.dir, 'tmp')), [], 'writes leave nothing in tmp/')
+  writeFileSync(join(s.dir, 'tmp', tempFileName(join(s.dir, 'owners', 'x.json'))), '{"version":1')
+  // record() killed between creating a reservation and writing the tag into it
+  writeFileSync(join(s.dir, 'ports', '4-tcp-8081', 'any'), '')
+  await s.locked(async () => {
+    t.same(readdirSync(join(s.dir, 'tmp')), [], 'a temporary file found under the lock is a leftover: removed')
+    s.forget(c1)
+  })
+  t.same(readdirSync(join(s.dir, 'ports')), [], 'the torn reservation went with the record')
+  t.same(readdirSync(join(s.dir, 'owners')), [])
 })
