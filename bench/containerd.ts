@@ -22,11 +22,11 @@
 // and removes everything at the end, also on Ctrl-C, the reference's shared iptables chains included when
 // this run made their tables.
 import { cpSync, existsSync, readFileSync } from 'node:fs'
-import { spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { cleanup, errMsg, f1, installCleanup, median, ratio, tempDir, track } from './lib/harness.js'
+import { cleanup, errMsg, f1, installCleanup, median, ratio, tempDir } from './lib/harness.js'
+import { describeServed, startBenchDaemon, type BenchDaemon } from './lib/daemon.js'
 import { staticBusybox } from '../test/helpers/busybox.js'
 import { freeTcpPort, freeV4Slash24s } from '../test/helpers/host-net.js'
 import { needsContainerd } from '../test/helpers/cri/containerd.js'
@@ -49,7 +49,7 @@ interface Side {
   net: PodNetworkSpec
   hostPort: number
   /** the daemon serving this side's shims, whose CPU counts as the plugins' */
-  daemonPid?: number
+  daemon?: BenchDaemon
   run: number[]
   stop: number[]
   remove: number[]
@@ -60,14 +60,13 @@ interface Side {
   failures: string[]
 }
 
-/** CPU time (ms) from /proc/PID/stat: the process's own (utime + stime) or its waited-for children's. */
-function cpuMs(pid: number | undefined, which: 'self' | 'children'): number {
+/** user + system CPU time (ms) of the waited-for children of process `pid` (the CNI plugins it ran). */
+function childrenCpuMs(pid: number | undefined): number {
   if (pid === undefined) return 0
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  const at = which === 'self' ? 11 : 13
-  return (Number(fields[at]) + Number(fields[at + 1])) * 10
+  return (Number(fields[13]) + Number(fields[14])) * 10
 }
-const pluginCpuMs = (s: Side) => cpuMs(s.node.containerd.pid, 'children') + cpuMs(s.daemonPid, 'self')
+const pluginCpuMs = (s: Side) => childrenCpuMs(s.node.containerd.pid) + (s.daemon?.cpuMs() ?? 0)
 
 const p90 = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -121,19 +120,6 @@ async function burst(s: Side): Promise<void> {
   }
 }
 
-/** `berth daemon` of the copied build on a private socket (tracked: the harness kills it at exit). */
-async function startDaemon(bin: string, socket: string): Promise<number> {
-  const d = track(spawn(join(bin, 'berth'), ['daemon', '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] }))
-  let log = ''
-  d.stderr?.on('data', (c: Buffer) => (log += c.toString()))
-  for (let i = 0; i < 500 && !/serving/.test(log) && d.exitCode === null; i++) await new Promise((r) => setTimeout(r, 20))
-  if (!/serving/.test(log) || d.pid === undefined) throw new Error(`berth daemon did not start: ${log}`)
-  // after start-up, its log is not needed (one line per call)
-  d.stderr?.removeAllListeners('data')
-  d.stderr?.resume()
-  return d.pid
-}
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root (containerd, namespaces, nftables)')
   const missing = needsContainerd()
@@ -147,18 +133,19 @@ async function main(): Promise<void> {
   cpSync(join(ROOT, 'bin'), berthBin, { recursive: true })
 
   const tag = randomBytes(3).toString('hex')
-  const plan: { name: string; dir: string; daemon?: string }[] = [{ name: 'berth', dir: berthBin }]
-  if (WITH_DAEMON) plan.push({ name: 'berth + daemon', dir: berthBin, daemon: join(tempDir('berth-bench-cri-daemon-'), 'berthd.sock') })
+  const plan: { name: string; dir: string; daemon?: boolean }[] = [{ name: 'berth', dir: berthBin }]
+  if (WITH_DAEMON) plan.push({ name: 'berth + daemon', dir: berthBin, daemon: true })
   plan.push({ name: 'reference', dir: REF_DIR })
   const prefixes = freeV4Slash24s(plan.length)
   const sides: Side[] = []
   try {
     for (const [i, p] of plan.entries()) {
-      const daemonPid = p.daemon !== undefined ? await startDaemon(berthBin, p.daemon) : undefined
-      const node = await CriNode.start({ cniBinDir: p.dir, tag: `b${tag}${i}`, busybox, ...(p.daemon ? { env: { BERTH_SOCKET: p.daemon } } : {}) })
+      // in this (the host's) namespace, where containerd calls the shims
+      const daemon = p.daemon ? await startBenchDaemon(berthBin, undefined, 3600, 'cri') : undefined
+      const node = await CriNode.start({ cniBinDir: p.dir, tag: `b${tag}${i}`, busybox, ...(daemon ? { env: { BERTH_SOCKET: daemon.socket } } : {}) })
       const net: PodNetworkSpec = { kind: 'portmap', name: `berth-crib-${tag}-${i}`, bridge: `btcb${tag}${i}`, prefix: prefixes[i] as string }
       const side: Side = { name: p.name, node, net, hostPort: await freeTcpPort(), run: [], stop: [], remove: [], cpu: [], burstRun: [], burstStop: [], failures: [] }
-      if (daemonPid !== undefined) side.daemonPid = daemonPid
+      if (daemon !== undefined) side.daemon = daemon
       sides.push(side)
       await node.useNetwork(net)
     }
@@ -175,6 +162,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) for (const s of order(r)) await onePod(s)
     for (let r = 0; r < BURST_ROUNDS; r++) for (const s of order(r)) await burst(s)
     report(sides)
+    for (const s of sides) if (s.daemon) console.log(`${s.name}: the daemon served ${describeServed(s.daemon.served())}`)
   } finally {
     for (const s of sides) {
       const notes = await s.node.close()
