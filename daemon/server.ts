@@ -8,9 +8,7 @@ import { dirname } from 'node:path'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { native } from '../native/index.js'
 import { withStderr } from '../pkg/log/log.js'
-import type { PluginDef } from '../pkg/skel/plugin.js'
-import { pluginFuncs } from '../pkg/skel/plugin.js'
-import { dispatch } from '../pkg/skel/skel.js'
+import { runInProcess, type PluginDef } from '../pkg/skel/plugin.js'
 import { Metrics, type DaemonStatus } from './metrics.js'
 import {
   decodeControl,
@@ -243,24 +241,16 @@ export class Daemon {
   }
 
   async #call(load: () => Promise<PluginDef>, env: Record<string, string>, stdin: Buffer): Promise<CallResult> {
-    const stdout: string[] = []
     const stderr: string[] = []
-    const write = (s: string) => {
-      stderr.push(s)
-    }
-    let exit: number
     try {
       const def = await load()
-      exit = await withStderr({ write, level: env['BERTH_LOG_LEVEL'] }, () =>
-        dispatch(pluginFuncs(def.loaders), def.info, { env, readStdin: async () => stdin, stdout: (s) => stdout.push(s), stderr: write }),
-      )
+      const r = await withStderr({ write: (s) => void stderr.push(s), level: env['BERTH_LOG_LEVEL'] }, () => runInProcess(def, env, stdin))
+      return { exit: r.exitCode, stdout: r.stdout, stderr: stderr.join('') }
     } catch (e) {
-      // dispatch never throws; a plugin that fails to load does
-      exit = 1
-      stdout.length = 0
-      stdout.push(JSON.stringify({ cniVersion: '1.1.0', code: 999, msg: `internal error: ${e instanceof Error ? e.message : String(e)}` }))
+      // the skeleton never throws; a plugin that fails to load does
+      const msg = `internal error: ${e instanceof Error ? e.message : String(e)}`
+      return { exit: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 999, msg }), stderr: stderr.join('') }
     }
-    return { exit, stdout: stdout.join(''), stderr: stderr.join('') }
   }
 
   #finish(sock: Socket, type: string, verb: string, env: Record<string, string>, started: number, out: CallResult): void {
