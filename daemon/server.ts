@@ -7,9 +7,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { native } from '../native/index.js'
-import { withStderr } from '../pkg/log/log.js'
-import { runInProcess, type PluginDef } from '../pkg/skel/plugin.js'
+import type { PluginDef } from '../pkg/skel/plugin.js'
+import { callPlugin, type CallResult } from './call.js'
 import { Metrics, type DaemonStatus } from './metrics.js'
+import { NetnsWorkers } from './netns-workers.js'
 import {
   decodeControl,
   decodeHello,
@@ -43,6 +44,13 @@ export interface DaemonOptions {
   requestDeadlineMs?: number
   /** a listening socket inherited from systemd (LISTEN_FDS) instead of making one */
   listenFd?: number
+  /**
+   * The script a namespace worker thread runs (berth's launcher): callers in another network namespace are
+   * served by such threads. Without it those calls are handed back to the shim.
+   */
+  workerScript?: string
+  /** namespace worker threads at most (default 4) */
+  maxWorkers?: number
   /** one line per call and per event */
   log: (line: string) => void
 }
@@ -53,7 +61,7 @@ interface Peer {
 }
 
 export class Daemon {
-  readonly #o: Required<Omit<DaemonOptions, 'listenFd'>> & { listenFd: number | undefined }
+  readonly #o: Required<Omit<DaemonOptions, 'listenFd' | 'workerScript' | 'maxWorkers'>> & { listenFd: number | undefined }
   readonly #metrics = new Metrics()
   readonly #slots: Slots
   readonly #serial = new KeyedSerializer()
@@ -61,15 +69,18 @@ export class Daemon {
   readonly #running = new Set<Promise<unknown>>()
   #server: Server | undefined
   #stopping = false
-  #ownNs: { net: number; mnt: number } | undefined
+  readonly #workers: NetnsWorkers | undefined
+  #ownNs: { net: string; mnt: string } | undefined
 
   constructor(opts: DaemonOptions) {
-    this.#o = { maxInFlight: 64, queueDeadlineMs: 30_000, requestDeadlineMs: 10_000, ...opts, listenFd: opts.listenFd }
+    const { workerScript, maxWorkers, ...rest } = opts
+    this.#o = { maxInFlight: 64, queueDeadlineMs: 30_000, requestDeadlineMs: 10_000, ...rest, listenFd: opts.listenFd }
     this.#slots = new Slots(this.#o.maxInFlight)
+    if (workerScript !== undefined) this.#workers = new NetnsWorkers({ script: workerScript, log: opts.log, ...(maxWorkers !== undefined ? { max: maxWorkers } : {}) })
   }
 
   async start(): Promise<void> {
-    this.#ownNs = { net: statSync('/proc/self/ns/net').ino, mnt: statSync('/proc/self/ns/mnt').ino }
+    this.#ownNs = { net: nsId('/proc/self/ns/net'), mnt: nsId('/proc/self/ns/mnt') }
     const server = createServer({ allowHalfOpen: true }, (s) => this.#accept(s))
     this.#server = server
     if (this.#o.listenFd !== undefined) {
@@ -92,6 +103,7 @@ export class Daemon {
     const all = Promise.allSettled([...this.#running])
     await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())])
     for (const c of this.#connections) c.destroy()
+    await this.#workers?.stop()
   }
 
   status(): DaemonStatus {
@@ -103,6 +115,7 @@ export class Daemon {
       in_flight: this.#slots.inUse,
       queued: this.#slots.waiting,
       max_in_flight: this.#o.maxInFlight,
+      netns_workers: this.#workers?.status() ?? { running: 0, busy: 0, served: 0 },
     })
   }
 
@@ -210,47 +223,53 @@ export class Daemon {
     const load = this.#o.plugins.get(req.type)
     if (load === undefined) return fallback(`unknown type ${req.type}`)
     if (this.#stopping) return fallback('daemon stopping')
-    const where = this.#callerPlace(peer.pid)
-    if (where !== undefined) return fallback(where)
+    const place = this.#callerPlace(peer.pid)
+    if (typeof place === 'object') return fallback(place.fallback)
 
     const started = performance.now()
     const slot = await this.#slots.acquire(this.#o.queueDeadlineMs)
     if (slot === undefined) {
       // ADD may be retried by the runtime; anything else must still happen, so it runs on its own.
       if (verb !== 'ADD') return fallback('queue full')
-      return this.#finish(sock, req.type, verb, env, started, busyResult(this.#o.queueDeadlineMs))
+      return this.#finish(sock, req.type, verb, env, started, tryAgainLater(`berth daemon busy: no slot free within ${this.#o.queueDeadlineMs} ms; try again later`))
     }
     try {
-      const key = `${netName(req.stdin)}\0${env['CNI_CONTAINERID'] ?? ''}\0${env['CNI_IFNAME'] ?? ''}`
-      const out = await this.#serial.run(key, () => this.#call(load, env, req.stdin))
+      const key = `${place}\0${netName(req.stdin)}\0${env['CNI_CONTAINERID'] ?? ''}\0${env['CNI_IFNAME'] ?? ''}`
+      const out = await this.#serial.run(key, () =>
+        place === this.#ownNs?.net ? callPlugin(load, env, req.stdin) : this.#inWorker(peer.pid, place, req.type, verb, env, req.stdin),
+      )
+      if ('fallback' in out) return fallback(out.fallback)
       this.#finish(sock, req.type, verb, env, started, out)
     } finally {
       slot()
     }
   }
 
-  /** Why this daemon cannot act for the caller, or undefined when it can (same network and mount namespace). */
-  #callerPlace(pid: number): string | undefined {
+  /**
+   * The caller's network namespace (dev:ino) when this daemon can act for it: its own, or another one that a
+   * namespace worker can enter. Otherwise why not: another mount namespace sees other files (/run/netns,
+   * state directories, CNI_PATH), so only a process of its own acts correctly there.
+   */
+  #callerPlace(pid: number): string | { fallback: string } {
+    let net: string
     try {
-      if (statSync(`/proc/${pid}/ns/net`).ino !== this.#ownNs?.net) return 'caller in another network namespace'
-      if (statSync(`/proc/${pid}/ns/mnt`).ino !== this.#ownNs?.mnt) return 'caller in another mount namespace'
+      if (nsId(`/proc/${pid}/ns/mnt`) !== this.#ownNs?.mnt) return { fallback: 'caller in another mount namespace' }
+      net = nsId(`/proc/${pid}/ns/net`)
     } catch {
-      return 'caller gone or not inspectable'
+      return { fallback: 'caller gone or not inspectable' }
     }
-    return undefined
+    if (net !== this.#ownNs.net && this.#workers === undefined) return { fallback: 'caller in another network namespace' }
+    return net
   }
 
-  async #call(load: () => Promise<PluginDef>, env: Record<string, string>, stdin: Buffer): Promise<CallResult> {
-    const stderr: string[] = []
-    try {
-      const def = await load()
-      const r = await withStderr({ write: (s) => void stderr.push(s), level: env['BERTH_LOG_LEVEL'] }, () => runInProcess(def, env, stdin))
-      return { exit: r.exitCode, stdout: r.stdout, stderr: stderr.join('') }
-    } catch (e) {
-      // the skeleton never throws; a plugin that fails to load does
-      const msg = `internal error: ${e instanceof Error ? e.message : String(e)}`
-      return { exit: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 999, msg }), stderr: stderr.join('') }
-    }
+  async #inWorker(pid: number, ns: string, type: string, verb: string, env: Record<string, string>, stdin: Buffer): Promise<CallResult | { fallback: string }> {
+    const outcome = await this.#workers?.run(pid, ns, type, env, stdin)
+    if (outcome === undefined) return { fallback: 'every namespace worker busy' }
+    if (outcome.kind === 'done') return outcome.result
+    if (outcome.kind === 'refused') return { fallback: outcome.reason }
+    // As when the whole daemon dies mid-call: DEL and the others must still happen; ADD is tried again later.
+    if (verb !== 'ADD') return { fallback: 'namespace worker lost' }
+    return tryAgainLater(`the berth daemon's worker for this network namespace stopped during ${type} ADD; try again later (the runtime's DEL cleans up what this ADD may have left)`)
   }
 
   #finish(sock: Socket, type: string, verb: string, env: Record<string, string>, started: number, out: CallResult): void {
@@ -263,15 +282,13 @@ export class Daemon {
   }
 }
 
-interface CallResult {
-  exit: number
-  stdout: string
-  stderr: string
+function tryAgainLater(msg: string): CallResult {
+  return { exit: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 11, msg }), stderr: '' }
 }
 
-function busyResult(ms: number): CallResult {
-  const msg = `berth daemon busy: no slot free within ${ms} ms; try again later`
-  return { exit: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 11, msg }), stderr: '' }
+function nsId(path: string): string {
+  const st = statSync(path)
+  return `${st.dev}:${st.ino}`
 }
 
 /** The network name of a call, for serialising calls on one attachment; '' when stdin is not a config. */

@@ -32,6 +32,9 @@ static const struct { const char *type, *json; } versions[] = {
 
 #define DEFAULT_SOCKET "/run/berth/berthd.sock"
 #define HELLO_TIMEOUT_MS 5000
+// A daemon that took the request but never answers (hung, stopped) must not hold a DEL forever. Longer
+// than the daemon's own queue deadline (30 s) plus a slow call, shorter than kubelet's 4 min.
+#define RESPONSE_TIMEOUT_MS 120000
 // A response field larger than this is not a CNI answer: treat the connection as broken.
 #define MAX_FIELD (64u << 20)
 
@@ -261,29 +264,45 @@ static int send_request(int fd, const struct buf *in) {
 }
 
 // One u32-length-prefixed field of the response, NUL-terminated for convenience.
-static int read_field(int fd, struct buf *f) {
+static int read_field(int fd, struct buf *f, long long deadline) {
   unsigned char le[4];
-  if (read_full(fd, le, 4, 0) < 0) return -1;
+  if (read_full(fd, le, 4, deadline) < 0) return -1;
   uint32_t n = get_u32(le);
-  if (n > MAX_FIELD || !(f->p = malloc((size_t)n + 1))) return -1;
+  if (n > MAX_FIELD || !(f->p = malloc((size_t)n + 1))) return errno = EPROTO, -1;
   f->len = n;
   f->p[n] = 0;
-  return read_full(fd, f->p, n, 0);
+  return read_full(fd, f->p, n, deadline);
 }
 
-enum { RESP_RESULT, RESP_FALLBACK, RESP_BROKEN };
+enum { RESP_RESULT, RESP_FALLBACK, RESP_BROKEN, RESP_LATE };
 
-// RESPONSE: magic BRES, then kind 0 (exit, stdout, stderr) or 1 (reason).
+static int broken(void) {
+  int late = errno == ETIMEDOUT;
+  debug("no whole RESPONSE: %s", late ? "none in time" : strerror(errno));
+  return late ? RESP_LATE : RESP_BROKEN;
+}
+
+// The deadline for the whole RESPONSE, from now.
+static long long response_deadline(void) {
+  const char *t = getenv("BERTH_SHIM_RESPONSE_TIMEOUT_MS"); // test seam, documented in native/shim/README.md
+  return now_ms() + (t && atoi(t) > 0 ? atoi(t) : RESPONSE_TIMEOUT_MS);
+}
+
+// RESPONSE: magic BRES, then kind 0 (exit, stdout, stderr) or 1 (reason). Broken also when late.
 static int read_response(int fd, uint32_t *exit_code, struct buf *out, struct buf *err) {
+  long long deadline = response_deadline();
   unsigned char h[5];
-  if (read_full(fd, h, sizeof h, 0) < 0 || memcmp(h, "BRES", 4) != 0) return RESP_BROKEN;
+  if (read_full(fd, h, sizeof h, deadline) < 0) return broken();
+  if (memcmp(h, "BRES", 4) != 0) return RESP_BROKEN;
   if (h[4] == 1) {
-    if (read_field(fd, out) < 0) return RESP_BROKEN;
+    if (read_field(fd, out, deadline) < 0) return broken();
     debug("the daemon declined: %s", (char *)out->p);
     return RESP_FALLBACK;
   }
   unsigned char le[4];
-  if (h[4] != 0 || read_full(fd, le, 4, 0) < 0 || read_field(fd, out) < 0 || read_field(fd, err) < 0) return RESP_BROKEN;
+  if (h[4] != 0) return RESP_BROKEN;
+  if (read_full(fd, le, 4, deadline) < 0 || read_field(fd, out, deadline) < 0 || read_field(fd, err, deadline) < 0)
+    return broken();
   *exit_code = get_u32(le);
   return RESP_RESULT;
 }
@@ -326,7 +345,8 @@ int main(int argc, char **argv) {
 
   uint32_t code = 1;
   struct buf out = {0}, err = {0};
-  switch (read_response(fd, &code, &out, &err)) {
+  int got = read_response(fd, &code, &out, &err);
+  switch (got) {
   case RESP_RESULT:
     write_all(1, out.p, out.len);
     write_all(2, err.p, err.len);
@@ -340,10 +360,11 @@ int main(int argc, char **argv) {
     if (strcmp(command, "ADD") == 0) {
       char version[32];
       cni_error(config_version(&in, version), 11, "%s",
-                "the berth daemon stopped during ADD; try again later (the runtime's DEL cleans up what this ADD may have left)");
+                got == RESP_LATE ? "the berth daemon did not answer the ADD in time; try again later (the runtime's DEL cleans up what this ADD may have left)"
+                                   : "the berth daemon stopped during ADD; try again later (the runtime's DEL cleans up what this ADD may have left)");
       return 1;
     }
-    debug("the daemon stopped during %s: running it standalone", command);
+    debug("the daemon stopped or went silent during %s: running it standalone", command);
     fallback(argv, &in);
   }
   return 1;

@@ -18,7 +18,7 @@ export const NETNS_RUN_DIR = '/run/netns'
  * process's). Per-host-namespace state directories are named by it, because several "hosts" (rig
  * namespaces) on one machine share /run. Throws the fs error when the file is not there.
  */
-export function netnsFileKey(nsPath = '/proc/self/ns/net'): string {
+export function netnsFileKey(nsPath = '/proc/thread-self/ns/net'): string {
   const st = statSync(nsPath)
   return `${st.dev}-${st.ino}`
 }

@@ -2,7 +2,7 @@
 // the number of containers (the NAT maps, the host's links, the spoof-check sets).
 //
 // /run/berth/bridge/<dev>-<ino>/      one directory per host network namespace (dev and inode of
-//                                     /proc/self/ns/net): several "hosts" (namespaces) on one machine
+//                                     /proc/thread-self/ns/net): several "hosts" (namespaces) on one machine
 //                                     share /run. tmpfs: cleared on reboot with the kernel state it mirrors.
 //   att/<owner tag>.json              { v, network, containerId, ifName, hostVeth?, nat?, spoof? }
 //   nat/<address>                     the owner tag of the NAT map element keyed by that address
@@ -39,7 +39,7 @@ export interface AttachmentRecord {
 }
 
 /** The state directory of a network namespace (default: this process's) under `root`. */
-export function stateDirOfNetns(nsPath = '/proc/self/ns/net', root = STATE_ROOT): string {
+export function stateDirOfNetns(nsPath = '/proc/thread-self/ns/net', root = STATE_ROOT): string {
   return join(root, netnsFileKey(nsPath))
 }
 

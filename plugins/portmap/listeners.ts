@@ -1,5 +1,5 @@
-// Host processes already listening on a host port (read from /proc/net/{tcp,tcp6,udp,udp6} of this
-// process's network namespace, the host's). A DNAT mapping would silently take such a port's traffic away
+// Host processes already listening on a host port (read from /proc/thread-self/net/{tcp,tcp6,udp,udp6}: this
+// thread's network namespace, the host's). A DNAT mapping would silently take such a port's traffic away
 // from the process, so ADD reports it.
 import { readFileSync } from 'node:fs'
 import type { IpFamily } from '../../pkg/ip/cidr.js'
@@ -49,7 +49,7 @@ export function hostListeners(): Listener[] {
   for (const protocol of ['tcp', 'udp'] as const) {
     for (const family of [4, 6] as const) {
       try {
-        out.push(...parseProcNet(readFileSync(`/proc/net/${protocol}${family === 6 ? '6' : ''}`, 'utf8'), protocol, family))
+        out.push(...parseProcNet(readFileSync(`/proc/thread-self/net/${protocol}${family === 6 ? '6' : ''}`, 'utf8'), protocol, family))
       } catch {
         // no IPv6 in this kernel, or /proc not mounted: nothing to report
       }

@@ -1,7 +1,10 @@
 // `berth daemon`: serve every berth CNI type from one resident process behind the shims (daemon/), until
 // SIGTERM or SIGINT; then finish the calls in flight and exit within 5 s. `status` and `metrics` ask a
 // running daemon over its socket.
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { DEFAULT_SOCKET, Daemon, control } from '../../daemon/server.js'
 import { servedPlugins } from '../../daemon/plugins.js'
 import { berthBuildId as buildId } from '../../pkg/build-info/build-info.js'
@@ -27,11 +30,18 @@ function inheritedListener(env = process.env): number | undefined {
 
 const log = (line: string) => void process.stderr.write(`${line}\n`)
 
+/** The launcher of this very bundle (bin/lib/berth beside bin/lib/berth.js): what a namespace worker runs. */
+function workerScript(): string | undefined {
+  const launcher = join(dirname(fileURLToPath(import.meta.url)), 'berth')
+  return existsSync(launcher) ? launcher : undefined
+}
+
 export async function runDaemon(a: DaemonArgs): Promise<void> {
   // stdout is nobody's channel here; a library that prints must not look like an answer.
   console.log = console.error
   console.info = console.error
   const listenFd = inheritedListener()
+  const script = workerScript()
   const daemon = new Daemon({
     socketPath: socketPath(a.socket),
     build: buildId(),
@@ -42,6 +52,7 @@ export async function runDaemon(a: DaemonArgs): Promise<void> {
     queueDeadlineMs: a.queueDeadlineMs,
     log,
     ...(listenFd !== undefined ? { listenFd } : {}),
+    ...(script !== undefined ? { workerScript: script } : {}),
   })
   // A verb that throws outside its promise chain must not take every other call down with it.
   process.on('uncaughtException', (e) => log(`berthd: uncaught exception (serving on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`))
@@ -105,6 +116,8 @@ function formatStatus(s: import('../../daemon/metrics.js').DaemonStatus): string
     `pid ${s.pid}, build ${s.build} (berth ${s.version}), socket ${s.socket}`,
     `uptime ${s.uptime_s} s, in flight ${s.in_flight}/${s.max_in_flight}, queued ${s.queued}, rss ${(s.rss_bytes / 1048576).toFixed(1)} MiB, heap used ${(s.heap_used_bytes / 1048576).toFixed(1)} MiB`,
   ]
+  const w = s.netns_workers
+  if (w.served > 0 || w.running > 0) lines.push(`other network namespaces: ${w.served} calls, ${w.running} worker threads (${w.busy} busy)`)
   const fb = Object.entries(s.fallbacks)
   if (fb.length > 0) lines.push(`handed back to the shim: ${fb.map(([r, n]) => `${r} ${n}`).join(', ')}`)
   if (s.requests.length === 0) lines.push('no calls served yet')

@@ -79,14 +79,21 @@ t.test('callers the daemon cannot serve are handed back to their shim', { skip }
   const d = await startDaemon(t)
   const unknown = await callDaemon(d.socket, { type: 'frobnicate', env: env({ CNI_COMMAND: 'ADD' }), stdin: '{}' })
   t.match(unknown.response, { kind: 'fallback', reason: /unknown type/ })
-  // A caller in another network namespace: the shim there must act on its own host, not the daemon's.
+  // A caller in another mount namespace sees other files (/run/netns, state, CNI_PATH): its shim acts alone.
+  // One in another network namespace only is served (by a namespace worker; shim-daemon.ts tests where).
   const ns = await createTestNetns(t)
   const script = `const s=require('net').connect(process.argv[1]);let b=Buffer.alloc(0),sent=false;s.on('data',c=>{b=Buffer.concat([b,c]);if(!sent&&b.length>=12+b.readUInt32LE(8)){sent=true;b=b.subarray(12+b.readUInt32LE(8));s.write(Buffer.from(process.argv[2],'base64'))}});s.on('close',()=>process.stdout.write(b.toString('base64')))`
   const req = encodeRequest({ type: 'loopback', exe: join(BIN_DIR, 'loopback'), env: ['CNI_COMMAND=ADD'], stdin: Buffer.from('{}') })
-  const r = spawnSync('nsenter', [`--net=${ns.path}`, '--', process.execPath, '-e', script, d.socket, req.toString('base64')], { encoding: 'utf8', timeout: 10_000 })
-  const back = Buffer.from(r.stdout, 'base64')
-  t.equal(back.subarray(0, 5).toString('latin1'), 'BRES\x01', 'fallback')
-  t.match(back.subarray(9).toString(), /another network namespace/)
+  const raw = (pre: string[]) => {
+    const r = spawnSync(pre[0] as string, [...pre.slice(1), '--', process.execPath, '-e', script, d.socket, req.toString('base64')], { encoding: 'utf8', timeout: 20_000 })
+    return Buffer.from(r.stdout, 'base64')
+  }
+  const otherMnt = raw(['unshare', '--mount', '--propagation', 'private'])
+  t.equal(otherMnt.subarray(0, 5).toString('latin1'), 'BRES\x01', 'another mount namespace: fallback')
+  t.match(otherMnt.subarray(9).toString(), /another mount namespace/)
+  const otherNet = raw(['nsenter', `--net=${ns.path}`])
+  t.equal(otherNet.subarray(0, 5).toString('latin1'), 'BRES\x00', 'another network namespace: served')
+  t.match(otherNet.toString(), /CNI_NETNS/, "loopback's own error for the missing CNI_NETNS")
   // A request over the size limit is not read: the shim runs it on its own.
   const huge = await new Promise<string>((resolve) => {
     const s = connect(d.socket)
@@ -107,7 +114,8 @@ t.test('callers the daemon cannot serve are handed back to their shim', { skip }
   })
   t.match(huge, /^BRES\x01.*over the daemon's limit/s)
   const status = JSON.parse(spawnSync(join(BIN_DIR, 'berth'), ['daemon', 'status', '--json', '--socket', d.socket], { encoding: 'utf8' }).stdout)
-  t.match(status.fallbacks, { 'unknown type frobnicate': 1, 'caller in another network namespace': 1, 'request too large': 1 })
+  t.same(status.fallbacks, { 'unknown type frobnicate': 1, 'caller in another mount namespace': 1, 'request too large': 1 })
+  t.equal(status.netns_workers.served, 1, 'a namespace worker ran the call from the other network namespace')
 })
 
 t.test('clients that send nothing, half a request, or are not root hold nothing', { skip }, async (t) => {

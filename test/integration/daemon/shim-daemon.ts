@@ -1,9 +1,10 @@
 // The shim and the daemon together, as a runtime on a host sees them: a throw-away host namespace runs a
 // daemon of its own, and the plugins called there through their shims are served by it (bridge ADD with
-// host-local in-process, real traffic), while a caller elsewhere gets the same plugin run on its own.
+// host-local in-process, real traffic); callers in other network namespaces are served where they stand
+// (namespace workers), and a caller in another mount namespace gets the plugin run on its own.
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startDaemon } from '../../helpers/daemon.js'
@@ -19,9 +20,23 @@ function shim(host: TestNetns, type: string, env: Record<string, string>, stdin:
   return spawnSync('nsenter', [`--net=${host.path}`, '--', join(BIN_DIR, type)], { env: { PATH, CNI_PATH: BIN_DIR, CNI_IFNAME: 'eth0', ...env }, input: stdin, encoding: 'utf8', timeout: 60_000 })
 }
 
+/** The same, without blocking: calls that must run at once. */
+function shimAsync(host: TestNetns, type: string, env: Record<string, string>, stdin: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('nsenter', [`--net=${host.path}`, '--', join(BIN_DIR, type)], { env: { PATH, CNI_PATH: BIN_DIR, CNI_IFNAME: 'eth0', ...env }, timeout: 60_000 })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    p.on('close', (status) => resolve({ status, stdout, stderr }))
+    p.stdin.end(stdin)
+  })
+}
+
 const status = (socket: string) => JSON.parse(spawnSync(join(BIN_DIR, 'berth'), ['daemon', 'status', '--json', '--socket', socket], { encoding: 'utf8' }).stdout) as {
   requests: { type: string; verb: string; count: number; codes: Record<string, number> }[]
   fallbacks: Record<string, number>
+  netns_workers: { running: number; busy: number; served: number }
 }
 
 t.test('bridge ADD, CHECK, DEL through the shim, served by the host\'s daemon', { skip }, async (t) => {
@@ -55,18 +70,64 @@ t.test('bridge ADD, CHECK, DEL through the shim, served by the host\'s daemon', 
   t.same(left, [], 'no reservation left')
 })
 
-t.test('a caller in another namespace is handed back and runs the plugin where it stands', { skip }, async (t) => {
+t.test('callers in other network namespaces are served where they stand, each by a worker thread', { skip }, async (t) => {
   const daemonHost = await createTestNetns(t)
+  const hosts = [await createTestNetns(t), await createTestNetns(t)]
+  const ctrs = [await createTestNetns(t), await createTestNetns(t)]
+  const d = await startDaemon(t, { netns: daemonHost.path })
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-test-shimw-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const bridge = uniqueName('br')
+  // Both hosts use the same bridge name, network and subnet: nothing may mix them up.
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: uniqueName('net'), type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', subnet: '10.235.0.0/24', dataDir } })
+  const call = (i: number, command: string) =>
+    shimAsync(hosts[i] as TestNetns, 'bridge', { BERTH_SOCKET: d.socket, CNI_CONTAINERID: `c-w${i}`, CNI_NETNS: (ctrs[i] as TestNetns).path, CNI_COMMAND: command }, conf)
+  const adds = await Promise.all([call(0, 'ADD'), call(1, 'ADD')])
+  for (const [i, add] of adds.entries()) {
+    const host = hosts[i] as TestNetns
+    const ctr = ctrs[i] as TestNetns
+    t.equal(add.status, 0, `host ${i}: ADD: ${add.stdout}${add.stderr}`)
+    const ip = (JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address ?? '-'
+    t.match(host.exec('ip', ['-o', '-4', 'addr', 'show', bridge]), '10.235.0.1/24', `host ${i}: the bridge and its gateway address are on the caller's host`)
+    t.match(ctr.exec('ip', ['-o', '-4', 'addr', 'show', 'eth0']), ip, `host ${i}: the container has ${ip}`)
+    t.doesNotThrow(() => ctr.exec('ping', ['-c', '1', '-W', '2', '10.235.0.1']), `host ${i}: the container reaches its gateway`)
+    t.match(host.exec('nft', ['list', 'table', 'inet', 'berth_bridge']), ip.split('/')[0] ?? '-', `host ${i}: the masquerade element is in the host's own ruleset`)
+    const key = statSync(host.path)
+    t.ok(existsSync(join('/run/berth/bridge', `${key.dev}-${key.ino}`, 'att')), `host ${i}: the bridge's records are under the host's namespace key`)
+  }
+  t.throws(() => daemonHost.exec('ip', ['link', 'show', bridge]), "nothing on the daemon's own namespace")
+  const dels = await Promise.all([call(0, 'DEL'), call(1, 'DEL')])
+  for (const [i, del] of dels.entries()) {
+    t.equal(del.status, 0, `host ${i}: DEL: ${del.stdout}${del.stderr}`)
+    t.equal((hosts[i] as TestNetns).exec('ip', ['-o', 'link', 'show', 'type', 'veth']).trim(), '', `host ${i}: no veth left`)
+  }
+  const st = status(d.socket)
+  t.same(st.fallbacks, {}, 'nothing was handed back')
+  t.equal(st.netns_workers.served, 4, 'worker threads ran all four calls')
+  t.equal(st.requests.find((r) => r.type === 'bridge' && r.verb === 'ADD')?.codes['0'], 2, 'the daemon counted both ADDs')
+  // Idle workers go home: no thread of the daemon keeps a host namespace (and its links) alive.
+  const ids = hosts.map((h) => `net:[${statSync(h.path).ino}]`)
+  let held: string[] = []
+  for (let i = 0; i < 50; i++) {
+    held = readdirSync(`/proc/${d.proc.pid}/task`).map((tid) => readlinkSync(`/proc/${d.proc.pid}/task/${tid}/ns/net`)).filter((n) => ids.includes(n))
+    if (held.length === 0) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  t.same(held, [], "every thread is back in the daemon's namespace")
+})
+
+t.test('a caller in another mount namespace is handed back and runs the plugin where it stands', { skip }, async (t) => {
   const host = await createTestNetns(t)
   const ctr = await createTestNetns(t)
-  const d = await startDaemon(t, { netns: daemonHost.path })
+  const d = await startDaemon(t)
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' })
   ctr.exec('ip', ['link', 'set', 'lo', 'down'])
-  const add = shim(host, 'loopback', { BERTH_SOCKET: d.socket, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c-other', CNI_NETNS: ctr.path, CNI_IFNAME: 'lo', BERTH_LOG_LEVEL: 'debug' }, conf)
+  const env = { PATH, CNI_PATH: BIN_DIR, BERTH_SOCKET: d.socket, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c-other', CNI_NETNS: ctr.path, CNI_IFNAME: 'lo', BERTH_LOG_LEVEL: 'debug' }
+  const add = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'nsenter', `--net=${host.path}`, '--', join(BIN_DIR, 'loopback')], { env, input: conf, encoding: 'utf8', timeout: 60_000 })
   t.equal(add.status, 0, add.stdout + add.stderr)
   t.match(ctr.exec('ip', ['-o', 'link', 'show', 'lo']), /UP/)
-  t.match(add.stderr, /another network namespace/, 'the shim says why it ran on its own (debug)')
-  t.match(status(d.socket).fallbacks, { 'caller in another network namespace': 1 })
+  t.match(add.stderr, /another mount namespace/, 'the shim says why it ran on its own (debug)')
+  t.match(status(d.socket).fallbacks, { 'caller in another mount namespace': 1 })
 })
 
 t.test('a shim of another build never talks to this daemon', { skip }, async (t) => {

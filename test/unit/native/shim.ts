@@ -73,8 +73,8 @@ interface FakeDaemon {
 interface Behaviour {
   /** what to send on accept (default: this build's HELLO); null: nothing */
   hello?: Buffer | null
-  /** the answer to a whole REQUEST; 'close' drops the connection without one */
-  reply?: (r: ReturnType<typeof rawRequest>) => Response | 'close' | Buffer
+  /** the answer to a whole REQUEST; 'close' drops the connection without one, 'hang' keeps it silent */
+  reply?: (r: ReturnType<typeof rawRequest>) => Response | 'close' | 'hang' | Buffer
 }
 
 /** A temporary directory with a short path: a socket path must fit in 108 bytes. */
@@ -104,7 +104,7 @@ async function fakeDaemon(t: Test, b: Behaviour = {}): Promise<FakeDaemon> {
       d.requests.push(req)
       const r = b.reply(req)
       if (r === 'close') s.destroy()
-      else s.end(Buffer.isBuffer(r) ? r : encodeResponse(r))
+      else if (r !== 'hang') s.end(Buffer.isBuffer(r) ? r : encodeResponse(r))
     })
   })
   await new Promise<void>((resolve) => server.listen(d.sock, resolve))
@@ -305,6 +305,25 @@ t.test('the daemon gone after the REQUEST: ADD gives code 11 with the config\'s 
     const add = await run(join(BIN_DIR, 'bridge'), cniEnv('ADD', d.sock), stdin)
     t.equal(JSON.parse(add.stdout.toString()).cniVersion, version, `cniVersion ${version} for ${JSON.stringify(stdin)}`)
   }
+})
+
+t.test('a daemon that takes the REQUEST and never answers: ADD code 11 after the deadline, DEL standalone', { skip }, async (t) => {
+  const d = await fakeDaemon(t, { reply: () => 'hang' })
+  const late = { BERTH_SHIM_RESPONSE_TIMEOUT_MS: '400' }
+  const started = performance.now()
+  const add = await run(join(BIN_DIR, 'bridge'), cniEnv('ADD', d.sock, { CNI_NETNS: '/var/run/netns/none', ...late }), CONF)
+  const took = performance.now() - started
+  t.equal(add.status, 1, 'ADD exits 1')
+  t.same(JSON.parse(add.stdout.toString()), {
+    cniVersion: '0.4.0',
+    code: 11,
+    msg: "the berth daemon did not answer the ADD in time; try again later (the runtime's DEL cleans up what this ADD may have left)",
+  }, 'ADD: try again later')
+  t.ok(took >= 400, `ADD waited for the deadline (${took.toFixed(0)} ms)`)
+  await sameAsStandalone(t, 'bridge', { ...badDel(d.sock), ...late }, CONF, 'DEL after the deadline')
+  t.equal(d.requests.length, 2, 'both calls sent their request first')
+  const debug = await run(join(BIN_DIR, 'bridge'), { ...badDel(d.sock), ...late, BERTH_LOG_LEVEL: 'debug' }, CONF)
+  t.match(debug.stderr.toString(), /^berth-shim bridge: no whole RESPONSE: none in time$/m, 'the reason, with debug on')
 })
 
 t.test('stdin and argv reach the fallback process intact, whether the shim read stdin or not', { skip }, async (t) => {
