@@ -54,8 +54,8 @@ export interface DaemonStatus {
   rss_bytes: number
   /** V8 heap in use (process.memoryUsage().heapUsed): with rss_bytes, tells a JavaScript leak from a native one */
   heap_used_bytes: number
-  /** threads serving callers in other network namespaces: alive, with calls in flight, calls given them */
-  netns_workers: { running: number; busy: number; served: number }
+  /** worker threads (daemon/workers.ts): alive, with calls in flight, calls run on them */
+  workers: { running: number; busy: number; served: number }
   fallbacks: Record<string, number>
   requests: SeriesStatus[]
 }
@@ -111,10 +111,10 @@ export class Metrics {
     lines.push(`berth_daemon_resident_memory_bytes ${st.rss_bytes}`)
     head('berth_daemon_heap_used_bytes', 'gauge', 'V8 heap in use.')
     lines.push(`berth_daemon_heap_used_bytes ${st.heap_used_bytes}`)
-    head('berth_daemon_netns_workers', 'gauge', 'Threads serving callers in other network namespaces.')
-    lines.push(`berth_daemon_netns_workers ${st.netns_workers.running}`)
-    head('berth_daemon_netns_calls_total', 'counter', 'Calls run by those threads.')
-    lines.push(`berth_daemon_netns_calls_total ${st.netns_workers.served}`)
+    head('berth_daemon_worker_threads', 'gauge', 'Worker threads alive (each call runs on one).')
+    lines.push(`berth_daemon_worker_threads ${st.workers.running}`)
+    head('berth_daemon_worker_calls_total', 'counter', 'Calls run on worker threads.')
+    lines.push(`berth_daemon_worker_calls_total ${st.workers.served}`)
     head('berth_daemon_fallbacks_total', 'counter', 'Calls handed back to the shim to run in a process of their own, by reason.')
     for (const [reason, n] of Object.entries(st.fallbacks)) lines.push(`berth_daemon_fallbacks_total{reason="${label(reason)}"} ${n}`)
     head('berth_daemon_requests_total', 'counter', 'Calls served, by CNI type, verb and result code (0: success).')

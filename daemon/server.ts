@@ -10,7 +10,7 @@ import { native } from '../native/index.js'
 import type { PluginDef } from '../pkg/skel/plugin.js'
 import { callPlugin, type CallResult } from './call.js'
 import { Metrics, type DaemonStatus } from './metrics.js'
-import { NetnsWorkers } from './netns-workers.js'
+import { Workers } from './workers.js'
 import {
   decodeControl,
   decodeHello,
@@ -45,11 +45,12 @@ export interface DaemonOptions {
   /** a listening socket inherited from systemd (LISTEN_FDS) instead of making one */
   listenFd?: number
   /**
-   * The script a namespace worker thread runs (berth's launcher): callers in another network namespace are
-   * served by such threads. Without it those calls are handed back to the shim.
+   * The script a worker thread runs (berth's launcher): calls then run on worker threads (daemon/workers.ts),
+   * callers in other network namespaces included. Without it calls run on the main thread, and callers in
+   * another network namespace are handed back to their shim.
    */
   workerScript?: string
-  /** namespace worker threads at most (default 4) */
+  /** worker threads at most (default 4) */
   maxWorkers?: number
   /** one line per call and per event */
   log: (line: string) => void
@@ -69,18 +70,19 @@ export class Daemon {
   readonly #running = new Set<Promise<unknown>>()
   #server: Server | undefined
   #stopping = false
-  readonly #workers: NetnsWorkers | undefined
+  readonly #workers: Workers | undefined
   #ownNs: { net: string; mnt: string } | undefined
 
   constructor(opts: DaemonOptions) {
     const { workerScript, maxWorkers, ...rest } = opts
     this.#o = { maxInFlight: 64, queueDeadlineMs: 30_000, requestDeadlineMs: 10_000, ...rest, listenFd: opts.listenFd }
     this.#slots = new Slots(this.#o.maxInFlight)
-    if (workerScript !== undefined) this.#workers = new NetnsWorkers({ script: workerScript, log: opts.log, ...(maxWorkers !== undefined ? { max: maxWorkers } : {}) })
+    if (workerScript !== undefined) this.#workers = new Workers({ script: workerScript, log: opts.log, ...(maxWorkers !== undefined ? { max: maxWorkers } : {}) })
   }
 
   async start(): Promise<void> {
     this.#ownNs = { net: nsId('/proc/self/ns/net'), mnt: nsId('/proc/self/ns/mnt') }
+    this.#workers?.warm()
     const server = createServer({ allowHalfOpen: true }, (s) => this.#accept(s))
     this.#server = server
     if (this.#o.listenFd !== undefined) {
@@ -115,7 +117,7 @@ export class Daemon {
       in_flight: this.#slots.inUse,
       queued: this.#slots.waiting,
       max_in_flight: this.#o.maxInFlight,
-      netns_workers: this.#workers?.status() ?? { running: 0, busy: 0, served: 0 },
+      workers: this.#workers?.status() ?? { running: 0, busy: 0, served: 0 },
     })
   }
 
@@ -236,7 +238,7 @@ export class Daemon {
     try {
       const key = `${place}\0${netName(req.stdin)}\0${env['CNI_CONTAINERID'] ?? ''}\0${env['CNI_IFNAME'] ?? ''}`
       const out = await this.#serial.run(key, () =>
-        place === this.#ownNs?.net ? callPlugin(load, env, req.stdin) : this.#inWorker(peer.pid, place, req.type, verb, env, req.stdin),
+        this.#workers === undefined ? callPlugin(load, env, req.stdin) : this.#inWorker(peer.pid, place, req.type, verb, env, req.stdin),
       )
       if ('fallback' in out) return fallback(out.fallback)
       this.#finish(sock, req.type, verb, env, started, out)
@@ -247,7 +249,7 @@ export class Daemon {
 
   /**
    * The caller's network namespace (dev:ino) when this daemon can act for it: its own, or another one that a
-   * namespace worker can enter. Otherwise why not: another mount namespace sees other files (/run/netns,
+   * worker thread can enter. Otherwise why not: another mount namespace sees other files (/run/netns,
    * state directories, CNI_PATH), so only a process of its own acts correctly there.
    */
   #callerPlace(pid: number): string | { fallback: string } {
@@ -264,12 +266,12 @@ export class Daemon {
 
   async #inWorker(pid: number, ns: string, type: string, verb: string, env: Record<string, string>, stdin: Buffer): Promise<CallResult | { fallback: string }> {
     const outcome = await this.#workers?.run(pid, ns, type, env, stdin)
-    if (outcome === undefined) return { fallback: 'every namespace worker busy' }
+    if (outcome === undefined) return { fallback: 'every worker thread busy in other namespaces' }
     if (outcome.kind === 'done') return outcome.result
     if (outcome.kind === 'refused') return { fallback: outcome.reason }
     // As when the whole daemon dies mid-call: DEL and the others must still happen; ADD is tried again later.
-    if (verb !== 'ADD') return { fallback: 'namespace worker lost' }
-    return tryAgainLater(`the berth daemon's worker for this network namespace stopped during ${type} ADD; try again later (the runtime's DEL cleans up what this ADD may have left)`)
+    if (verb !== 'ADD') return { fallback: 'worker thread lost' }
+    return tryAgainLater(`the berth daemon's worker thread stopped during ${type} ADD; try again later (the runtime's DEL cleans up what this ADD may have left)`)
   }
 
   #finish(sock: Socket, type: string, verb: string, env: Record<string, string>, started: number, out: CallResult): void {

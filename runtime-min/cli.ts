@@ -492,17 +492,19 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
         (yy) =>
           yy
             .option('max-in-flight', { type: 'number', default: 64, describe: 'calls served at once; the rest wait' })
+            .option('workers', { type: 'number', default: 4, describe: 'worker threads the calls run on (kernel waits overlap across them)' })
             .option('metrics-listen', { type: 'string', describe: 'also serve Prometheus metrics over HTTP on HOST:PORT' })
             .option('request-deadline-ms', { type: 'number', default: 10_000, describe: 'close a client that has not sent its whole request by then' })
             .option('queue-deadline-ms', { type: 'number', default: 30_000, describe: 'how long a call may wait for a free slot' }),
-        act(async (a: { socket?: string; 'max-in-flight': number; 'metrics-listen'?: string; 'request-deadline-ms': number; 'queue-deadline-ms': number }) => {
-          for (const k of ['max-in-flight', 'request-deadline-ms', 'queue-deadline-ms'] as const) {
+        act(async (a: { socket?: string; 'max-in-flight': number; workers: number; 'metrics-listen'?: string; 'request-deadline-ms': number; 'queue-deadline-ms': number }) => {
+          for (const k of ['max-in-flight', 'workers', 'request-deadline-ms', 'queue-deadline-ms'] as const) {
             if (!(Number.isInteger(a[k]) && a[k] >= 1)) throw new CliError(`--${k} ${a[k]}: expected a whole number >= 1`)
           }
           const { runDaemon } = await import('./commands/daemon.js')
           await runDaemon({
             socket: a.socket,
             maxInFlight: a['max-in-flight'],
+            workers: a.workers,
             requestDeadlineMs: a['request-deadline-ms'],
             queueDeadlineMs: a['queue-deadline-ms'],
             metricsListen: a['metrics-listen'],

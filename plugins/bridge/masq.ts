@@ -10,11 +10,14 @@
 //                         ip daddr 224.0.0.0/4 return; ip6 daddr ff00::/8 return; masquerade
 //   set dst4_<h>/dst6_<h>  the network's subnets (interval sets): traffic inside the network is not NATed
 //
-// Every ADD re-declares the table, chains and sets (idempotent "add") and rewrites the two fixed chains'
-// rules (flush + add, identical content), so concurrent ADDs need no lock and never duplicate a rule. A
-// container only adds map elements, by key, without listing the maps: "add k; delete k; add k+comment"
-// in one transaction replaces a leftover element of the same address (a container never deleted) with
-// this owner's. DEL deletes its elements by key (the addresses state.ts recorded); only when that fails
+// An ADD first only creates its elements ("create", which fails on a leftover of the same address) and
+// adds the network's subnets: the common case, and a cheap transaction. The kernel makes a transaction
+// that deletes anything or re-adds an existing chain wait for an RCU grace period (~14 ms here, whatever
+// its size), so the full form runs only when that fails (the network's first ADD, a missing table, a
+// leftover): it re-declares the table, chains and sets (idempotent "add") and rewrites the two fixed
+// chains' rules (flush + add, identical content), so concurrent ADDs need no lock and never duplicate a
+// rule; "add k; delete k; add k+comment" in one transaction replaces a leftover element of the same
+// address (a container never deleted) with this owner's. Neither form lists the maps. DEL deletes its elements by key (the addresses state.ts recorded); only when that fails
 // or there is no record does it list the maps and delete the elements whose comment carries the owner
 // tag, so it needs neither the netns nor prevResult. Network-level objects (net_<h>, its subnet sets)
 // stay when the last container leaves: they hold no container state.
@@ -102,17 +105,32 @@ export function setupMasqBatch(o: MasqOwner, cidrs: readonly string[], listing: 
       if (stale.length > 0) b.deleteElements(FAMILY, NAT_TABLE, SRC_MAP[f], stale)
     }
     b.addElements(FAMILY, NAT_TABLE, SRC_MAP[f], keys.map((key): NftElement => ({ key, value: jump, comment: o.comment })))
-    b.addElements(
-      FAMILY,
-      NAT_TABLE,
-      dstSet(o, f),
-      mine.map((n) => {
-        const net = networkOf(n)
-        return { key: { prefix: { addr: formatIp(net.bytes), len: net.prefixLen } } }
-      }),
-    )
+    b.addElements(FAMILY, NAT_TABLE, dstSet(o, f), mine.map(subnetElement))
   }
   return b
+}
+
+/**
+ * The cheap ADD transaction: this container's map elements created (never replacing one), the network's
+ * subnets added. It fails when the table, a map, the network's chain or set is missing, or an element of
+ * the same address is there.
+ */
+export function createMasqElementsBatch(o: MasqOwner, cidrs: readonly string[]): NftBatch {
+  const b = new NftBatch()
+  const jump: NftJson = { jump: { target: netChain(o) } }
+  for (const f of [4, 6] as const) {
+    const mine = cidrs.map(parseCidr).filter((n) => n.family === f)
+    if (mine.length === 0) continue
+    const keys = [...new Set(mine.map((n) => formatIp(n.bytes)))]
+    b.createElements(FAMILY, NAT_TABLE, SRC_MAP[f], keys.map((key): NftElement => ({ key, value: jump, comment: o.comment })))
+    b.addElements(FAMILY, NAT_TABLE, dstSet(o, f), mine.map(subnetElement))
+  }
+  return b
+}
+
+const subnetElement = (n: ReturnType<typeof parseCidr>): NftElement => {
+  const net = networkOf(n)
+  return { key: { prefix: { addr: formatIp(net.bytes), len: net.prefixLen } } }
 }
 
 /** The DEL transaction: every element of src4/src6 whose comment starts with the owner's tag. */
@@ -137,10 +155,18 @@ export function deleteMasqKeysBatch(keys: readonly string[]): NftBatch {
 }
 
 /**
- * Applies the ADD transaction in `ns` (undefined: this process's namespace, the host): blind first (no
- * listing, so the cost does not grow with the containers present), listing only when that fails.
+ * Applies the ADD in `ns` (undefined: this thread's namespace, the host): the cheap transaction first, then
+ * the full one blind (no listing, so the cost does not grow with the containers present), listing only
+ * when that fails too.
  */
 export function setupMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs: readonly string[], log?: Log): void {
+  try {
+    nftApply(ns, createMasqElementsBatch(o, cidrs))
+    return
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e
+    log?.debug(`NAT: creating the elements of ${cidrs.join(', ')} failed (${e.message}); declaring the table`)
+  }
   try {
     nftApply(ns, setupMasqBatch(o, cidrs, 'blind'))
     return

@@ -48,7 +48,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       await addIptables(cfg, state, owner, entries, addrs, localhost, prev)
       return
     }
-    const ts = syncLayout(state)
+    const ts = syncLayout(state, a.env)
     refuseRecorded(state, entries, owner.tag, () => true)
     // Elements without records may exist (a table of the first layout): check them the slow way.
     const listing = state.legacy ? listTable(undefined) : undefined

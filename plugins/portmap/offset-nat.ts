@@ -79,8 +79,8 @@ export function offsetNatBatch(gen: string, flags = NF_NAT_RANGE_PROTO_OFFSET): 
  * Completes a table just declared (nft.ts declareScript): the offset DNAT rule and both markers, or, if
  * the kernel refuses it, the layout marker alone. Returns whether the rule is in place.
  */
-export function installOffsetNat(gen: string): boolean {
-  const flags = process.env[REFUSE_ENV] === '1' ? NF_NAT_RANGE_PROTO_OFFSET | NOT_A_NAT_FLAG : NF_NAT_RANGE_PROTO_OFFSET
+export function installOffsetNat(gen: string, env: Readonly<Record<string, string | undefined>>): boolean {
+  const flags = env[REFUSE_ENV] === '1' ? NF_NAT_RANGE_PROTO_OFFSET | NOT_A_NAT_FLAG : NF_NAT_RANGE_PROTO_OFFSET
   try {
     nfnlApply(undefined, offsetNatBatch(gen, flags))
     return true

@@ -15,9 +15,9 @@ const log = createLog('portmap')
 /**
  * Declares the table when it or its layout marker is missing (a table of the first layout is kept and
  * marked legacy; one of layout 2 is upgraded in place, its records stay valid), and wipes records that
- * describe another table. Cheap when all is in place: one `list chains`.
+ * describe another table. `env`: the call's environment (for offset-nat.ts's test seam). Cheap when all is in place: one `list chains`.
  */
-export function syncLayout(state: PortmapState): TableState {
+export function syncLayout(state: PortmapState, env: Readonly<Record<string, string | undefined>>): TableState {
   const ts = tableState(undefined)
   if (ts.gen === undefined) {
     // Layout 3 only adds to layout 2: a layout-2 table our records describe keeps its generation.
@@ -26,7 +26,7 @@ export function syncLayout(state: PortmapState): TableState {
     // An existing table without our marker was made by an older layout: its elements have no records.
     if (!upgrade) state.reset(gen, ts.exists)
     declareFixed(undefined)
-    const offsetNat = installOffsetNat(gen)
+    const offsetNat = installOffsetNat(gen, env)
     return { exists: true, gen, prevGen: ts.prevGen, guard: ts.guard, offsetNat }
   }
   if (ts.gen !== state.generation()) state.reset(ts.gen, true)

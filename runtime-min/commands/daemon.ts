@@ -14,6 +14,7 @@ import { CliError } from '../cli-error.js'
 export interface DaemonArgs {
   socket: string | undefined
   maxInFlight: number
+  workers: number
   requestDeadlineMs: number
   queueDeadlineMs: number
   metricsListen: string | undefined
@@ -52,7 +53,7 @@ export async function runDaemon(a: DaemonArgs): Promise<void> {
     queueDeadlineMs: a.queueDeadlineMs,
     log,
     ...(listenFd !== undefined ? { listenFd } : {}),
-    ...(script !== undefined ? { workerScript: script } : {}),
+    ...(script !== undefined ? { workerScript: script, maxWorkers: a.workers } : {}),
   })
   // A verb that throws outside its promise chain must not take every other call down with it.
   process.on('uncaughtException', (e) => log(`berthd: uncaught exception (serving on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`))
@@ -116,8 +117,8 @@ function formatStatus(s: import('../../daemon/metrics.js').DaemonStatus): string
     `pid ${s.pid}, build ${s.build} (berth ${s.version}), socket ${s.socket}`,
     `uptime ${s.uptime_s} s, in flight ${s.in_flight}/${s.max_in_flight}, queued ${s.queued}, rss ${(s.rss_bytes / 1048576).toFixed(1)} MiB, heap used ${(s.heap_used_bytes / 1048576).toFixed(1)} MiB`,
   ]
-  const w = s.netns_workers
-  if (w.served > 0 || w.running > 0) lines.push(`other network namespaces: ${w.served} calls, ${w.running} worker threads (${w.busy} busy)`)
+  const w = s.workers
+  if (w.running > 0 || w.served > 0) lines.push(`worker threads ${w.running} (${w.busy} busy), calls run on them ${w.served}`)
   const fb = Object.entries(s.fallbacks)
   if (fb.length > 0) lines.push(`handed back to the shim: ${fb.map(([r, n]) => `${r} ${n}`).join(', ')}`)
   if (s.requests.length === 0) lines.push('no calls served yet')

@@ -115,7 +115,7 @@ t.test('callers the daemon cannot serve are handed back to their shim', { skip }
   t.match(huge, /^BRES\x01.*over the daemon's limit/s)
   const status = JSON.parse(spawnSync(join(BIN_DIR, 'berth'), ['daemon', 'status', '--json', '--socket', d.socket], { encoding: 'utf8' }).stdout)
   t.same(status.fallbacks, { 'unknown type frobnicate': 1, 'caller in another mount namespace': 1, 'request too large': 1 })
-  t.equal(status.netns_workers.served, 1, 'a namespace worker ran the call from the other network namespace')
+  t.equal(status.workers.served, 1, 'a namespace worker ran the call from the other network namespace')
 })
 
 t.test('clients that send nothing, half a request, or are not root hold nothing', { skip }, async (t) => {

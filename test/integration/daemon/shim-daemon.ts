@@ -36,7 +36,7 @@ function shimAsync(host: TestNetns, type: string, env: Record<string, string>, s
 const status = (socket: string) => JSON.parse(spawnSync(join(BIN_DIR, 'berth'), ['daemon', 'status', '--json', '--socket', socket], { encoding: 'utf8' }).stdout) as {
   requests: { type: string; verb: string; count: number; codes: Record<string, number> }[]
   fallbacks: Record<string, number>
-  netns_workers: { running: number; busy: number; served: number }
+  workers: { running: number; busy: number; served: number }
 }
 
 t.test('bridge ADD, CHECK, DEL through the shim, served by the host\'s daemon', { skip }, async (t) => {
@@ -103,7 +103,7 @@ t.test('callers in other network namespaces are served where they stand, each by
   }
   const st = status(d.socket)
   t.same(st.fallbacks, {}, 'nothing was handed back')
-  t.equal(st.netns_workers.served, 4, 'worker threads ran all four calls')
+  t.equal(st.workers.served, 4, 'worker threads ran all four calls')
   t.equal(st.requests.find((r) => r.type === 'bridge' && r.verb === 'ADD')?.codes['0'], 2, 'the daemon counted both ADDs')
   // Idle workers go home: no thread of the daemon keeps a host namespace (and its links) alive.
   const ids = hosts.map((h) => `net:[${statSync(h.path).ino}]`)

@@ -1,4 +1,4 @@
-// The thread side of a namespace worker (daemon/netns-workers.ts has the daemon's side). setns(2) with
+// The thread side of a daemon worker (daemon/workers.ts has the daemon's side). setns(2) with
 // CLONE_NEWNET moves only the calling thread, so this thread enters the caller's network namespace and runs
 // its calls there: every netlink socket, nft context, /proc/thread-self path and child process the plugin
 // makes is the caller's, as if the plugin's own process ran in it. Between assignments it goes home, so it
@@ -33,8 +33,8 @@ export function serveNetnsWorker(): void {
   // stdout is the daemon's, never an answer; a verb that throws outside its promise chain must not end the thread.
   console.log = console.error
   console.info = console.error
-  process.on('uncaughtException', (e) => process.stderr.write(`berthd worker: uncaught exception (serving on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`))
-  process.on('unhandledRejection', (e) => process.stderr.write(`berthd worker: unhandled rejection (serving on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`))
+  process.on('uncaughtException', (e) => process.stderr.write(`berthd worker thread: uncaught exception (serving on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`))
+  process.on('unhandledRejection', (e) => process.stderr.write(`berthd worker thread: unhandled rejection (serving on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`))
   const plugins = servedPlugins()
   const home = openSync('/proc/thread-self/ns/net', fsc.O_RDONLY)
   let inside: string | undefined
@@ -77,7 +77,7 @@ function goHome(home: number): void {
     native().setns(home, CLONE_NEWNET)
   } catch (e) {
     // A thread stuck in a foreign namespace must not serve again: ending it makes the daemon drop it.
-    process.stderr.write(`berthd worker: cannot return to the daemon's network namespace: ${String(e)}\n`)
+    process.stderr.write(`berthd worker thread: cannot return to the daemon's network namespace: ${String(e)}\n`)
     process.exit(70)
   }
 }
