@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NftObject } from '../../../../pkg/firewall/nft.js'
 import { NFT_COMMENT_MAX, type NftJson } from '../../../../pkg/firewall/nft-batch.js'
-import { deleteMasqKeysBatch, gcMasqBatch, masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
+import { createMasqElementsBatch, deleteMasqKeysBatch, gcMasqBatch, masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
 
 const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
 
@@ -31,6 +31,20 @@ t.test('setupMasqBatch: declarations, fixed rules, one map element per address, 
     { name: `dst6_${o.netHash}`, elem: [{ prefix: { addr: 'fd00::', len: 64 } }] },
   ])
   t.notOk(verbs.includes('delete element'), 'nothing to replace')
+})
+
+t.test('createMasqElementsBatch: only creates the elements and adds the subnets (nothing declared, nothing deleted)', async (t) => {
+  const o = masqOwner('net1', 'c1', 'eth0')
+  const c = cmds(createMasqElementsBatch(o, ['10.1.0.5/24', 'fd00::5/64']))
+  const verbs = c.map((x) => `${Object.keys(x)[0]} ${Object.keys(Object.values(x)[0] ?? {})[0]}`)
+  t.same(verbs, ['create element', 'add element', 'create element', 'add element'], 'create fails on a leftover of the same address')
+  t.match(c.map((x) => Object.values(Object.values(x)[0] ?? {})[0]), [
+    { table: NAT_TABLE, name: 'src4', elem: [[{ elem: { val: '10.1.0.5', comment: o.comment } }, { jump: { target: `net_${o.netHash}` } }]] },
+    { name: `dst4_${o.netHash}`, elem: [{ prefix: { addr: '10.1.0.0', len: 24 } }] },
+    { name: 'src6', elem: [[{ elem: { val: 'fd00::5', comment: o.comment } }, { jump: { target: `net_${o.netHash}` } }]] },
+    { name: `dst6_${o.netHash}`, elem: [{ prefix: { addr: 'fd00::', len: 64 } }] },
+  ])
+  t.same(cmds(createMasqElementsBatch(o, ['10.1.0.5/24', '10.1.0.5/24'])).length, 2, 'one element per address')
 })
 
 // As `nft -j list table` prints a verdict map (its value type under "map").
