@@ -511,6 +511,8 @@ async function main(): Promise<void> {
   }
   // berth's attachment records for the throw-away host live in /run, keyed by its namespace: removed at the end.
   hostStateDir = join('/run/berth/bridge', netnsFileKey(host.path))
+  // A new namespace may reuse a dead one's inode, and so find that one's records: start without them.
+  rmSync(hostStateDir, { recursive: true, force: true })
   console.log(
     `bench/bridge: berth bin/ ${daemon ? `with a daemon in the host namespace (pid ${daemon.pid}) and without` : 'without a daemon'} vs ` +
       `${sides.some((s) => s.name === 'reference') ? `reference ${REF_DIR}` : '(no reference)'}; N = ${N_LIST.join(', ')}; ` +
@@ -544,6 +546,7 @@ async function main(): Promise<void> {
       const [ctlHost] = (await newNamespaces(1)) as [Ns]
       nsExec(ctlHost, 'ip', ['link', 'set', 'lo', 'up'])
       controlStateDir = join('/run/berth/bridge', netnsFileKey(ctlHost.path))
+      rmSync(controlStateDir, { recursive: true, force: true })
       const control: Side = { name: 'control', host: ctlHost, dir: berthDir, bridge: 'bbctl0', network: 'bench-ctl', subnet: '10.203.0.0/16', dataDir: mkData('ctl'), socket: noDaemon }
       lat = await latency(host, sides, control)
     }

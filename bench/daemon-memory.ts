@@ -235,6 +235,8 @@ async function main(): Promise<void> {
   nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
   // berth's records of the throw-away host's attachments live in /run, keyed by its namespace.
   const stateDirs = [join('/run/berth/bridge', netnsFileKey(host.path))]
+  // A new namespace may reuse a dead one's inode, and so find that one's records: not this run's leftovers.
+  for (const d of stateDirs) rmSync(d, { recursive: true, force: true })
   process.on('exit', () => {
     for (const d of stateDirs) rmSync(d, { recursive: true, force: true })
   })

@@ -220,6 +220,7 @@ async function newHost(sides: readonly Side[]): Promise<Ns> {
   const host = await newNamespace()
   // berth portmap's records of this namespace: they describe it only, and go with it.
   const records = `/run/berth/portmap/${netnsFileKey(host.path)}`
+  rmSync(records, { recursive: true, force: true }) // a dead namespace's, should this one reuse its inode
   process.on('exit', () => rmSync(records, { recursive: true, force: true }))
   nsExec(host, 'ip', ['link', 'set', 'lo', 'up'])
   nsExec(host, 'ip', ['link', 'add', 'bpfake0', 'type', 'bridge'])

@@ -10,8 +10,9 @@
 //                         ip daddr 224.0.0.0/4 return; ip6 daddr ff00::/8 return; masquerade
 //   set dst4_<h>/dst6_<h>  the network's subnets (interval sets): traffic inside the network is not NATed
 //
-// An ADD first only creates its elements ("create", which fails on a leftover of the same address) and
-// adds the network's subnets: the common case, and a cheap transaction. The kernel makes a transaction
+// An ADD whose network's two fixed chains hold their rules (read as a kernel rule dump, which unlike
+// `nft list` does not fetch the maps' elements) only creates its elements ("create", which fails on a
+// leftover of the same address) and adds the network's subnets: the common case, and a cheap transaction. The kernel makes a transaction
 // that deletes anything or re-adds an existing chain wait for an RCU grace period (~14 ms here, whatever
 // its size), so the full form runs only when that fails (the network's first ADD, a missing table, a
 // leftover): it re-declares the table, chains and sets (idempotent "add") and rewrites the two fixed
@@ -25,6 +26,7 @@ import { createHash } from 'node:crypto'
 import { CniError } from '../../pkg/errors/cni-error.js'
 import { nftApply, nftList, elementsOf, type NftObject } from '../../pkg/firewall/nft.js'
 import { NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-batch.js'
+import { nfnlListRules, type ListedExpr } from '../../pkg/firewall/nft-netlink.js'
 import { formatIp, networkOf, parseCidr, parseIp, type IpFamily } from '../../pkg/ip/cidr.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { Log } from '../../pkg/log/log.js'
@@ -155,17 +157,50 @@ export function deleteMasqKeysBatch(keys: readonly string[]): NftBatch {
 }
 
 /**
- * Applies the ADD in `ns` (undefined: this thread's namespace, the host): the cheap transaction first, then
- * the full one blind (no listing, so the cost does not grow with the containers present), listing only
- * when that fails too.
+ * Whether the two fixed chains hold the rules declare() writes, in shape: postrouting exactly the two vmap
+ * lookups of src4 and src6; the network's chain exactly five rules, the first two the lookups of its
+ * subnet sets, the last a masquerade. False when either chain (or the table) is missing.
+ */
+export function fixedChainsIntact(postrouting: readonly (readonly ListedExpr[])[], network: readonly (readonly ListedExpr[])[], o: MasqOwner): boolean {
+  const lookupOf = (rule: readonly ListedExpr[] | undefined) => {
+    const set = rule?.find((e) => e.name === 'lookup')?.attrs.get(LOOKUP_SET)
+    return set === undefined ? undefined : new TextDecoder().decode(set).replace(/\0+$/, '')
+  }
+  return (
+    postrouting.length === 2 &&
+    lookupOf(postrouting[0]) === SRC_MAP[4] &&
+    lookupOf(postrouting[1]) === SRC_MAP[6] &&
+    network.length === 5 &&
+    lookupOf(network[0]) === dstSet(o, 4) &&
+    lookupOf(network[1]) === dstSet(o, 6) &&
+    (network[4]?.some((e) => e.name === 'masq') ?? false)
+  )
+}
+const LOOKUP_SET = 1 // NFTA_LOOKUP_SET
+
+function chainsIntact(ns: NetnsHandle | undefined, o: MasqOwner): boolean {
+  try {
+    return fixedChainsIntact(nfnlListRules(ns, FAMILY, NAT_TABLE, POSTROUTING), nfnlListRules(ns, FAMILY, NAT_TABLE, netChain(o)), o)
+  } catch (e) {
+    if (e instanceof CniError) return false // no table or chain yet
+    throw e
+  }
+}
+
+/**
+ * Applies the ADD in `ns` (undefined: this thread's namespace, the host): the cheap transaction when the
+ * fixed chains are intact, else (or when it fails) the full one blind (no listing, so the cost does not
+ * grow with the containers present), listing only when that fails too.
  */
 export function setupMasquerade(ns: NetnsHandle | undefined, o: MasqOwner, cidrs: readonly string[], log?: Log): void {
-  try {
-    nftApply(ns, createMasqElementsBatch(o, cidrs))
-    return
-  } catch (e) {
-    if (!(e instanceof CniError)) throw e
-    log?.debug(`NAT: creating the elements of ${cidrs.join(', ')} failed (${e.message}); declaring the table`)
+  if (chainsIntact(ns, o)) {
+    try {
+      nftApply(ns, createMasqElementsBatch(o, cidrs))
+      return
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e
+      log?.debug(`NAT: creating the elements of ${cidrs.join(', ')} failed (${e.message}); replacing blind`)
+    }
   }
   try {
     nftApply(ns, setupMasqBatch(o, cidrs, 'blind'))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { NftObject } from '../../../../pkg/firewall/nft.js'
 import { NFT_COMMENT_MAX, type NftJson } from '../../../../pkg/firewall/nft-batch.js'
-import { createMasqElementsBatch, deleteMasqKeysBatch, gcMasqBatch, masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
+import { createMasqElementsBatch, deleteMasqKeysBatch, fixedChainsIntact, gcMasqBatch, masqOwner, NAT_TABLE, setupMasqBatch, teardownMasqBatch } from '../../../../plugins/bridge/masq.js'
 
 const cmds = (b: { toJSON(): { nftables: unknown[] } }) => b.toJSON().nftables as Record<string, Record<string, Record<string, unknown>>>[]
 
@@ -45,6 +45,27 @@ t.test('createMasqElementsBatch: only creates the elements and adds the subnets 
     { name: `dst6_${o.netHash}`, elem: [{ prefix: { addr: 'fd00::', len: 64 } }] },
   ])
   t.same(cmds(createMasqElementsBatch(o, ['10.1.0.5/24', '10.1.0.5/24'])).length, 2, 'one element per address')
+})
+
+t.test('fixedChainsIntact: the rules declare() writes, in shape, as the kernel dumps them', async (t) => {
+  const o = masqOwner('net1', 'c1', 'eth0')
+  const lookup = (set: string) => ({ name: 'lookup', attrs: new Map([[1, new TextEncoder().encode(`${set}\0`)]]) })
+  const e = (name: string) => ({ name, attrs: new Map<number, Uint8Array>() })
+  const post = [[e('meta'), e('cmp'), e('payload'), lookup('src4')], [e('meta'), e('cmp'), e('payload'), lookup('src6')]]
+  const net = [
+    [e('payload'), lookup(`dst4_${o.netHash}`), e('immediate')],
+    [e('payload'), lookup(`dst6_${o.netHash}`), e('immediate')],
+    [e('payload'), e('bitwise'), e('cmp'), e('immediate')],
+    [e('payload'), e('bitwise'), e('cmp'), e('immediate')],
+    [e('masq')],
+  ]
+  t.ok(fixedChainsIntact(post, net, o), 'as declared')
+  t.notOk(fixedChainsIntact([], net, o), 'postrouting flushed')
+  t.notOk(fixedChainsIntact(post.slice(0, 1), net, o), 'one vmap rule gone')
+  t.notOk(fixedChainsIntact([post[1] ?? [], post[0] ?? []], net, o), 'rules in another order')
+  t.notOk(fixedChainsIntact(post, net.slice(0, 4), o), 'masquerade rule gone')
+  t.notOk(fixedChainsIntact(post, [...net.slice(0, 4), [e('counter')]], o), 'last rule not a masquerade')
+  t.notOk(fixedChainsIntact(post, net, masqOwner('net2', 'c1', 'eth0')), "another network's sets")
 })
 
 // As `nft -j list table` prints a verdict map (its value type under "map").
