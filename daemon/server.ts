@@ -2,7 +2,7 @@
 // Each call runs through the same skeleton as the executable, with the caller's environment and stdin, its
 // log lines captured as its stderr. The disk stays the only truth: the daemon keeps no state between
 // calls beyond counters, so a restart loses nothing.
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -225,6 +225,9 @@ export class Daemon {
     const load = this.#o.plugins.get(req.type)
     if (load === undefined) return fallback(`unknown type ${req.type}`)
     if (this.#stopping) return fallback('daemon stopping')
+    // A plugin a served call exec'd (a delegate behind a wrapper, another build's IPAM) would wait in this
+    // daemon behind the very call that waits for it (same attachment, or every slot taken): it runs alone.
+    if (descendsFrom(peer.pid, process.pid)) return fallback('called by a call this daemon is serving')
     const place = this.#callerPlace(peer.pid)
     if (typeof place === 'object') return fallback(place.fallback)
 
@@ -286,6 +289,23 @@ export class Daemon {
 
 function tryAgainLater(msg: string): CallResult {
   return { exit: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 11, msg }), stderr: '' }
+}
+
+/** Whether `pid`'s chain of parents reaches `ancestor` (a process that is gone has none). */
+export function descendsFrom(pid: number, ancestor: number): boolean {
+  let p = pid
+  for (let depth = 0; depth < 64 && p > 1; depth++) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${p}/stat`, 'latin1')
+    } catch {
+      return false
+    }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
+    p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    if (p === ancestor) return true
+  }
+  return false
 }
 
 function nsId(path: string): string {
