@@ -14,6 +14,8 @@ import { errorCode } from '../errors/sys-error.js'
 export interface AtomicWriteOptions {
   /** permission bits of the new file; default 0o600 (state may name containers) */
   mode?: number
+  /** fsync the file before the rename; default true. false for files in /run, which no reboot keeps */
+  sync?: boolean
   /** fsync the directory after the rename; default true */
   syncDir?: boolean
   /** where the temporary file is made (an existing directory on path's filesystem); default: path's directory */
@@ -34,7 +36,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, opt
   try {
     fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, opts.mode ?? 0o600)
     for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off)
-    fsyncSync(fd)
+    if (opts.sync !== false) fsyncSync(fd)
     closeSync(fd)
     fd = -1
     renameSync(tmp, path)

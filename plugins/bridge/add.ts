@@ -177,8 +177,9 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   }
 }
 
-// Poll finely first: the port is usually up within a few ms, and each wait here is paid by every ADD.
-const PORT_UP_RETRIES_MS = [0, 5, 10, 20, 50, 100, 200, 500, 1000, 1000]
+// Poll finely first: the port is usually up within a few ms, and each wait here is paid by every ADD
+// (a poll is one RTM_GETLINK, ~0.1 ms).
+const PORT_UP_RETRIES_MS = [0, 1, 1, 1, 2, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 1000]
 
 async function waitPortUp(rt: Rtnl, index: number, name: string) {
   let state = 'unknown'

@@ -102,8 +102,10 @@ export class PortmapState {
     return join(this.dir, 'tmp')
   }
 
+  // No fsync: the records describe kernel state that no reboot keeps either, and a killed writer leaves the
+  // old file or the new one whole (rename).
   #write(path: string, data: string): void {
-    writeFileAtomicSync(path, data, { tmpDir: this.#tmp })
+    writeFileAtomicSync(path, data, { sync: false, syncDir: false, tmpDir: this.#tmp })
   }
 
   generation(): string | undefined {
