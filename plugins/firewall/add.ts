@@ -8,7 +8,7 @@ import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseFirewallConfig, type FirewallConfig } from './config.js'
 import { ensureHookRule, filterTable, setupIptBatch, withIptablesLock } from './iptables.js'
-import { apply, listTable, setupBatch } from './nft.js'
+import { setupFirewall } from './nft.js'
 import { ownerOf } from './owner.js'
 import { bridgeOf, containerAddresses } from './prev-result.js'
 
@@ -43,7 +43,7 @@ export function planAttachment(a: CmdArgs) {
 export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const { cfg, prev, bridge, addrs, o, families } = planAttachment(a)
   if (cfg.backend === 'nftables') {
-    apply(undefined, setupBatch(o, cfg.forwardMark, addrs, bridge, listTable(undefined)))
+    setupFirewall(o, cfg.forwardMark, addrs, bridge)
     for (const f of families) await ensureHookRule(f, cfg.forwardMark)
   } else {
     // The reference sets up the isolation chains for both families whatever the addresses.

@@ -16,12 +16,18 @@
 // hook still sees the packet, and a drop policy there (iptables' FORWARD with policy DROP, as on a host
 // with Docker) drops it. So the rules above mark what they let through, and iptables-hook.ts adds ONE
 // fixed rule at the head of the host's iptables FORWARD chain accepting that mark. The reference plugin
-// does the same thing with a jump from FORWARD to its own chain. Per-container cost: set elements only.
+// does the same thing with a jump from FORWARD to its own chain. Per-container cost: set elements only;
+// an ADD re-declares the table (and reads it) only when the forward chain's rules are not as written.
+import { CniError } from '../../pkg/errors/cni-error.js'
 import { elementsOf, nftApply, nftList, type NftObject } from '../../pkg/firewall/nft.js'
+import { nfnlListRules, parseAttrs, type ListedExpr } from '../../pkg/firewall/nft-netlink.js'
 import { NftBatch, type NftJson } from '../../pkg/firewall/nft-batch.js'
 import type { IpFamily } from '../../pkg/cni/ip-text.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
+import { createLog } from '../../pkg/log/log.js'
 import { ownedBy, parseOwnerComment, type Owner } from './owner.js'
+
+const log = createLog('firewall')
 
 export const FW_TABLE = 'berth_firewall'
 const FAMILY = 'inet'
@@ -87,6 +93,68 @@ export function setupBatch(o: Owner, mark: number, addrs: readonly { family: IpF
     b.addElements(FAMILY, FW_TABLE, 'same', [{ key: { concat: [bridge, bridge] } }])
   }
   return b
+}
+
+/**
+ * The cheap ADD transaction, for a table whose forward chain holds its rules: only the container's
+ * elements, created (it fails on one already there, which the full transaction replaces), and the
+ * bridge-level ones added. No chain re-declared: the kernel makes that wait for an RCU grace period.
+ */
+export function createElementsBatch(o: Owner, addrs: readonly { family: IpFamily; ip: string }[], bridge: string | undefined): NftBatch {
+  const b = new NftBatch()
+  for (const f of [4, 6] as const) {
+    const mine = addrs.filter((a) => a.family === f).map((a) => a.ip)
+    if (mine.length > 0) b.createElements(FAMILY, FW_TABLE, ADDR_SET[f], [...new Set(mine)].map((ip) => ({ key: ip, comment: o.comment })))
+  }
+  if (bridge !== undefined) {
+    b.addElements(FAMILY, FW_TABLE, 'isolated', [{ key: bridge, comment: 'ingressPolicy same-bridge' }])
+    b.addElements(FAMILY, FW_TABLE, 'same', [{ key: { concat: [bridge, bridge] } }])
+  }
+  return b
+}
+
+/**
+ * Whether the forward chain holds the rules declareBatch writes, in shape, as the kernel dumps them: six
+ * rules, the isolation rule's lookups of isolated and same, then per family two lookups of its address set,
+ * each marking with `mark` (the OR's xor operand).
+ */
+export function forwardIntact(rules: readonly (readonly ListedExpr[])[], mark: number): boolean {
+  const lookups = (r: readonly ListedExpr[] | undefined) => (r ?? []).filter((e) => e.name === 'lookup').map((e) => text(e.attrs.get(LOOKUP_SET)))
+  const marks = (r: readonly ListedExpr[] | undefined) => (r ?? []).some((e) => e.name === 'bitwise' && orOperand(e) === mark)
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
+  return (
+    rules.length === 6 &&
+    same(lookups(rules[1]), ['isolated', 'isolated', 'same']) &&
+    [2, 3, 4, 5].every((i) => same(lookups(rules[i]), [ADDR_SET[i < 4 ? 4 : 6]]) && marks(rules[i]))
+  )
+}
+const LOOKUP_SET = 1 // NFTA_LOOKUP_SET
+const BITWISE_XOR = 5 // NFTA_BITWISE_XOR, a nested NFTA_DATA_VALUE (1)
+const text = (a: Uint8Array | undefined) => new TextDecoder().decode(a ?? new Uint8Array(0)).replace(/\0+$/, '')
+/** meta mark is a host-order u32: "mark | M" is mask ~M, xor M. */
+function orOperand(e: ListedExpr): number | undefined {
+  const v = parseAttrs(e.attrs.get(BITWISE_XOR) ?? new Uint8Array(0)).get(1)
+  return v === undefined || v.length !== 4 ? undefined : new DataView(v.buffer, v.byteOffset, 4).getUint32(0, true)
+}
+
+/** The ADD in the host: the cheap transaction when the forward chain is intact, else the full one from a listing. */
+export function setupFirewall(o: Owner, mark: number, addrs: readonly { family: IpFamily; ip: string }[], bridge: string | undefined): void {
+  let intact = false
+  try {
+    intact = forwardIntact(nfnlListRules(undefined, FAMILY, FW_TABLE, FORWARD), mark)
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e // no table or chain yet
+  }
+  if (intact) {
+    try {
+      nftApply(undefined, createElementsBatch(o, addrs, bridge))
+      return
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e // an element already there: replaced below
+    }
+  }
+  log.debug(intact ? 'an address is already in the table: replacing it from a listing' : 'declaring the table (forward chain missing or not as written)')
+  nftApply(undefined, setupBatch(o, mark, addrs, bridge, nftList(undefined, FAMILY, FW_TABLE)))
 }
 
 /** Deletes the elements whose comment carries the owner tag (nothing when the table is absent). */
