@@ -7,6 +7,7 @@ import { closeSync, fstatSync, openSync, constants as fsc } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { native } from '../native/index.js'
 import { CLONE_NEWNET } from '../native/binding.js'
+import { restoreOrDie } from '../pkg/ns/netns.js'
 import { callPlugin, type CallResult } from './call.js'
 import { servedPlugins } from './plugins.js'
 
@@ -40,7 +41,7 @@ export function serveNetnsWorker(): void {
   let inside: string | undefined
   port.on('message', (m: ToWorker) => {
     if (m.kind === 'leave') {
-      if (inside !== undefined) goHome(home)
+      if (inside !== undefined) restoreOrDie(home)
       inside = undefined
       return
     }
@@ -69,15 +70,5 @@ function enter(pid: number, ns: string): string | undefined {
     return `cannot enter the caller's network namespace: ${e instanceof Error ? e.message : String(e)}`
   } finally {
     closeSync(fd)
-  }
-}
-
-function goHome(home: number): void {
-  try {
-    native().setns(home, CLONE_NEWNET)
-  } catch (e) {
-    // A thread stuck in a foreign namespace must not serve again: ending it makes the daemon drop it.
-    process.stderr.write(`berthd worker thread: cannot return to the daemon's network namespace: ${String(e)}\n`)
-    process.exit(70)
   }
 }

@@ -116,7 +116,11 @@ export function withNetnsSync<T>(target: NetnsHandle | undefined, fn: () => T): 
   }
 }
 
-function restoreOrDie(origin: number): void {
+/**
+ * setns back to `origin` (a namespace fd) or end: nothing may run in the wrong namespace. In a worker
+ * thread process.exit ends that thread only, and its owner drops it.
+ */
+export function restoreOrDie(origin: number): void {
   try {
     native().setns(origin, CLONE_NEWNET)
   } catch (e) {
