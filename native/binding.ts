@@ -32,6 +32,8 @@ export interface NativeBinding {
   nfnlTransact(request: Uint8Array, expectedAcks: number): Uint8Array
   /** getsockopt(SO_PEERCRED) of a connected unix socket: the peer's pid, uid and gid at connect(). */
   peerCred(fd: number): { pid: number; uid: number; gid: number }
+  /** SO_NETNS_COOKIE of the calling thread's network namespace, a decimal u64 (never reused, unlike the inode) */
+  netnsCookie(): string
 }
 
 export const CLONE_NEWNS = 0x00020000

@@ -78,6 +78,7 @@ async function startDaemon() {
     await new Promise((r) => setTimeout(r, 20))
   }
   if (!/serving/.test(log)) throw new Error(`berth daemon did not start: ${log}`)
+  d.log = () => log
   return d
 }
 
@@ -108,12 +109,19 @@ for (const mode of modes) {
     process.exit(2)
   }
   const tapArgs = mode === 'daemon' && args.length === 0 ? ['test/integration'] : args
-  const code = await runTap(tapArgs, env)
+  let code = await runTap(tapArgs, env)
   if (daemon !== undefined) {
     const st = spawnSync(join(root, 'bin', 'berth'), ['daemon', 'status'], { encoding: 'utf8' })
-    process.stdout.write(`\n# what berth daemon served in this pass:\n${st.stdout.replace(/^/gm, '#   ')}\n`)
-    daemon.kill('SIGTERM')
-    await new Promise((r) => daemon.once('exit', r))
+    const died = daemon.exitCode !== null || daemon.signalCode !== null
+    if (died) {
+      // Every call after that ran standalone: the pass is not what it claims. Its last words say why.
+      process.stdout.write(`\n# berth daemon exited during the pass (${daemon.exitCode ?? daemon.signalCode}); its last log lines:\n${daemon.log().split('\n').slice(-40).join('\n').replace(/^/gm, '#   ')}\n`)
+    } else {
+      process.stdout.write(`\n# what berth daemon served in this pass:\n${st.stdout.replace(/^/gm, '#   ')}\n`)
+      daemon.kill('SIGTERM')
+      await new Promise((r) => daemon.once('exit', r))
+    }
+    if (died) code = code || 1
   }
   const c = count()
   // A crashed or killed runner is a failure even if no file recorded one.

@@ -71,6 +71,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("nftRun", Napi::Function::New(env, NftRun, "nftRun"));
   exports.Set("nfnlTransact", Napi::Function::New(env, NfnlTransact, "nfnlTransact"));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+  exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie, "netnsCookie"));
   return exports;
 }
 

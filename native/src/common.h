@@ -26,5 +26,6 @@ Napi::Value Flock(const Napi::CallbackInfo& info);
 Napi::Value NftRun(const Napi::CallbackInfo& info);
 Napi::Value NfnlTransact(const Napi::CallbackInfo& info);
 Napi::Value PeerCred(const Napi::CallbackInfo& info);
+Napi::Value NetnsCookie(const Napi::CallbackInfo& info);
 
 }  // namespace berth

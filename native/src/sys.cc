@@ -1,11 +1,15 @@
-// Thin wrappers over namespace, mount, statfs, flock and socket-credential syscalls. File descriptors are opened and
-// closed by JS; these functions only act on what they are given.
+// Thin wrappers over namespace, mount, statfs, flock and socket syscalls (credentials, netns cookie). File
+// descriptors are opened and closed by JS; these functions only act on what they are given.
 #include <errno.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
 
 #include "common.h"
 
@@ -93,6 +97,27 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   out.Set("uid", Napi::Number::New(env, cred.uid));
   out.Set("gid", Napi::Number::New(env, cred.gid));
   return out;
+}
+
+// The calling thread's network namespace cookie (SO_NETNS_COOKIE): unlike the namespace's inode number,
+// never reused while the machine runs. A decimal string: it is a u64.
+Napi::Value NetnsCookie(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ThrowSysError(env, "socket", errno);
+    return env.Undefined();
+  }
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  int r = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int err = errno;
+  close(fd);
+  if (r != 0) {
+    ThrowSysError(env, "getsockopt", err);
+    return env.Undefined();
+  }
+  return Napi::String::New(env, std::to_string(cookie));
 }
 
 }  // namespace berth

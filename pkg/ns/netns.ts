@@ -14,13 +14,26 @@ import { errorCode, SysError } from '../errors/sys-error.js'
 export const NETNS_RUN_DIR = '/run/netns'
 
 /**
- * A network namespace's identity as a file-name part, `<dev>-<ino>` of its nsfs inode (default: this
- * process's). Per-host-namespace state directories are named by it, because several "hosts" (rig
- * namespaces) on one machine share /run. Throws the fs error when the file is not there.
+ * A network namespace's identity as a file-name part, `<dev>-<ino>-<cookie>` (default: this thread's).
+ * Per-host-namespace state directories are named by it, because several "hosts" (rig namespaces) on one
+ * machine share /run. The cookie (SO_NETNS_COOKIE) is there because the kernel reuses a dead namespace's
+ * inode number: a new namespace must not find a dead one's records. Throws the fs error when the file is
+ * not there; reading another namespace's cookie enters it for a moment (CAP_SYS_ADMIN).
  */
 export function netnsFileKey(nsPath = '/proc/thread-self/ns/net'): string {
   const st = statSync(nsPath)
-  return `${st.dev}-${st.ino}`
+  const own = statSync('/proc/thread-self/ns/net')
+  let cookie: string
+  if (st.dev === own.dev && st.ino === own.ino) cookie = native().netnsCookie()
+  else {
+    const h = NetnsHandle.open(nsPath)
+    try {
+      cookie = withNetnsSync(h, () => native().netnsCookie())
+    } finally {
+      h.close()
+    }
+  }
+  return `${st.dev}-${st.ino}-${cookie}`
 }
 
 export class NetnsHandle {

@@ -1,9 +1,9 @@
 // Per-attachment records, so DEL removes exactly what ADD made without listing anything that grows with
 // the number of containers (the NAT maps, the host's links, the spoof-check sets).
 //
-// /run/berth/bridge/<dev>-<ino>/      one directory per host network namespace (dev and inode of
-//                                     /proc/thread-self/ns/net): several "hosts" (namespaces) on one machine
-//                                     share /run. tmpfs: cleared on reboot with the kernel state it mirrors.
+// /run/berth/bridge/<dev>-<ino>-<cookie>/  one directory per host network namespace (netnsFileKey:
+//                                     dev, inode and cookie of /proc/thread-self/ns/net): several "hosts"
+//                                     (namespaces) on one machine share /run. tmpfs: cleared on reboot with the kernel state it mirrors.
 //   att/<owner tag>.json              { v, network, containerId, ifName, hostVeth?, nat?, spoof? }
 //   nat/<address>                     the owner tag of the NAT map element keyed by that address
 //   tmp/                              the temporary files of those writes: a process killed before its

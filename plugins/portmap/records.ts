@@ -1,6 +1,6 @@
 // On-disk records of the mappings of one host network namespace, so that ADD finds conflicts and DEL
 // finds its own elements by key instead of listing the whole nftables table (whose cost grows with every
-// mapping on the host). Scoped per namespace (/run/berth/portmap/<dev>-<inode of /proc/thread-self/ns/net>/),
+// mapping on the host). Scoped per namespace (/run/berth/portmap/<dev>-<inode>-<cookie> of /proc/thread-self/ns/net/),
 // because several hosts (namespaces) of one machine share /run:
 //   lock                         serialises ADD, DEL and GC of this namespace
 //   generation                   the id of the nftables table these records describe (its marker chain);

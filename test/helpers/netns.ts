@@ -101,7 +101,7 @@ function dropHostRecords(nsPath: string): void {
 // are pinned by their names meanwhile, so the inodes it matches processes by are theirs.
 const WATCHDOG = `
 const { spawnSync } = require('node:child_process')
-const { readdirSync, rmSync, statSync } = require('node:fs')
+const { existsSync, readdirSync, rmSync, statSync } = require('node:fs')
 const live = new Set()
 let buf = ''
 process.stdin.on('data', (d) => {
@@ -120,7 +120,8 @@ process.stdin.on('end', () => {
       for (const pid of readdirSync('/proc')) {
         if (/^[0-9]+$/.test(pid) && id('/proc/' + pid + '/ns/net') === key) try { process.kill(Number(pid), 'SIGKILL') } catch {}
       }
-      for (const root of ${JSON.stringify(HOST_RECORD_ROOTS)}) rmSync(root + '/' + key, { recursive: true, force: true })
+      // berth's key is dev-ino-cookie; the cookie cannot be read from here, and the namespace is still alive
+      for (const root of ${JSON.stringify(HOST_RECORD_ROOTS)}) for (const d of (existsSync(root) ? readdirSync(root) : [])) if (d.startsWith(key + '-')) rmSync(root + '/' + d, { recursive: true, force: true })
     }
     spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: 10000 })
   }

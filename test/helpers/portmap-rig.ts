@@ -11,6 +11,7 @@ import { existsSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { runPlugin, type PluginRun } from './run-plugin.js'
 import { needsBuiltBin, needsRoot } from './privileges.js'
+import { netnsFileKey } from '../../pkg/ns/netns.js'
 import { createTestNetns, type TestNetns } from './netns.js'
 import { uniqueName } from './names.js'
 import { BIN_DIR } from './paths.js'
@@ -93,8 +94,7 @@ export interface Rig {
 export async function rig(t: Test): Promise<Rig> {
   const host = await createTestNetns(t)
   const ext = await createTestNetns(t)
-  const st = statSync(host.path)
-  const records = `/run/berth/portmap/${st.dev}-${st.ino}`
+  const records = `/run/berth/portmap/${netnsFileKey(host.path)}`
   t.teardown(() => rmSync(records, { recursive: true, force: true }))
   host.exec('ip', ['link', 'set', 'lo', 'up'])
   ext.exec('ip', ['link', 'set', 'lo', 'up'])

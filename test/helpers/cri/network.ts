@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { netnsFileKey } from '../../../pkg/ns/netns.js'
 import type { TrackedSandbox } from './pods.js'
 
 export const CNI_NETWORKS = '/var/lib/cni/networks'
@@ -133,10 +134,9 @@ const readText = (p: string): string => {
   }
 }
 
-/** This host namespace's key in berth's record directories (pkg/ns/netns.ts netnsFileKey: dev-inode). */
+/** This host namespace's key in berth's record directories. */
 function hostNetnsKey(): string {
-  const st = statSync('/proc/self/ns/net')
-  return `${st.dev}-${st.ino}`
+  return netnsFileKey('/proc/self/ns/net')
 }
 
 /** What pod `pod` has on the host now. `filter` may be passed in to share one ruleset listing among pods. */

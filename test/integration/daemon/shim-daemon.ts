@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startDaemon } from '../../helpers/daemon.js'
+import { netnsFileKey } from '../../../pkg/ns/netns.js'
 import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
 import { uniqueName } from '../../helpers/names.js'
 import { BIN_DIR } from '../../helpers/paths.js'
@@ -92,8 +93,7 @@ t.test('callers in other network namespaces are served where they stand, each by
     t.match(ctr.exec('ip', ['-o', '-4', 'addr', 'show', 'eth0']), ip, `host ${i}: the container has ${ip}`)
     t.doesNotThrow(() => ctr.exec('ping', ['-c', '1', '-W', '2', '10.235.0.1']), `host ${i}: the container reaches its gateway`)
     t.match(host.exec('nft', ['list', 'table', 'inet', 'berth_bridge']), ip.split('/')[0] ?? '-', `host ${i}: the masquerade element is in the host's own ruleset`)
-    const key = statSync(host.path)
-    t.ok(existsSync(join('/run/berth/bridge', `${key.dev}-${key.ino}`, 'att')), `host ${i}: the bridge's records are under the host's namespace key`)
+    t.ok(existsSync(join('/run/berth/bridge', netnsFileKey(host.path), 'att')), `host ${i}: the bridge's records are under the host's namespace key`)
   }
   t.throws(() => daemonHost.exec('ip', ['link', 'show', bridge]), "nothing on the daemon's own namespace")
   const dels = await Promise.all([call(0, 'DEL'), call(1, 'DEL')])

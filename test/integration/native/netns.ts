@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readlinkSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createNetns, deleteNetns, NetnsHandle, NetnsNotFoundError, withNetnsSync } from '../../../pkg/ns/netns.js'
+import { createNetns, deleteNetns, NetnsHandle, NetnsNotFoundError, netnsFileKey, withNetnsSync } from '../../../pkg/ns/netns.js'
 import { native } from '../../../native/index.js'
 import { CLONE_NEWNET } from '../../../native/binding.js'
 import { SysError } from '../../../pkg/errors/sys-error.js'
@@ -93,4 +93,27 @@ t.test('syscall failures are SysErrors with the syscall and errno code', { skip 
   t.ok(e1 instanceof SysError, 'the JS class handed to the addon')
   t.throws(() => n.umount2('/nonexistent-berth-path', 0), { name: 'SysError', code: 'ENOENT', path: '/nonexistent-berth-path' })
   t.throws(() => (n.setns as unknown as (x: string) => void)('nope'), TypeError, 'C++ re-checks argument types')
+})
+
+t.test('netnsFileKey: dev, inode and the never-reused cookie; another namespace read without moving this thread', { skip }, async (t) => {
+  const own = netnsFileKey()
+  const st = statSync('/proc/thread-self/ns/net')
+  t.match(own, new RegExp(`^${st.dev}-${st.ino}-\\d+$`))
+  t.equal(netnsFileKey('/proc/self/ns/net'), own, 'the same namespace by another path')
+  const ns = await createTestNetns(t)
+  const other = netnsFileKey(ns.path)
+  const ost = statSync(ns.path)
+  t.match(other, new RegExp(`^${ost.dev}-${ost.ino}-\\d+$`))
+  t.not(other.split('-')[2], own.split('-')[2], 'another cookie')
+  t.equal(netnsFileKey(ns.path), other, 'stable')
+  t.equal(readlinkSync('/proc/thread-self/ns/net'), `net:[${st.ino}]`, 'this thread is back home')
+  // Namespaces made and dropped in a row: a reused inode never gives a key seen before.
+  const seen = new Set<string>([own, other])
+  for (let i = 0; i < 20; i++) {
+    const n = await createTestNetns(t)
+    const key = netnsFileKey(n.path)
+    t.notOk(seen.has(key), `key ${key} is new`)
+    seen.add(key)
+    n.destroy()
+  }
 })

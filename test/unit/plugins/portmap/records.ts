@@ -11,11 +11,11 @@ const rec = (id: string, entries: Entry[]): OwnerRecord => {
   return { version: 1, tag: o.tag, netTag: o.netTag, comment: o.comment, backend: 'nftables', entries, elements: [], hairpin: [] }
 }
 
-t.test('the state directory is per network namespace: <dev>-<inode>', async (t) => {
+t.test('the state directory is per network namespace: <dev>-<inode>-<cookie>', async (t) => {
   const root = t.testdir()
   const s = PortmapState.open(root, '/proc/self/ns/net')
   const st = statSync('/proc/self/ns/net')
-  t.equal(s.dir, join(root, `${st.dev}-${st.ino}`))
+  t.match(s.dir, new RegExp(`^${join(root, `${st.dev}-${st.ino}-`)}\\d+$`))
   t.ok(existsSync(join(s.dir, 'owners')) && existsSync(join(s.dir, 'ports')))
   t.equal(s.lockPath, join(s.dir, 'lock'))
 })
