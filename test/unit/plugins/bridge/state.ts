@@ -50,7 +50,7 @@ t.test('NAT key owners: claimed, read, released only by their owner', async (t) 
 
 t.test('one directory per network namespace', async (t) => {
   const d = stateDirOfNetns(undefined, '/x')
-  t.match(d, /^\/x\/\d+-\d+$/)
+  t.match(d, /^\/x\/\d+-\d+-\d+$/, 'dev-inode-cookie')
   t.equal(stateDirOfNetns(`/proc/${process.pid}/ns/net`, '/x'), d, 'the same namespace seen through another path')
 })
 
