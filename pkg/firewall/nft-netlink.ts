@@ -253,6 +253,13 @@ function attrList(b: Uint8Array, v = new DataView(b.buffer, b.byteOffset, b.byte
   return out
 }
 
+/** A NUL-terminated string attribute (names), '' when absent. */
+export const attrString = (a: Uint8Array | undefined): string => new TextDecoder().decode(a ?? new Uint8Array(0)).replace(/\0+$/, '')
+
+const LOOKUP_SET = 1 // NFTA_LOOKUP_SET
+/** The sets a dumped rule's lookup expressions read, in rule order. */
+export const lookupSets = (rule: readonly ListedExpr[]): string[] => rule.filter((e) => e.name === 'lookup').map((e) => attrString(e.attrs.get(LOOKUP_SET)))
+
 /** A big-endian u32 attribute (nf_tables numbers), or undefined. */
 export const attrU32 = (a: Uint8Array | undefined): number | undefined => (a === undefined || a.length < 4 ? undefined : new DataView(a.buffer, a.byteOffset, 4).getUint32(0, false))
 
@@ -277,7 +284,7 @@ export function nfnlListRules(ns: NetnsHandle | undefined, family: NftFamily, ta
       rules.push(
         attrList(exprs ?? new Uint8Array(0)).map(([, e]) => {
           const a = parseAttrs(e)
-          return { name: new TextDecoder().decode(a.get(EXPR_NAME) ?? new Uint8Array(0)).replace(/\0+$/, ''), attrs: parseAttrs(a.get(EXPR_DATA) ?? new Uint8Array(0)) }
+          return { name: attrString(a.get(EXPR_NAME)), attrs: parseAttrs(a.get(EXPR_DATA) ?? new Uint8Array(0)) }
         }),
       )
     }

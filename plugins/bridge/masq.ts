@@ -12,21 +12,22 @@
 //
 // An ADD whose network's two fixed chains hold their rules (read as a kernel rule dump, which unlike
 // `nft list` does not fetch the maps' elements) only creates its elements ("create", which fails on a
-// leftover of the same address) and adds the network's subnets: the common case, and a cheap transaction. The kernel makes a transaction
-// that deletes anything or re-adds an existing chain wait for an RCU grace period (~14 ms here, whatever
-// its size), so the full form runs only when that fails (the network's first ADD, a missing table, a
-// leftover): it re-declares the table, chains and sets (idempotent "add") and rewrites the two fixed
-// chains' rules (flush + add, identical content), so concurrent ADDs need no lock and never duplicate a
-// rule; "add k; delete k; add k+comment" in one transaction replaces a leftover element of the same
-// address (a container never deleted) with this owner's. Neither form lists the maps. DEL deletes its elements by key (the addresses state.ts recorded); only when that fails
-// or there is no record does it list the maps and delete the elements whose comment carries the owner
-// tag, so it needs neither the netns nor prevResult. Network-level objects (net_<h>, its subnet sets)
-// stay when the last container leaves: they hold no container state.
+// leftover of the same address) and adds the network's subnets: the common case, and a cheap
+// transaction. The kernel makes a transaction that deletes anything or re-adds an existing chain wait
+// for an RCU grace period (~14 ms here, whatever its size), so the full form runs only when that fails
+// (the network's first ADD, a missing table, a leftover): it re-declares the table, chains and sets
+// (idempotent "add") and rewrites the two fixed chains' rules (flush + add, identical content), so
+// concurrent ADDs need no lock and never duplicate a rule; "add k; delete k; add k+comment" in one
+// transaction replaces a leftover element of the same address (a container never deleted) with this
+// owner's. Neither form lists the maps. DEL deletes its elements by key (the addresses state.ts
+// recorded); only when that fails or there is no record does it list the maps and delete the elements
+// whose comment carries the owner tag, so it needs neither the netns nor prevResult. Network-level
+// objects (net_<h>, its subnet sets) stay when the last container leaves: they hold no container state.
 import { createHash } from 'node:crypto'
 import { CniError } from '../../pkg/errors/cni-error.js'
 import { nftApply, nftList, elementsOf, type NftObject } from '../../pkg/firewall/nft.js'
 import { NftBatch, type NftElement, type NftJson } from '../../pkg/firewall/nft-batch.js'
-import { nfnlListRules, type ListedExpr } from '../../pkg/firewall/nft-netlink.js'
+import { lookupSets, nfnlListRules, type ListedExpr } from '../../pkg/firewall/nft-netlink.js'
 import { formatIp, networkOf, parseCidr, parseIp, type IpFamily } from '../../pkg/ip/cidr.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { Log } from '../../pkg/log/log.js'
@@ -162,10 +163,7 @@ export function deleteMasqKeysBatch(keys: readonly string[]): NftBatch {
  * subnet sets, the last a masquerade. False when either chain (or the table) is missing.
  */
 export function fixedChainsIntact(postrouting: readonly (readonly ListedExpr[])[], network: readonly (readonly ListedExpr[])[], o: MasqOwner): boolean {
-  const lookupOf = (rule: readonly ListedExpr[] | undefined) => {
-    const set = rule?.find((e) => e.name === 'lookup')?.attrs.get(LOOKUP_SET)
-    return set === undefined ? undefined : new TextDecoder().decode(set).replace(/\0+$/, '')
-  }
+  const lookupOf = (rule: readonly ListedExpr[] | undefined) => lookupSets(rule ?? [])[0]
   return (
     postrouting.length === 2 &&
     lookupOf(postrouting[0]) === SRC_MAP[4] &&
@@ -176,7 +174,6 @@ export function fixedChainsIntact(postrouting: readonly (readonly ListedExpr[])[
     (network[4]?.some((e) => e.name === 'masq') ?? false)
   )
 }
-const LOOKUP_SET = 1 // NFTA_LOOKUP_SET
 
 function chainsIntact(ns: NetnsHandle | undefined, o: MasqOwner): boolean {
   try {

@@ -20,7 +20,7 @@
 // an ADD re-declares the table (and reads it) only when the forward chain's rules are not as written.
 import { CniError } from '../../pkg/errors/cni-error.js'
 import { elementsOf, nftApply, nftList, type NftObject } from '../../pkg/firewall/nft.js'
-import { nfnlListRules, parseAttrs, type ListedExpr } from '../../pkg/firewall/nft-netlink.js'
+import { lookupSets, nfnlListRules, parseAttrs, type ListedExpr } from '../../pkg/firewall/nft-netlink.js'
 import { NftBatch, type NftJson } from '../../pkg/firewall/nft-batch.js'
 import type { IpFamily } from '../../pkg/cni/ip-text.js'
 import type { NetnsHandle } from '../../pkg/ns/netns.js'
@@ -119,7 +119,7 @@ export function createElementsBatch(o: Owner, addrs: readonly { family: IpFamily
  * each marking with `mark` (the OR's xor operand).
  */
 export function forwardIntact(rules: readonly (readonly ListedExpr[])[], mark: number): boolean {
-  const lookups = (r: readonly ListedExpr[] | undefined) => (r ?? []).filter((e) => e.name === 'lookup').map((e) => text(e.attrs.get(LOOKUP_SET)))
+  const lookups = (r: readonly ListedExpr[] | undefined) => lookupSets(r ?? [])
   const marks = (r: readonly ListedExpr[] | undefined) => (r ?? []).some((e) => e.name === 'bitwise' && orOperand(e) === mark)
   const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
   return (
@@ -128,9 +128,7 @@ export function forwardIntact(rules: readonly (readonly ListedExpr[])[], mark: n
     [2, 3, 4, 5].every((i) => same(lookups(rules[i]), [ADDR_SET[i < 4 ? 4 : 6]]) && marks(rules[i]))
   )
 }
-const LOOKUP_SET = 1 // NFTA_LOOKUP_SET
 const BITWISE_XOR = 5 // NFTA_BITWISE_XOR, a nested NFTA_DATA_VALUE (1)
-const text = (a: Uint8Array | undefined) => new TextDecoder().decode(a ?? new Uint8Array(0)).replace(/\0+$/, '')
 /** meta mark is a host-order u32: "mark | M" is mask ~M, xor M. */
 function orOperand(e: ListedExpr): number | undefined {
   const v = parseAttrs(e.attrs.get(BITWISE_XOR) ?? new Uint8Array(0)).get(1)
