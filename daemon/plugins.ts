@@ -4,6 +4,7 @@ import { registerOwnPlugin } from '../pkg/invoke/own-plugins.js'
 import type { PluginDef } from '../pkg/skel/plugin.js'
 
 const TYPES: Record<string, () => Promise<PluginDef>> = {
+  bandwidth: async () => (await import('../plugins/bandwidth/plugin.js')).plugin,
   bridge: async () => (await import('../plugins/bridge/plugin.js')).plugin,
   firewall: async () => (await import('../plugins/firewall/plugin.js')).plugin,
   'host-device': async () => (await import('../plugins/host-device/plugin.js')).plugin,

@@ -36,6 +36,15 @@ export const RTM_GETROUTE = 26
 export const RTM_NEWNEIGH = 28
 export const RTM_DELNEIGH = 29
 export const RTM_GETNEIGH = 30
+export const RTM_NEWQDISC = 36
+export const RTM_DELQDISC = 37
+export const RTM_GETQDISC = 38
+export const RTM_NEWTCLASS = 40
+export const RTM_DELTCLASS = 41
+export const RTM_GETTCLASS = 42
+export const RTM_NEWTFILTER = 44
+export const RTM_DELTFILTER = 45
+export const RTM_GETTFILTER = 46
 
 // address families (linux/socket.h)
 export const AF_UNSPEC = 0

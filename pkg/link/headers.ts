@@ -1,5 +1,5 @@
 // The fixed headers of rtnetlink messages (linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h,
-// linux/neighbour.h), encoded and decoded by hand with numeric fields: netlink 0.3.0's own header parsers
+// linux/neighbour.h, tcmsg of linux/rtnetlink.h), encoded and decoded by hand with numeric fields: netlink 0.3.0's own header parsers
 // turn numbers into enum names ('BOOT', 'LINK') and bit masks into flag objects.
 
 export interface IfInfoMsg {
@@ -27,6 +27,14 @@ export interface RtMsg {
   type: number
   flags: number
 }
+/** tcmsg: a qdisc, class or filter of one link. For a filter, info is (priority << 16) | htons(protocol). */
+export interface TcMsg {
+  index: number
+  handle: number
+  parent: number
+  info: number
+}
+export const TCMSG_LEN = 20
 export interface NdMsg {
   family: number
   index: number
@@ -66,6 +74,11 @@ export function decodeNdMsg(d: Buffer): NdMsg {
   return { family: d.readUInt8(0), index: d.readInt32LE(4), state: d.readUInt16LE(8), flags: d.readUInt8(10), type: d.readUInt8(11) }
 }
 
+export function decodeTcMsg(d: Buffer): TcMsg {
+  need(d, TCMSG_LEN, 'tcmsg')
+  return { index: d.readInt32LE(4), handle: d.readUInt32LE(8), parent: d.readUInt32LE(12), info: d.readUInt32LE(16) }
+}
+
 // Netlink structures use host byte order; every target of this project is little-endian (x86-64, arm64).
 
 export function encodeIfInfoMsg(h: Partial<IfInfoMsg>): Buffer {
@@ -100,5 +113,13 @@ export function encodeNdMsg(h: Partial<NdMsg>): Buffer {
   b.writeUInt16LE(h.state ?? 0, 8)
   b.writeUInt8(h.flags ?? 0, 10)
   b.writeUInt8(h.type ?? 0, 11)
+  return b
+}
+export function encodeTcMsg(h: Partial<TcMsg>): Buffer {
+  const b = Buffer.alloc(TCMSG_LEN)
+  b.writeInt32LE(h.index ?? 0, 4)
+  b.writeUInt32LE((h.handle ?? 0) >>> 0, 8)
+  b.writeUInt32LE((h.parent ?? 0) >>> 0, 12)
+  b.writeUInt32LE((h.info ?? 0) >>> 0, 16)
   return b
 }

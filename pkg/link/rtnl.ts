@@ -17,7 +17,7 @@ import genModule from 'netlink/dist/rt/gen_structs.js'
 import iflaModule from 'netlink/dist/rt/ifla.js'
 import structsModule from 'netlink/dist/structs.js'
 import type { RtNetlinkSocket } from 'netlink/dist/rt/rt.js'
-import type { AddressAttrs, NeighborAttrs, RouteAttrs } from 'netlink/dist/rt/gen_structs.js'
+import type { AddressAttrs, NeighborAttrs, RouteAttrs, TcAttrs } from 'netlink/dist/rt/gen_structs.js'
 import type { Bridge, BridgePort, Info, LinkAttrs, Macvlan, Vxlan } from 'netlink/dist/rt/ifla.js'
 import type { NetlinkMessage, StreamData } from 'netlink/dist/structs.js'
 import { constants as osConstants } from 'node:os'
@@ -28,14 +28,18 @@ import {
   decodeIfInfoMsg,
   decodeNdMsg,
   decodeRtMsg,
+  decodeTcMsg,
   encodeIfAddrMsg,
   encodeIfInfoMsg,
   encodeNdMsg,
   encodeRtMsg,
+  encodeTcMsg,
+  TCMSG_LEN,
   type IfAddrMsg,
   type IfInfoMsg,
   type NdMsg,
   type RtMsg,
+  type TcMsg,
 } from './headers.js'
 import {
   NLA_F_NESTED,
@@ -52,13 +56,19 @@ import {
   RTM_NEWLINK,
   RTM_NEWNEIGH,
   RTM_NEWROUTE,
+  RTM_NEWQDISC,
+  RTM_DELQDISC,
+  RTM_NEWTCLASS,
+  RTM_DELTCLASS,
+  RTM_NEWTFILTER,
+  RTM_DELTFILTER,
 } from './constants.js'
 
 const { createRtNetlink } = rtModule
-const { AttrStream, formatAttribute, parseError } = structsModule
+const { AttrStream, formatAttribute, parseAttributes, parseError } = structsModule
 
-export type { AddressAttrs, NeighborAttrs, RouteAttrs, Bridge, BridgePort, Info, LinkAttrs, Macvlan, Vxlan }
-export type { IfAddrMsg, IfInfoMsg, NdMsg, RtMsg }
+export type { AddressAttrs, NeighborAttrs, RouteAttrs, TcAttrs, Bridge, BridgePort, Info, LinkAttrs, Macvlan, Vxlan }
+export type { IfAddrMsg, IfInfoMsg, NdMsg, RtMsg, TcMsg }
 
 const { EBADF, EINTR, ETIMEDOUT } = osConstants.errno
 const DEFAULT_TIMEOUT_MS = 30_000
@@ -195,6 +205,7 @@ export type RtMessage =
   | { readonly kind: 'address'; readonly hdr: IfAddrMsg; readonly attrs: AddressAttrs; readonly ifaFlags: number }
   | { readonly kind: 'route'; readonly hdr: RtMsg; readonly attrs: RouteAttrs }
   | { readonly kind: 'neighbor'; readonly hdr: NdMsg; readonly attrs: NeighborAttrs }
+  | { readonly kind: 'tc'; readonly type: number; readonly hdr: TcMsg; readonly attrs: TcAttrs }
   | { readonly kind: 'other'; readonly type: number }
 
 /** The subset of netlink's NetlinkMessage that decodeReplies reads. */
@@ -241,6 +252,13 @@ function decodeMessage(type: number, d: Buffer): RtMessage {
     case RTM_NEWNEIGH:
     case RTM_DELNEIGH:
       return { kind: 'neighbor', hdr: decodeNdMsg(d), attrs: genModule.parseNeighborAttrs(d.subarray(12)) }
+    case RTM_NEWQDISC:
+    case RTM_DELQDISC:
+    case RTM_NEWTCLASS:
+    case RTM_DELTCLASS:
+    case RTM_NEWTFILTER:
+    case RTM_DELTFILTER:
+      return { kind: 'tc', type, hdr: decodeTcMsg(d), attrs: genModule.parseTcAttrs(d.subarray(TCMSG_LEN)) }
     default:
       return { kind: 'other', type }
   }
@@ -270,6 +288,25 @@ export function routeBody(hdr: Partial<RtMsg>, attrs: RouteAttrs): Uint8Array[] 
 /** ndmsg + NDA_* attributes. */
 export function neighborBody(hdr: Partial<NdMsg>, attrs: NeighborAttrs): Uint8Array[] {
   return [encodeNdMsg(hdr), streamBytes(genModule.formatNeighborAttrs(attrs))]
+}
+
+/** tcmsg + TCA_* attributes (qdiscs, classes, filters); TCA_OPTIONS comes encoded by tc.ts. */
+export function tcBody(hdr: TcMsg, attrs: TcAttrs): Uint8Array[] {
+  return [encodeTcMsg(hdr), streamBytes(genModule.formatTcAttrs(attrs))]
+}
+
+/** One attribute, padded to 4 bytes; `nested` sets NLA_F_NESTED (for payloads made of attributes). */
+export function attr(type: number, payload: Uint8Array, nested = false): Buffer {
+  const a = Buffer.concat(formatAttribute({ type, data: Buffer.from(payload), nested }))
+  const pad = (4 - (a.length % 4)) % 4
+  return pad === 0 ? a : Buffer.concat([a, Buffer.alloc(pad)])
+}
+
+/** The attributes in `payload` by type (the last of a repeated type wins); for kind-specific blobs such as TCA_OPTIONS. */
+export function attrsOf(payload: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>()
+  parseAttributes(payload, (a: { type: number; data: Buffer }) => out.set(a.type, a.data))
+  return out
 }
 
 /** IFLA_LINKINFO payload: IFLA_INFO_KIND (+ IFLA_INFO_DATA, IFLA_INFO_SLAVE_*). */
