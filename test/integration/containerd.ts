@@ -2,11 +2,12 @@
 // with the reference plugins: this test is the kubelet. It starts a private containerd 1.6 and drives the
 // CRI v1 gRPC API (RunPodSandbox, CreateContainer, ExecSync, StopPodSandbox, RemovePodSandbox, ...) for two
 // conflists a node would have: bridge (host-local, gateway, masquerade, hairpin) + portmap, and the same
-// with firewall and tuning. For each: three pods serving HTTP (busybox httpd), one with a hostPort, reached
-// from the host by pod IP, through the host port on 127.0.0.1 and on the bridge gateway, from another pod,
-// from itself through its own host port (hairpin), and every pod from every other; a hostNetwork pod;
-// then each pod's removal must leave nothing of it (veth, host-local reservation, NAT/portmap/firewall
-// entries, netns, libcni cache, berth's records); and 10 pods started and removed at once get distinct
+// with firewall, tuning and bandwidth (one pod with the kubelet's bandwidth annotations). For each: three
+// pods serving HTTP (busybox httpd), one with a hostPort, reached from the host by pod IP, through the
+// host port on 127.0.0.1 and on the bridge gateway, from another pod, from itself through its own host
+// port (hairpin), and every pod from every other; a hostNetwork pod; then each pod's removal must leave
+// nothing of it (veth, host-local reservation, NAT/portmap/firewall entries, netns, libcni cache, berth's
+// records, ifb); and 10 pods started and removed at once get distinct
 // addresses and leave nothing either.
 //
 // LIKE THE PODMAN TEST, THIS ONE RUNS IN THE MACHINE'S OWN NETWORK NAMESPACE, as containerd does on a node:
@@ -23,6 +24,7 @@
 // or on another build of berth;
 // BERTH_CONTAINERD_TEST=0 skips it. scripts/setup installs containerd, runc and busybox-static.
 import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -33,10 +35,11 @@ import { httpGet, until } from '../helpers/http-probe.js'
 import { staticBusybox } from '../helpers/busybox.js'
 import { mountsUnder, needsContainerd } from '../helpers/cri/containerd.js'
 import { CriNode, isBerthDir } from '../helpers/cri/node.js'
-import { attachmentOf, bridgePorts, cacheFile, CNI_NETWORKS, filterLines, footprint, TUNING_SYSCTL, type Footprint, type PodNetworkSpec, type PodRef } from '../helpers/cri/network.js'
+import { attachmentOf, bridgePorts, capabilityArgsOf, cacheFile, CNI_NETWORKS, filterLines, footprint, TUNING_SYSCTL, type Footprint, type PodNetworkSpec, type PodRef } from '../helpers/cri/network.js'
+import { referenceIfbName } from '../helpers/ifb.js'
 import { podExec, podGet, removePod, runPod, type Pod, type PodSpec } from '../helpers/cri/pods.js'
 
-const PLUGINS = ['bridge', 'host-local', 'portmap', 'firewall', 'tuning', 'loopback']
+const PLUGINS = ['bridge', 'host-local', 'portmap', 'firewall', 'tuning', 'bandwidth', 'loopback']
 const CNI_BIN = process.env['BERTH_CRI_CNI_BIN'] ?? BIN_DIR
 // berth's records are checked when the directory holds berth (bin/ or another build)
 const IS_BERTH = isBerthDir(CNI_BIN)
@@ -97,6 +100,13 @@ t.test(`containerd CRI with ${CNI_BIN === BIN_DIR ? "berth's bin/" : CNI_BIN} as
   })
 })
 
+/** The root qdisc of a host link, as `tc -j` shows it. */
+function rootQdisc(dev: string): { kind: string; options?: Record<string, unknown> } | undefined {
+  const r = spawnSync('tc', ['-j', 'qdisc', 'show', 'dev', dev], { encoding: 'utf8' })
+  if (r.status !== 0) return undefined
+  return (JSON.parse(r.stdout || '[]') as { kind: string; root?: boolean; options?: Record<string, unknown> }[]).find((q) => q.root === true)
+}
+
 /** One conflist end to end. */
 async function chainFlow(t: Test, node: CriNode, net: PodNetworkSpec, tag: string): Promise<void> {
   const t0 = Date.now()
@@ -115,6 +125,8 @@ async function chainFlow(t: Test, node: CriNode, net: PodNetworkSpec, tag: strin
     marker: `berth-cri ${tag} ${net.kind} ${name}`,
     labels,
     ...(i === 0 ? { hostPort } : {}),
+    // The kubelet's bandwidth annotations; containerd turns them into the bandwidth capability.
+    ...(i === 1 && net.kind === 'full' ? { annotations: { 'kubernetes.io/ingress-bandwidth': '10M', 'kubernetes.io/egress-bandwidth': '20M' } } : {}),
   }))
   const pods: Pod[] = []
   for (const spec of specs) {
@@ -127,6 +139,22 @@ async function chainFlow(t: Test, node: CriNode, net: PodNetworkSpec, tag: strin
     }
   }
   phase('pods running')
+  if (net.kind === 'full') {
+    for (const pod of pods) {
+      const { veth } = attachmentOf(net, pod.id)
+      const shaped = pod.spec.annotations !== undefined
+      const root = veth === undefined ? undefined : rootQdisc(veth)
+      if (!shaped) {
+        t.not(root?.kind, 'tbf', `${pod.spec.name}: no bandwidth annotation, no tbf on ${String(veth)}`)
+        continue
+      }
+      const caps = capabilityArgsOf(net, pod.id)?.['bandwidth'] as Record<string, number> | undefined
+      t.match(caps, { IngressRate: 10_000_000, EgressRate: 20_000_000 }, `${pod.spec.name}: containerd passed the bandwidth capability in Go's spelling: ${JSON.stringify(caps)}`)
+      t.match(root, { kind: 'tbf', options: { rate: 1_250_000 } }, `${pod.spec.name}: 10M ingress is a tbf of 1250000 bytes/s on ${String(veth)}`)
+      const ifb = referenceIfbName(net.name, pod.id)
+      t.match(rootQdisc(ifb), { kind: 'tbf', options: { rate: 2_500_000 } }, `${pod.spec.name}: 20M egress is a tbf of 2500000 bytes/s on ${ifb}`)
+    }
+  }
   const web0 = pods.find((p) => p.spec.name === 'web0')
   t.equal(new Set(pods.map((p) => p.ip)).size, pods.length, `distinct addresses: ${pods.map((p) => p.ip).join(', ')}`)
   for (const pod of pods) {
@@ -194,6 +222,7 @@ async function chainFlow(t: Test, node: CriNode, net: PodNetworkSpec, tag: strin
     t.ok(present('netns'), `${pod.spec.name} before removal: netns ${String(ref.netns)}`)
     t.equal(fp.cache.length, 2, `${pod.spec.name} before removal: libcni cache files of ${net.name} and cni-loopback`)
     if (IS_BERTH) t.ok(present('records'), `${pod.spec.name} before removal: berth's records (${fp.records.length})`)
+    if (pod.spec.annotations !== undefined) t.ok(present('ifb'), `${pod.spec.name} before removal: its ifb`)
   }
   for (const pod of pods) {
     try {
@@ -203,7 +232,7 @@ async function chainFlow(t: Test, node: CriNode, net: PodNetworkSpec, tag: strin
       continue
     }
     const fp = footprint(net, refs.get(pod) as PodRef)
-    t.same(fp, { veth: [], reservation: [], filter: [], netns: [], cache: [], records: [] }, `${pod.spec.name} removed: nothing of it is left`)
+    t.same(fp, { veth: [], reservation: [], filter: [], netns: [], cache: [], records: [], ifb: [] }, `${pod.spec.name} removed: nothing of it is left`)
   }
   t.same(bridgePorts(net.bridge), [], `no port left on ${net.bridge}`)
   if (web0) t.notOk((await httpGet('127.0.0.1', hostPort, 1000)).includes(web0.spec.marker as string), `127.0.0.1:${hostPort} answers no more`)

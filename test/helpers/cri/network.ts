@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path'
 import { netnsFileKey } from '../../../pkg/ns/netns.js'
 import type { TrackedSandbox } from './pods.js'
+import { referenceIfbName } from '../ifb.js'
 
 export const CNI_NETWORKS = '/var/lib/cni/networks'
 export const CNI_RESULTS = '/var/lib/cni/results'
@@ -33,7 +34,7 @@ export const TUNING_SYSCTL = { key: 'net.ipv4.tcp_keepalive_time', value: '3600'
 /**
  * The conflist of a Kubernetes node: bridge (host-local, gateway, masquerade, hairpin for pods reaching
  * themselves through their hostPort) + portmap with the portMappings capability; `full` adds firewall and
- * tuning. cniVersion 1.0.0, the newest the reference plugins of Debian 12 speak.
+ * tuning and bandwidth (the kubelet's pod bandwidth annotations). cniVersion 1.0.0, the newest the reference plugins of Debian 12 speak.
  */
 export function conflist(spec: PodNetworkSpec): { cniVersion: string; name: string; plugins: Record<string, unknown>[] } {
   const plugins: Record<string, unknown>[] = [
@@ -47,7 +48,9 @@ export function conflist(spec: PodNetworkSpec): { cniVersion: string; name: stri
     },
     { type: 'portmap', capabilities: { portMappings: true } },
   ]
-  if (spec.kind === 'full') plugins.push({ type: 'firewall' }, { type: 'tuning', sysctl: { [TUNING_SYSCTL.key]: TUNING_SYSCTL.value } })
+  if (spec.kind === 'full') {
+    plugins.push({ type: 'firewall' }, { type: 'tuning', sysctl: { [TUNING_SYSCTL.key]: TUNING_SYSCTL.value } }, { type: 'bandwidth', capabilities: { bandwidth: true } })
+  }
   return { cniVersion: '1.0.0', name: spec.name, plugins }
 }
 
@@ -73,6 +76,9 @@ function readCache(path: string): CacheEntry | undefined {
 }
 
 /** The host end of a pod's veth and its netns path, from libcni's cache (the result containerd got). */
+/** The capability arguments containerd passed for an attachment (libcni's cache). */
+export const capabilityArgsOf = (net: PodNetworkSpec, id: string): Record<string, unknown> | undefined => readCache(cacheFile(net.name, id))?.capabilityArgs
+
 export function attachmentOf(net: PodNetworkSpec, id: string): { veth?: string; netns?: string } {
   const ifs = readCache(cacheFile(net.name, id))?.result?.interfaces ?? []
   return { veth: ifs.find((i) => i.sandbox === undefined && i.name !== net.bridge)?.name, netns: ifs.find((i) => i.sandbox !== undefined)?.sandbox }
@@ -93,6 +99,8 @@ export interface Footprint {
   netns: string[]
   cache: string[]
   records: string[]
+  /** the bandwidth plugin's ifb of the pod */
+  ifb: string[]
 }
 
 const ipRe = (ip: string) => new RegExp(`(^|[^0-9.])${ip.replace(/\./g, '\\.')}([^0-9]|$)`)
@@ -153,7 +161,9 @@ export function footprint(net: PodNetworkSpec, pod: PodRef, filter = filterLines
   const key = hostNetnsKey()
   const recordFiles = [...BERTH_RECORD_ROOTS.flatMap((r) => filesUnder(join(r, key))), ...filesUnder(TUNING_STATE)]
   const records = recordFiles.filter((f) => f.includes(pod.id) || f.endsWith(`/nat/${pod.ip}`) || readText(f).includes(short))
-  return { veth, reservation, filter: filterHits, netns, cache, records }
+  const ifbName = referenceIfbName(net.name, pod.id)
+  const ifb = existsSync(join('/sys/class/net', ifbName)) ? [ifbName] : []
+  return { veth, reservation, filter: filterHits, netns, cache, records, ifb }
 }
 
 /** The bridge's ports (host ends of veths) now. */

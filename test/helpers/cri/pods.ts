@@ -19,6 +19,8 @@ export interface PodSpec {
   marker?: string
   /** extra labels, e.g. a test run's own, to find its pods again */
   labels?: Record<string, string>
+  /** extra annotations, e.g. kubernetes.io/ingress-bandwidth */
+  annotations?: Record<string, string>
 }
 
 export interface Pod {
@@ -64,7 +66,7 @@ export function sandboxConfig(node: NodeContext, spec: PodSpec, uid: string): Po
     // every declared container port, hostPort 0 when none (containerd passes only those with a hostPort on)
     portMappings: [{ protocol: 'TCP', containerPort: port, hostPort: spec.hostNetwork ? port : (spec.hostPort ?? 0) }],
     labels: { 'io.kubernetes.pod.name': spec.name, 'io.kubernetes.pod.namespace': spec.namespace, 'io.kubernetes.pod.uid': uid, ...spec.labels },
-    annotations: { 'kubernetes.io/config.source': 'api' },
+    annotations: { 'kubernetes.io/config.source': 'api', ...spec.annotations },
     linux: { cgroupParent: `${node.cgroupParent}/pod${uid}`, securityContext: { namespaceOptions: ns } },
   }
 }

@@ -11,7 +11,7 @@ import { linkKindAvailable, needsBuiltBin, needsRoot } from '../../helpers/privi
 import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
 import { uniqueName } from '../../helpers/names.js'
 import { BIN_DIR } from '../../helpers/paths.js'
-import { ifbName } from '../../../plugins/bandwidth/shape.js'
+import { referenceIfbName as ifbName } from '../../helpers/ifb.js'
 
 const REF_DIR = process.env['CNI_REFERENCE_DIR'] ?? '/usr/lib/cni'
 const skip =
