@@ -215,7 +215,7 @@ export interface HtbClass {
   readonly rate: number
   /** bytes per second at most */
   readonly ceil: number
-  /** ticks, as TokenBucket.buffer; 0 lets the kernel pick */
+  /** ticks, as TokenBucket.buffer (0: no bucket beyond the rate, as for the unshaped class) */
   readonly buffer: number
 }
 

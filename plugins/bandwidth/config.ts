@@ -1,7 +1,7 @@
 // The bandwidth plugin's configuration: the reference's keys (ingressRate/ingressBurst, egressRate/egressBurst,
 // bits per second and bits) at the top level or, when the top level names none of them, in the `bandwidth`
 // capability (runtimeConfig.bandwidth), exactly as the reference's Go decoding decides it: one top-level key,
-// even 0, makes the configuration win. unshapedSubnets/shapedSubnets (the reference's 1.6 keys) limit
+// even 0, makes the configuration win. unshapedSubnets/shapedSubnets (the reference's 1.5 keys) limit
 // shaping to traffic with or without those remote subnets.
 import * as z from 'zod/mini'
 import { parseWith, type NetConf } from '../../pkg/cni/schema.js'

@@ -45,7 +45,7 @@ export const IFB_OWNER_SALT = 'berth-bandwidth\0'
 /** The reference's queue latency bound: a tbf queues at most 25 ms of traffic beyond the burst. */
 const LATENCY_US = 25_000
 const ROOT_HANDLE = tcHandle(1, 0)
-/** The reference's class ids (its 1.6 release): 1:48 shaped, 1:1 not. */
+/** The reference's class ids (its 1.5 releases): 1:48 shaped, 1:1 not. */
 const SHAPED = tcHandle(1, 48)
 const UNSHAPED = tcHandle(1, 1)
 const SHAPED_LEAF = tcHandle(2, 0)
