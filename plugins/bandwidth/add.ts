@@ -19,10 +19,14 @@ const log = createLog('bandwidth')
 export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
   const cfg = parseBandwidthConfig(a.conf)
   const prev = a.conf.prevResult
-  if (cfg.limits === undefined) return prev === undefined ? { cniVersion: a.conf.cniVersion } : structuredClone(prev)
+  // Opened even when there is nothing to shape: a CNI_NETNS that leads nowhere is bad input either way.
+  const ns = NetnsHandle.open(a.netns)
+  if (cfg.limits === undefined) {
+    ns.close()
+    return prev === undefined ? { cniVersion: a.conf.cniVersion } : structuredClone(prev)
+  }
   const result: CniResult = structuredClone(requirePrev(prev))
   const { ingress, egress, subnets } = cfg.limits
-  const ns = NetnsHandle.open(a.netns)
   const rh = openRtnl()
   const rb = new Rollback()
   try {

@@ -12,9 +12,12 @@ import { checkRedirect, checkRoot, ifbName } from './shape.js'
 export async function cmdCheck(a: CmdArgs): Promise<void> {
   const cfg = parseBandwidthConfig(a.conf)
   const prev = requirePrev(a.conf.prevResult)
-  if (cfg.limits === undefined) return
-  const { ingress, egress, subnets } = cfg.limits
   const ns = NetnsHandle.open(a.netns)
+  if (cfg.limits === undefined) {
+    ns.close()
+    return
+  }
+  const { ingress, egress, subnets } = cfg.limits
   const rh = openRtnl()
   try {
     const host = await requireHostVeth(rh, ns, a.ifName, prev)
