@@ -10,10 +10,38 @@ import { type Canonical, type CanonicaliseOptions, canonicalise, pathAsSent } fr
 // Non-fatal, like Go's encoding/json, which replaces invalid UTF-8 instead of failing.
 const utf8 = new TextDecoder()
 
+/**
+ * Deeper values are refused before parsing: every walk over a decoded value (key matching, schemas, result
+ * conversion) recurses, and a 100,000-level value would overflow the stack. Go's decoder stops at 10,000;
+ * no CNI configuration comes near either.
+ */
+export const MAX_DEPTH = 1000
+
+/** The deepest nesting of objects and arrays in JSON text (brackets inside strings do not count). */
+export function nestingDepth(text: string): number {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth)
+    else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return max
+}
+
 /** JSON.parse with a CniError 6 naming `what` (and the position, from the engine's message). */
 export function decodeJson(raw: string | Uint8Array, what: string): unknown {
   const text = typeof raw === 'string' ? raw : utf8.decode(raw)
   if (text.trim() === '') throw new CniError(CniCode.DecodingFailure, `failed to parse ${what}: empty input`)
+  const depth = nestingDepth(text)
+  if (depth > MAX_DEPTH) {
+    throw new CniError(CniCode.DecodingFailure, `failed to parse ${what}: objects and arrays nested ${depth} levels deep (at most ${MAX_DEPTH})`)
+  }
   try {
     return JSON.parse(text) as unknown
   } catch (e) {

@@ -26,7 +26,7 @@ export function validateContainerId(id: string): void {
 
 /**
  * CNI_IFNAME, the kernel's dev_valid_name as cni words it: non-empty, at most 15 bytes, not "." or "..",
- * no '/', ':' or whitespace. CniError 4 naming the variable.
+ * no '/', ':' or whitespace; and no '%' (a name pattern to the kernel). CniError 4 naming the variable.
  */
 export function validateIfName(name: string): void {
   const bad = (why: string, details?: string) =>
@@ -40,6 +40,9 @@ export function validateIfName(name: string): void {
   if (name.includes('/') || name.includes(':') || GO_SPACE.test(name)) {
     throw bad('interface name contains / or : or whitespace characters')
   }
+  // The kernel takes "%d" in a new link's name as a pattern and picks a free number: the link would get
+  // another name than CNI_IFNAME, and the plugin would look for one that does not exist.
+  if (name.includes('%')) throw bad('interface name contains %, which the kernel reads as a pattern (eth%d)')
 }
 
 /** A network name (config "name"): required, cni's name characters. CniError 7. */

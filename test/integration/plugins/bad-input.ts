@@ -48,7 +48,17 @@ for (const type of types) {
       expectError(t, runPlugin(type, { ...good, netns: '/run/netns/berth-does-not-exist', stdin: conf }), 4, /berth-does-not-exist/)
     }
     expectError(t, runPlugin(type, { ...good, ifName: 'a-very-long-interface-name', stdin: conf }), 4, /interface name|CNI_IFNAME/i)
-    expectError(t, runPlugin(type, { ...good, ifName: 'eth/0', stdin: conf }), 4, /interface name|CNI_IFNAME/i)
+    for (const ifName of ['eth/0', '%d', '.', '..', 'eth 0', 'eth0:1']) {
+      expectError(t, runPlugin(type, { ...good, ifName, stdin: conf }), 4, /interface name|CNI_IFNAME/i)
+    }
+    // 100,000 levels in any field, known or not, for every verb: a decoding error, not a stack overflow.
+    const deep = (v: string) => `${'['.repeat(100_000)}${v}${']'.repeat(100_000)}`
+    for (const field of ['prevResult', 'runtimeConfig', 'ipam', 'args', 'unknownKey']) {
+      const text = JSON.stringify({ ...conf, [field]: 0 }).replace(`"${field}":0`, `"${field}":${deep('1')}`)
+      for (const command of ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS']) {
+        expectError(t, runPlugin(type, { ...good, command, stdin: text }), 6, /nested 100001 levels deep/)
+      }
+    }
     expectError(t, runPlugin(type, { ...good, containerId: '../../etc/passwd', stdin: conf }), 4, /container ?ID|CNI_CONTAINERID/i)
     // Nothing was created in the host namespace by any of the failed calls.
     t.same((host.ipJson(['link']) as { ifname: string }[]).map((l) => l.ifname), ['lo'], 'no links left in the host namespace')

@@ -39,6 +39,8 @@ t.test('validateIfName: the kernel rules as cni words them, code 4 naming CNI_IF
     ['a\u00a0b', 'interface name contains / or : or whitespace characters'], // Go's unicode.IsSpace includes NBSP
     ['a\u0085b', 'interface name contains / or : or whitespace characters'], // and NEL, which JS's \s does not
     ['a\u3000b', 'interface name contains / or : or whitespace characters'],
+    ['%d', 'interface name contains %, which the kernel reads as a pattern (eth%d)'],
+    ['eth%d', 'interface name contains %, which the kernel reads as a pattern (eth%d)'],
   ]
   for (const [name, msg] of rows) {
     t.throws(() => validateIfName(name), { name: 'CniError', code: 4, message: `invalid CNI_IFNAME ${JSON.stringify(name)}: ${msg}` }, JSON.stringify(name))
@@ -46,4 +48,13 @@ t.test('validateIfName: the kernel rules as cni words them, code 4 naming CNI_IF
   t.doesNotThrow(() => validateIfName('a\ufeffb'), "U+FEFF is not a space to Go (it is to JS's \\s)")
   const err = t.throws(() => validateIfName('x'.repeat(16))) as CniError
   t.equal(err.details, 'interface name should be less than 16 characters')
+})
+
+t.test('decodeJson refuses values nested deeper than MAX_DEPTH with code 6, before parsing', async (t) => {
+  const { decodeJson, nestingDepth, MAX_DEPTH } = await import('../../../../pkg/cni/decode.js')
+  t.equal(nestingDepth('{"a":[1,{"b":"[[[{"}]}'), 3, 'brackets in strings do not count')
+  t.equal(nestingDepth('["\\"[[["]'), 1, 'an escaped quote does not end the string')
+  t.same(decodeJson(`${'['.repeat(MAX_DEPTH)}${']'.repeat(MAX_DEPTH)}`, 'x') !== undefined, true, 'MAX_DEPTH levels are fine')
+  const deep = `{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`
+  t.throws(() => decodeJson(deep, 'network configuration on stdin'), { name: 'CniError', code: 6, message: /nested 100001 levels deep \(at most 1000\)/ })
 })
