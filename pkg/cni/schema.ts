@@ -78,16 +78,21 @@ export const PluginConfSchema = z.looseObject({
   ipam: opt(IpamSchema),
   dns: opt(DnsSchema),
 })
-export interface PluginConf {
-  type: string
+interface PluginConfFields {
   capabilities?: Record<string, boolean>
   ipam?: { type: string; [k: string]: unknown }
   dns?: CniDns
   [k: string]: unknown
 }
+export interface PluginConf extends PluginConfFields {
+  type: string
+}
 
 /** What a plugin reads on stdin: a plugin object plus what the runtime inserts. prevResult is checked by parseNetConf. */
 export const NetConfSchema = z.extend(PluginConfSchema, {
+  // cni's skel never reads `type` (the runtime already chose the executable by it): host-local run by hand
+  // with only its ipam section works with the reference, so it must here.
+  type: opt(PluginTypeSchema),
   cniVersion: z.string(),
   name: z.string(),
   args: opt(z.record(z.string(), z.unknown())),
@@ -96,7 +101,8 @@ export const NetConfSchema = z.extend(PluginConfSchema, {
   // spellings, merged; anything else is left for parsePrevResult to refuse.
   prevResult: opt(z.union([z.record(z.string(), z.unknown()), z.unknown()])),
 })
-export interface NetConf extends PluginConf {
+export interface NetConf extends PluginConfFields {
+  type?: string
   cniVersion: string
   name: string
   args?: Record<string, unknown>

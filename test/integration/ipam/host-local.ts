@@ -80,6 +80,22 @@ t.test('the result matches the reference\'s for the same config', { skip: skipRe
   t.same(r2.json, want)
 })
 
+t.test('run directly with only its ipam section (no top-level type), as the reference accepts', { skip: skipRef }, async (t) => {
+  const root = t.testdir({ a: {}, b: {} })
+  const noType = (dir: string) => {
+    const { type: _drop, ...rest } = conf(dir, { subnet: '10.78.0.0/24' })
+    return rest
+  }
+  const r1 = ref({ command: 'ADD', id: 'c1', stdin: noType(join(root, 'a')) })
+  const r2 = berth({ command: 'ADD', id: 'c1', stdin: noType(join(root, 'b')) })
+  ok(t, r1, 'reference ADD without type')
+  ok(t, r2, 'berth ADD without type')
+  t.same(addrs(r2), addrs(r1), 'the same address')
+  ok(t, berth({ command: 'CHECK', id: 'c1', stdin: noType(join(root, 'b')) }), 'CHECK without type')
+  ok(t, berth({ command: 'DEL', id: 'c1', stdin: noType(join(root, 'b')) }), 'DEL without type')
+  t.same(files(join(root, 'b', 'hlnet')), [], 'released')
+})
+
 t.test('50 concurrent ADD processes get 50 distinct addresses; 50 concurrent DELs free them all', { skip }, async (t) => {
   const dataDir = t.testdir()
   const stdin = JSON.stringify(conf(dataDir, { subnet: '10.88.0.0/24' }))

@@ -69,6 +69,12 @@ t.test('parseNetConf: a valid config; unknown keys pass through', async (t) => {
   t.equal(typed.mtu, 1400)
 })
 
+t.test('parseNetConf: no type is fine (skel never reads it; host-local is run with only its ipam section)', async (t) => {
+  const c = parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n', ipam: { type: 'host-local' } }))
+  t.equal(c.type, undefined)
+  t.equal(c.ipam?.type, 'host-local')
+})
+
 t.test('parseNetConf: errors in the order cni checks them', async (t) => {
   const rows: [string, string, number, string][] = [
     ['bad JSON', '{"cniVersion":', 6, 'failed to parse network configuration on stdin: '],
@@ -82,7 +88,6 @@ t.test('parseNetConf: errors in the order cni checks them', async (t) => {
     ['unsupported cniVersion', conf({ cniVersion: '9.9.9' }), 1, 'incompatible CNI versions: config is "9.9.9", plugin supports 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0'],
     ['0.2.0', conf({ cniVersion: '0.2.0' }), 1, 'config is "0.2.0"'],
     ['cniVersion not a string', conf({ cniVersion: 1 }), 7, 'cniVersion: expected string, received number'],
-    ['missing type', JSON.stringify({ cniVersion: '1.0.0', name: 'n' }), 7, 'invalid network configuration: type: missing (expected string)'],
     ['type is a path', conf({ type: '../bridge' }), 7, 'type: must be a plugin name, not a path, received "../bridge"'],
     ['ipam without type', conf({ ipam: { subnet: '10.0.0.0/8' } }), 7, 'ipam.type: missing (expected string)'],
     ['ipam type is a path', conf({ ipam: { type: '/opt/evil' } }), 7, 'ipam.type: must be a plugin name, not a path'],
