@@ -51,6 +51,8 @@ const ALLOWED: Record<string, string[]> = {
   'pkg/build-info': [],
   'pkg/invoke': ['pkg/cni', 'pkg/errors', 'pkg/log', 'pkg/build-info', 'pkg/skel'],
   'pkg/skel': ['pkg/cni', 'pkg/errors', 'pkg/log'],
+  // IPAM as the interface plugins use it: the delegate (host-local in-process), its lease on a link, CHECK
+  'pkg/ipam': ['pkg/cni', 'pkg/errors', 'pkg/ip', 'pkg/link', 'pkg/log', 'pkg/ns', 'pkg/sysctl', 'pkg/invoke', 'pkg/skel', 'pkg/host-local'],
   // the overlay's control and data plane, shared by the overlay-vxlan plugin and `berth overlay`
   'pkg/overlay': ['native', 'pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/link', 'pkg/firewall', 'pkg/lock', 'pkg/fsutil', 'pkg/sysctl', 'pkg/rollback', 'pkg/cni'],
   // host-local's core: the ipam/host-local executable and the bridge (in-process) run it

@@ -32,9 +32,9 @@ async function load(t: Test, calls: string[], failAt?: Step) {
       snapshotDevice: async () => ({ name: 'ens9', index: 7, kind: null, mac: link.mac, mtu: 1500, up: true, addresses: [] }),
       returnDevice: async () => (calls.push('return device'), 'moved'),
     },
-    '../../../../plugins/host-device/ipam.js': {
-      ipsForDevice: (r: { ips: unknown[] }) => r.ips,
-      configureDevice: async () => (fail('configure'), void calls.push('configure')),
+    '../../../../pkg/ipam/configure.js': {
+      ipsFor: (r: { ips: unknown[] }) => r.ips,
+      configureIface: async () => (fail('configure'), void calls.push('configure')),
     },
     '../../../../plugins/host-device/state.js': {
       STATE_VERSION: 1,
