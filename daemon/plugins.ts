@@ -9,6 +9,7 @@ const TYPES: Record<string, () => Promise<PluginDef>> = {
   'host-device': async () => (await import('../plugins/host-device/plugin.js')).plugin,
   'host-local': async () => (await import('../pkg/host-local/verbs.js')).hostLocalPlugin,
   loopback: async () => (await import('../plugins/loopback/plugin.js')).plugin,
+  macvlan: async () => (await import('../plugins/host/macvlan/plugin.js')).plugin,
   'overlay-vxlan': async () => (await import('../plugins/overlay-vxlan/plugin.js')).plugin,
   portmap: async () => (await import('../plugins/portmap/plugin.js')).plugin,
   tuning: async () => (await import('../plugins/tuning/plugin.js')).plugin,
