@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { join } from 'node:path'
 import { needsBuiltBin, needsLinkKind } from '../helpers/privileges.js'
 import { BIN_DIR } from '../helpers/paths.js'
-import { createTestNetns } from '../helpers/netns.js'
+import { createTestNetns, wireVeth } from '../helpers/netns.js'
 import { uniqueName } from '../helpers/names.js'
 import { freeV4Slash24s } from '../helpers/host-net.js'
 import { httpGetIn, until } from '../helpers/http-probe.js'
@@ -68,11 +68,7 @@ t.test('podman (CNI backend): network create -d macvlan -o parent=IF, run, reach
 
   // The segment: the parent in the machine's namespace, its peer (.254) in the LAN namespace.
   const lan = await createTestNetns(t)
-  spawnSync('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', lan.name], { stdio: 'inherit' })
-  t.equal(tryRun('ip', ['link', 'set', parent, 'up']), 0, `parent ${parent} up`)
-  lan.exec('ip', ['link', 'set', 'lo', 'up'])
-  lan.exec('ip', ['addr', 'add', `${subnet}.254/24`, 'dev', 'eth0'])
-  lan.exec('ip', ['link', 'set', 'eth0', 'up'])
+  wireVeth({ name: parent }, { ns: lan, name: 'eth0', addr: `${subnet}.254/24` })
 
   const tarball = busyboxTarball(tmp, BUSYBOX as string, ['sh', 'httpd', 'sleep', 'ip'], { 'www/index.html': `${marker}\n` })
   podman(['import', tarball, image], 90_000)

@@ -6,9 +6,9 @@
 import t, { type Test } from 'tap'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { runPlugin, type PluginRun } from '../../helpers/run-plugin.js'
+import { hostRunner, type HostRunner, type PluginRun } from '../../helpers/run-plugin.js'
 import { needsBuiltBin, needsLinkKind } from '../../helpers/privileges.js'
-import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
+import { createTestNetns, wireVeth, type TestNetns } from '../../helpers/netns.js'
 import { containerId, uniqueName } from '../../helpers/names.js'
 import { pingOk, tcpPayloadOk } from '../../helpers/overlay-traffic.js'
 import { BIN_DIR } from '../../helpers/paths.js'
@@ -24,7 +24,7 @@ interface Rig {
   master: string
   dataDir: string
   conf(extra?: Record<string, unknown>, v?: string): Record<string, unknown>
-  run(command: string, cont: TestNetns | string, conf: Record<string, unknown>, opts?: { ifName?: string; id?: string; args?: string }): PluginRun
+  run: HostRunner
   /** addresses host-local still holds for the network */
   leases(): string[]
 }
@@ -34,10 +34,7 @@ async function rig(t: Test): Promise<Rig> {
   const lan = await createTestNetns(t)
   host.exec('ip', ['link', 'set', 'lo', 'up'])
   const master = uniqueName('mvm')
-  host.exec('ip', ['link', 'add', master, 'type', 'veth', 'peer', 'name', 'lan0', 'netns', lan.name])
-  host.exec('ip', ['link', 'set', master, 'up'])
-  lan.exec('ip', ['addr', 'add', '10.78.0.1/24', 'dev', 'lan0'])
-  lan.exec('ip', ['link', 'set', 'lan0', 'up'])
+  wireVeth({ ns: host, name: master }, { ns: lan, name: 'lan0', addr: '10.78.0.1/24' })
   const dataDir = t.testdir()
   return {
     host,
@@ -52,17 +49,7 @@ async function rig(t: Test): Promise<Rig> {
       ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.78.0.0/24', gateway: '10.78.0.1', rangeStart: '10.78.0.10' }]], routes: [{ dst: '0.0.0.0/0' }] },
       ...extra,
     }),
-    run: (command, cont, conf, o = {}) =>
-      runPlugin('macvlan', {
-        command,
-        netns: typeof cont === 'string' ? cont : cont.path,
-        ifName: o.ifName ?? 'eth0',
-        containerId: o.id ?? 'c1',
-        path: BIN_DIR,
-        stdin: conf,
-        hostNetns: host.path,
-        ...(o.args === undefined ? {} : { args: o.args }),
-      }),
+    run: hostRunner('macvlan', host.path),
     leases: () => {
       const dir = join(dataDir, NET)
       return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : []
@@ -359,10 +346,7 @@ t.test('linkInContainer: the master is in the container, and so is the macvlan',
   const c1 = await createTestNetns(t)
   // The container's own uplink to the LAN: up0 in c1, its peer in the LAN.
   const peer = uniqueName('mvu')
-  c1.exec('ip', ['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', peer, 'netns', r.lan.name])
-  c1.exec('ip', ['link', 'set', 'up0', 'up'])
-  r.lan.exec('ip', ['addr', 'add', '10.79.0.1/24', 'dev', peer])
-  r.lan.exec('ip', ['link', 'set', peer, 'up'])
+  wireVeth({ ns: c1, name: 'up0' }, { ns: r.lan, name: peer, addr: '10.79.0.1/24' })
   const conf = r.conf({
     master: 'up0',
     linkInContainer: true,

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
+import { createTestNetns, wireVeth, type TestNetns } from '../../helpers/netns.js'
 import { BIN_DIR } from '../../helpers/paths.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 
@@ -166,11 +166,7 @@ t.test('macvlan: podman\'s shape on --parent, the parent\'s own subnet allowed; 
   const h = await host(t)
   // The parent is on 10.92.5.0/24 (the host routes it), and so is the LAN beyond it.
   const lan = await createTestNetns(t)
-  h.ns.exec('ip', ['link', 'add', 'lanpar', 'type', 'veth', 'peer', 'name', 'lan0', 'netns', lan.name])
-  h.ns.exec('ip', ['addr', 'add', '10.92.5.200/24', 'dev', 'lanpar'])
-  h.ns.exec('ip', ['link', 'set', 'lanpar', 'up'])
-  lan.exec('ip', ['addr', 'add', '10.92.5.254/24', 'dev', 'lan0'])
-  lan.exec('ip', ['link', 'set', 'lan0', 'up'])
+  wireVeth({ ns: h.ns, name: 'lanpar', addr: '10.92.5.200/24' }, { ns: lan, name: 'lan0', addr: '10.92.5.254/24' })
   const c = h.berth(['net', 'create', 'lan', '--driver', 'macvlan', '--parent', 'lanpar', '--subnet', '10.92.5.0/24', '--gateway', '10.92.5.254', '--mtu', '1400'])
   t.equal(c.status, 0, c.stderr)
   t.same(h.conflist('lan'), {
