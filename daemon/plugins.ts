@@ -6,7 +6,7 @@ import type { PluginDef } from '../pkg/skel/plugin.js'
 const TYPES: Record<string, () => Promise<PluginDef>> = {
   bridge: async () => (await import('../plugins/bridge/plugin.js')).plugin,
   firewall: async () => (await import('../plugins/firewall/plugin.js')).plugin,
-  'host-device': async () => (await import('../plugins/host-device/plugin.js')).plugin,
+  'host-device': async () => (await import('../plugins/host/host-device/plugin.js')).plugin,
   'host-local': async () => (await import('../pkg/host-local/verbs.js')).hostLocalPlugin,
   loopback: async () => (await import('../plugins/loopback/plugin.js')).plugin,
   macvlan: async () => (await import('../plugins/host/macvlan/plugin.js')).plugin,

@@ -1,13 +1,13 @@
 // CHECK: the device is in the container under CNI_IFNAME with the MAC, addresses and routes that the
 // previous result reports (the reference's checks), after the IPAM plugin's own CHECK.
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { delegateCheck } from '../../pkg/invoke/delegate.js'
-import { checkIfaceAddresses, checkRoutes } from '../../pkg/ipam/check.js'
-import { ipamTarget } from '../../pkg/ipam/target.js'
-import { linkByName } from '../../pkg/link/link.js'
-import { openRtnl } from '../../pkg/link/rtnl.js'
-import { NetnsHandle } from '../../pkg/ns/netns.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { CniCode, CniError } from '../../../pkg/errors/cni-error.js'
+import { delegateCheck } from '../../../pkg/invoke/delegate.js'
+import { checkIfaceAddresses, checkRoutes } from '../../../pkg/ipam/check.js'
+import { ipamTarget } from '../../../pkg/ipam/target.js'
+import { linkByName } from '../../../pkg/link/link.js'
+import { openRtnl } from '../../../pkg/link/rtnl.js'
+import { NetnsHandle } from '../../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../../pkg/skel/skel.js'
 import { parseHostDeviceConfig } from './config.js'
 
 export async function cmdCheck(a: CmdArgs): Promise<void> {

@@ -8,14 +8,14 @@
 //   - no state file                         → nothing of ours to restore (a second DEL), unless the device
 //     in the container carries the reference plugin's alias (an ADD made by it): moved out under that name;
 //     IPAM is released in every case
-import { ErrorList } from '../../pkg/errors/error-list.js'
-import { delegateDel } from '../../pkg/invoke/delegate.js'
-import { ipamTarget } from '../../pkg/ipam/target.js'
-import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
-import { createLog } from '../../pkg/log/log.js'
-import { NetnsHandle } from '../../pkg/ns/netns.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
-import { describe } from '../../pkg/errors/describe.js'
+import { ErrorList } from '../../../pkg/errors/error-list.js'
+import { delegateDel } from '../../../pkg/invoke/delegate.js'
+import { ipamTarget } from '../../../pkg/ipam/target.js'
+import { openRtnl, type Rtnl } from '../../../pkg/link/rtnl.js'
+import { createLog } from '../../../pkg/log/log.js'
+import { NetnsHandle } from '../../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../../pkg/skel/skel.js'
+import { describe } from '../../../pkg/errors/describe.js'
 import { parseHostDeviceConfig } from './config.js'
 import { legacyDevice, returnDevice } from './device.js'
 import { readState, removeState, withStateLock, type StateKey } from './state.js'
