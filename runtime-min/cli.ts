@@ -362,11 +362,12 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
     group(y, 'berth net <command>\n\nNetworks are conflists in $BERTH_ROOT/etc/cni/net.d (or --cni-conf-dir).')
       .command(
         'create <name>',
-        'Write a conflist for a new network (bridge, or the vxlan overlay) and print its name',
+        'Write a conflist for a new network (bridge, the vxlan overlay, or macvlan) and print its name',
         (y) =>
           y
             .positional('name', { type: 'string', demandOption: true })
-            .option('driver', { type: 'string', default: 'bridge', describe: 'bridge (one host) or vxlan (overlay-vxlan plugin)' })
+            .option('driver', { type: 'string', default: 'bridge', describe: "bridge (one host), vxlan (overlay-vxlan plugin) or macvlan (containers on a host interface's segment)" })
+            .option('parent', { type: 'string', describe: "--driver macvlan: the host interface whose segment the containers join (default: the default route's)" })
             .option('subnet', { type: 'string', describe: 'subnet CIDR, repeatable (IPv4 and IPv6); default: a free 10.89-10.99/24' })
             .option('gateway', { type: 'string', describe: 'gateway IP of the first subnet (default: its first address)' })
             .option('internal', { type: 'boolean', default: false, describe: 'no gateway, no masquerade: containers reach only each other' })
@@ -374,8 +375,9 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
             .option('vni', { type: 'number', describe: 'VXLAN network identifier, --driver vxlan only (default: the lowest one no other vxlan network here uses)' })
             .example('berth net create web', 'a bridge network with a free subnet, NAT and port publishing')
             .example('berth net create db --subnet 10.90.7.0/24 --subnet fd00:7::/64 --internal', 'dual-stack, isolated')
-            .example('berth net create ovl --driver vxlan --subnet 10.244.0.0/16', 'a multi-host overlay network'),
-        act(async (a: GlobalArgs & { name: string; driver: string; subnet?: unknown; gateway?: string; internal: boolean; mtu?: number; vni?: number }) => {
+            .example('berth net create ovl --driver vxlan --subnet 10.244.0.0/16', 'a multi-host overlay network')
+            .example('berth net create lan --driver macvlan --parent eth1 --subnet 192.168.1.0/24 --gateway 192.168.1.254', "containers on eth1's LAN"),
+        act(async (a: GlobalArgs & { name: string; driver: string; subnet?: unknown; gateway?: string; internal: boolean; mtu?: number; vni?: number; parent?: string }) => {
           const { netCreate } = await import('./commands/net.js')
           const created = await netCreate({
             confDir: a['cni-conf-dir'],
@@ -386,6 +388,7 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
             internal: a.internal,
             mtu: a.mtu,
             vni: a.vni,
+            parent: a.parent,
           })
           process.stdout.write(`${created.name}\n`)
         }),

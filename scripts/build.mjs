@@ -46,9 +46,10 @@ if (!existsSync(addon) || statSync(addon).mtimeMs < newest || args.has('--force-
   })
 }
 
-// 3. One bundle per executable: plugins/<type>/main.ts, ipam/<type>/main.ts, runtime-min/main.ts -> bin/berth.
+// 3. One bundle per executable: plugins/<type>/main.ts, plugins/host/<type>/main.ts (host-attached types),
+// ipam/<type>/main.ts, runtime-min/main.ts -> bin/berth.
 const entries = []
-for (const dir of ['plugins', 'ipam']) {
+for (const dir of ['plugins', 'plugins/host', 'ipam']) {
   const base = join(root, dir)
   if (!existsSync(base)) continue
   for (const type of readdirSync(base)) {

@@ -135,6 +135,10 @@ export function parseNetConf(raw: string | Uint8Array, opts: ParseNetConfOptions
   const version = keys['cniVersion']
   // A non-string version is left to the envelope, which reports its type.
   if (version === undefined || typeof version === 'string') checkSupported(version ?? '', opts.supported)
+  // An empty "ipam": {} is how the reference plugins' docs say "no IPAM" (a layer-2 attachment; Go reads it
+  // as type ""): the same as leaving it out. An ipam with anything in it still needs its type.
+  const ipam = keys['ipam']
+  if (typeof ipam === 'object' && ipam !== null && !Array.isArray(ipam) && Object.keys(ipam).length === 0) delete keys['ipam']
   const parsed = decodeCanonical(NetConfSchema, canonical, 'network configuration', CniCode.InvalidConfig, 'invalid')
   const prev = parsed.prevResult
   // Not a copy without it: the parsed object remembers how the runtime spelled its keys (for messages).

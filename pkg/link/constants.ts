@@ -97,6 +97,8 @@ export const MacvlanMode = {
   source: 16,
 } as const
 export type MacvlanMode = keyof typeof MacvlanMode
+// linux/if_link.h: IFLA_MACVLAN_* that netlink 0.3.0 does not know (Linux 5.11)
+export const IFLA_MACVLAN_BC_QUEUE_LEN = 7
 
 // linux/if_addr.h: IFA_F_* (the u32 IFA_FLAGS attribute)
 export const IFA_F_SECONDARY = 0x01

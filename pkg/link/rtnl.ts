@@ -340,6 +340,12 @@ export function nestedAttr(type: number, payload: Uint8Array): Buffer {
   attr.writeUInt16LE((type & 0x3fff) | NLA_F_NESTED, 2)
   return attr
 }
+/** One attribute carrying a u32, for attributes netlink 0.3.0 has no field for. */
+export function u32Attr(type: number, value: number): Buffer {
+  const data = Buffer.alloc(4)
+  data.writeUInt32LE(value >>> 0)
+  return Buffer.concat(formatAttribute({ type, data }))
+}
 /** IFLA_BRPORT_* attributes (payload of a nested IFLA_PROTINFO or of IFLA_INFO_SLAVE_DATA). */
 export function bridgePortData(x: BridgePort): Buffer {
   return streamBytes(iflaModule.formatBridgePort(x))

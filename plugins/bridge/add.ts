@@ -8,17 +8,18 @@ import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
 import { describe } from '../../pkg/errors/describe.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
+import { configureIface } from '../../pkg/ipam/configure.js'
+import { ipamTarget } from '../../pkg/ipam/target.js'
 import { Rollback } from '../../pkg/rollback/rollback.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { enableForwarding, ensureGatewayAddress, removeBridgeIfUnused, setupBridge, setupPortVlans } from './bridge.js'
 import { parseBridgeConfig } from './config.js'
 import { checkVlanGatewayName, ensureVlanGateway } from './vlan-gateway.js'
-import { ipamTarget } from './ipam.js'
 import { masqOwner, natKeys, setupMasquerade, teardownMasquerade } from './masq.js'
 import { BridgeState, type AttachmentRecord } from './state.js'
 import { setupIptMasquerade, teardownIptMasquerade } from './masq-iptables.js'
 import { setupSpoofCheck, teardownSpoofCheck } from './spoofchk.js'
-import { configureIface, containerSysctls, createVeth, planGateways, tagHostVeth } from './iface.js'
+import { containerSysctls, createVeth, planGateways, tagHostVeth } from './iface.js'
 
 const log = createLog('bridge')
 /** Index of the container interface in result.interfaces: [bridge, host veth, container]. */
@@ -104,7 +105,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     let vlanGateway: Link | undefined
     if (cfg.layer3) {
       // 3. IPAM.
-      const ipam = ipamTarget(a, cfg)
+      const ipam = ipamTarget(a)
       const lease = await delegateAdd(ipam)
       rb.defer(`release IPAM (${ipam.type})`, () => delegateDel(ipam))
       if (lease.ips === undefined || lease.ips.length === 0) {
@@ -116,7 +117,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       const { gateways, families } = planGateways(result, cfg, CONTAINER_INDEX)
 
       // 4. Addresses and routes in the container.
-      await configureIface(rc, veth.container, result, { index: CONTAINER_INDEX, enabledad: cfg.enabledad })
+      await configureIface(rc, veth.container, result, { index: CONTAINER_INDEX, enabledad: cfg.enabledad, netns: cont, log })
 
       // 5. Gateway addresses on the bridge (on "<bridge>.<vlan>" in a VLAN), forwarding on.
       let gwLink = br.link

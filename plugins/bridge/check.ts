@@ -3,18 +3,16 @@
 // MAC), the addresses on the container interface and the routes in the container; with `macspoofchk` the
 // port's spoof-check elements, with `ipMasq` every prevResult address's NAT (map element or iptables rules
 // carrying the owner's tag, and the fixed chains they hang from). IPAM checks its part.
-import type { CniInterface, CniResult } from '../../pkg/cni/result.js'
+import type { CniInterface } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { parseCidr } from '../../pkg/ip/cidr.js'
 import { delegateCheck } from '../../pkg/invoke/delegate.js'
-import { listAddresses } from '../../pkg/link/addr.js'
+import { checkIfaceAddresses, checkRoutes } from '../../pkg/ipam/check.js'
+import { ipamTarget } from '../../pkg/ipam/target.js'
 import { linkByName, type Link } from '../../pkg/link/link.js'
-import { listRoutes } from '../../pkg/link/route.js'
 import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
 import { NetnsHandle } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseBridgeConfig } from './config.js'
-import { ipamTarget } from './ipam.js'
 import { attachmentLabel, checkMasquerade, masqOwner } from './masq.js'
 import { checkIptMasquerade } from './masq-iptables.js'
 import { checkSpoofCheck } from './spoofchk.js'
@@ -27,7 +25,7 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
   let rtCont: Rtnl | undefined
   let rtHost: Rtnl | undefined
   try {
-    if (cfg.layer3) await delegateCheck(ipamTarget(a, cfg))
+    if (cfg.layer3) await delegateCheck(ipamTarget(a))
     const prev = cfg.netConf.prevResult
     if (prev === undefined) throw new CniError(CniCode.InvalidConfig, 'invalid network configuration: prevResult: required for CHECK')
     rtCont = openRtnl(cont)
@@ -41,7 +39,7 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
     const br = await checkBridge(rtHost, ifaces[brIdx] as CniInterface, cfg.promiscMode)
     const contLink = await checkContainer(rtCont, ifaces[contIdx] as CniInterface, a.netns)
     const hostVeth = await checkHostVeth(rtHost, ifaces, new Set([brIdx, contIdx]), br, contLink, cfg.bridge)
-    await checkAddresses(rtCont, contLink, prev, contIdx)
+    await checkIfaceAddresses(rtCont, contLink, prev, contIdx)
     await checkRoutes(rtCont, prev, a.netns)
 
     const owner = masqOwner(cfg.netConf.name, a.containerId, a.ifName)
@@ -93,22 +91,4 @@ async function checkHostVeth(rt: Rtnl, ifaces: readonly CniInterface[], skip: Se
     return link
   }
   throw mismatch(`the host veth of ${cont.name} on bridge ${bridge} was not found`)
-}
-
-async function checkAddresses(rt: Rtnl, link: Link, prev: CniResult, contIdx: number): Promise<void> {
-  const have = new Set((await listAddresses(rt, { link: link.index })).map((x) => x.cidr))
-  for (const ip of prev.ips ?? []) {
-    if (ip.interface !== undefined && ip.interface !== contIdx) continue
-    const net = parseCidr(ip.address)
-    if (!have.has(ip.address)) throw mismatch(`interface ${link.name} lacks address ${ip.address} (IPv${net.family}) from prevResult`)
-  }
-}
-
-async function checkRoutes(rt: Rtnl, prev: CniResult, netns: string): Promise<void> {
-  for (const r of prev.routes ?? []) {
-    const fam = parseCidr(r.dst).family
-    const routes = await listRoutes(rt, { family: fam, ...(r.table ? { table: r.table } : {}) })
-    const found = routes.some((x) => x.dst === r.dst && (r.gw === undefined || x.gw === r.gw))
-    if (!found) throw mismatch(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} from prevResult not found in ${netns}`)
-  }
 }

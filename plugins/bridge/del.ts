@@ -9,13 +9,13 @@
 import { describe } from '../../pkg/errors/describe.js'
 import { ErrorList } from '../../pkg/errors/error-list.js'
 import { delegateDel } from '../../pkg/invoke/delegate.js'
+import { ipamTarget } from '../../pkg/ipam/target.js'
 import { delLinkIfExists, linkByName } from '../../pkg/link/link.js'
 import { openRtnl } from '../../pkg/link/rtnl.js'
 import { createLog } from '../../pkg/log/log.js'
 import { NetnsHandle, NetnsNotFoundError } from '../../pkg/ns/netns.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { removeHostVethsByOwner, removeRecordedHostVeth } from './iface.js'
-import { ipamTarget } from './ipam.js'
 import { parseBridgeConfig } from './config.js'
 import { masqOwner, teardownMasquerade, type MasqOwner } from './masq.js'
 import { teardownIptMasquerade } from './masq-iptables.js'
@@ -78,7 +78,7 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
   }
 
   // 4. The address lease.
-  if (cfg.layer3) await errors.attempt(`release IPAM (${cfg.netConf.ipam?.type ?? ''})`, () => delegateDel(ipamTarget(a, cfg)))
+  if (cfg.layer3) await errors.attempt(`release IPAM (${cfg.netConf.ipam?.type ?? ''})`, () => delegateDel(ipamTarget(a)))
 
   errors.throwIfAny(`failed to delete ${a.ifName} of container ${a.containerId}`)
   // Everything it named is gone: a failed DEL keeps it for the runtime's retry.

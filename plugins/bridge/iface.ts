@@ -1,15 +1,12 @@
-// Container side of the bridge plugin: the veth pair, and the IPAM result applied to the container end
-// (the reference's ip.SetupVeth and ipam.ConfigureIface).
+// Container side of the bridge plugin: the veth pair (the reference's ip.SetupVeth), its owner tag, and the
+// gateways the IPAM result implies; pkg/ipam applies the result to the container end.
 import { randomBytes } from 'node:crypto'
-import type { CniIpConfig, CniResult, CniRoute } from '../../pkg/cni/result.js'
+import type { CniResult, CniRoute } from '../../pkg/cni/result.js'
 import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
 import { describe } from '../../pkg/errors/describe.js'
 import { NetlinkError } from '../../pkg/errors/sys-error.js'
 import { formatIp, networkOf, parseCidr, type IpFamily } from '../../pkg/ip/cidr.js'
-import { addAddress, listAddresses } from '../../pkg/link/addr.js'
-import { IFA_F_DADFAILED, IFA_F_TENTATIVE } from '../../pkg/link/constants.js'
-import { delLinkIfExists, getLink, linkByName, listLinks, setLinkAlias, setLinkUp, type Link } from '../../pkg/link/link.js'
-import { addRoute } from '../../pkg/link/route.js'
+import { delLinkIfExists, getLink, linkByName, listLinks, setLinkAlias, type Link } from '../../pkg/link/link.js'
 import type { Rtnl } from '../../pkg/link/rtnl.js'
 import { createVethPair } from '../../pkg/link/veth.js'
 import type { Log } from '../../pkg/log/log.js'
@@ -167,52 +164,4 @@ export function containerSysctls(cont: NetnsHandle, ifName: string, enabledad: b
     set(`net/ipv6/conf/${ifName}/accept_dad`, '0')
   }
   set(`net/ipv4/conf/${ifName}/arp_notify`, '1')
-}
-
-/**
- * ConfigureIface: link up, the result's addresses for this interface, then its routes (a route without
- * gw goes through the family's gateway when there is one). With DAD on, waits until IPv6 addresses
- * leave the tentative state (CniError 101 when DAD finds a duplicate).
- */
-export async function configureIface(rt: Rtnl, link: Link, result: CniResult, opts: { index: number; enabledad: boolean }): Promise<void> {
-  await setLinkUp(rt, link.index)
-  const mine: CniIpConfig[] = (result.ips ?? []).filter((ip) => ip.interface === opts.index)
-  const gw: Partial<Record<IpFamily, string>> = {}
-  for (const ip of mine) {
-    await addAddress(rt, link.index, ip.address, { noDad: !opts.enabledad })
-    const fam = familyOf(ip.address)
-    if (ip.gateway !== undefined && gw[fam] === undefined) gw[fam] = ip.gateway
-  }
-  if (opts.enabledad && mine.some((ip) => familyOf(ip.address) === 6)) await settleAddresses(rt, link, 10_000)
-  for (const r of result.routes ?? []) {
-    const fam = familyOf(r.dst)
-    const via = r.gw ?? gw[fam]
-    try {
-      await addRoute(rt, {
-        dst: r.dst,
-        dev: link.index,
-        ...(via === undefined ? {} : { gw: via }),
-        ...(r.mtu ? { mtu: r.mtu } : {}),
-        ...(r.advmss ? { advmss: r.advmss } : {}),
-        ...(r.priority ? { metric: r.priority } : {}),
-        ...(r.table ? { table: r.table } : {}),
-        ...(r.scope !== undefined ? { scope: r.scope } : {}),
-      })
-    } catch (e) {
-      if (e instanceof NetlinkError && e.code === 'EEXIST') continue
-      throw new CniError(CniCode.KernelFailure, `failed to add route ${r.dst}${via ? ` via ${via}` : ''} on ${link.name}: ${describe(e)}`, undefined, { cause: e })
-    }
-  }
-}
-
-async function settleAddresses(rt: Rtnl, link: Link, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const addrs = (await listAddresses(rt, { link: link.index, family: 6 })).filter((a) => a.scope !== 253)
-    const failed = addrs.find((a) => (a.flags & IFA_F_DADFAILED) !== 0)
-    if (failed) throw new CniError(CniCode.LinkConflict, `duplicate address detection failed for ${failed.cidr} on ${link.name}`)
-    if (!addrs.some((a) => (a.flags & IFA_F_TENTATIVE) !== 0)) return
-    if (Date.now() > end) throw new CniError(CniCode.KernelFailure, `IPv6 addresses on ${link.name} still tentative after ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }

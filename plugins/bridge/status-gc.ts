@@ -5,9 +5,9 @@
 import { validAttachments } from '../../pkg/cni/schema.js'
 import { ErrorList } from '../../pkg/errors/error-list.js'
 import { delegateRun } from '../../pkg/invoke/delegate.js'
+import { ipamTarget } from '../../pkg/ipam/target.js'
 import type { CmdArgs } from '../../pkg/skel/skel.js'
 import { parseBridgeConfig } from './config.js'
-import { ipamTarget } from './ipam.js'
 import { gcMasquerade, masqOwner } from './masq.js'
 import { gcIptMasquerade } from './masq-iptables.js'
 import { gcSpoofCheck } from './spoofchk.js'
@@ -16,7 +16,7 @@ import { BridgeState } from './state.js'
 async function delegate(a: CmdArgs, command: 'STATUS' | 'GC'): Promise<void> {
   const cfg = parseBridgeConfig(a.conf, a.args, { strict: false })
   if (!cfg.layer3) return
-  await delegateRun(ipamTarget(a, cfg), command)
+  await delegateRun(ipamTarget(a), command)
 }
 
 export async function cmdStatus(a: CmdArgs): Promise<void> {

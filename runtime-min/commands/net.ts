@@ -13,9 +13,11 @@ interface ConfDirArg {
 }
 const dirOf = (a: ConfDirArg) => (a.confDir !== undefined ? resolve(a.confDir) : cniConfDir())
 
-export async function netCreate(a: ConfDirArg & { name: string; driver: string; subnets: string[]; gateway?: string | undefined; internal: boolean; mtu?: number | undefined; vni?: number | undefined }): Promise<CreatedNetwork> {
+export async function netCreate(
+  a: ConfDirArg & { name: string; driver: string; subnets: string[]; gateway?: string | undefined; internal: boolean; mtu?: number | undefined; vni?: number | undefined; parent?: string | undefined },
+): Promise<CreatedNetwork> {
   const driver = a.driver
-  if (driver !== 'bridge' && driver !== 'vxlan') throw new CliError(`invalid --driver ${JSON.stringify(driver)}`, 'use bridge or vxlan')
+  if (driver !== 'bridge' && driver !== 'vxlan' && driver !== 'macvlan') throw new CliError(`invalid --driver ${JSON.stringify(driver)}`, 'use bridge, vxlan or macvlan')
   return createNetwork({ ...a, driver, confDir: dirOf(a) })
 }
 

@@ -6,6 +6,9 @@
 // can pass a MAC (the bridge plugin reads runtimeConfig.mac, as the reference one does).
 // --internal drops the gateway, the default routes and masquerading (isGateway/ipMasq false).
 // vxlan networks put the overlay-vxlan plugin first instead, with the cluster CIDR split per host.
+// macvlan networks are podman's `network create -d macvlan -o parent=IF --subnet S`: the macvlan plugin
+// alone (the containers are on the parent's segment: nothing to publish, masquerade or open), with the
+// same host-local IPAM and, here too, the mac capability.
 import type { PluginConf } from '../../pkg/cni/schema.js'
 
 export const CONFLIST_VERSION = '1.1.0'
@@ -18,6 +21,16 @@ export interface BridgeNetworkSpec {
   internal: boolean
   mtu?: number | undefined
   /** host-local dataDir */
+  dataDir: string
+}
+
+export interface MacvlanNetworkSpec {
+  name: string
+  /** the master; undefined: the plugin takes the interface of the host's default route */
+  parent?: string | undefined
+  subnets: { subnet: string; gateway?: string | undefined }[]
+  internal: boolean
+  mtu?: number | undefined
   dataDir: string
 }
 
@@ -35,15 +48,19 @@ const tail = (): PluginConf[] => [
   { type: 'tuning' },
 ]
 
-export function bridgeConflist(s: BridgeNetworkSpec): Record<string, unknown> {
+/** host-local for the subnets: one range set each, a default route per family unless internal. */
+function hostLocalIpam(s: Pick<BridgeNetworkSpec, 'subnets' | 'internal' | 'dataDir'>): PluginConf['ipam'] & object {
   const families = new Set(s.subnets.map((r) => (r.subnet.includes(':') ? 6 : 4)))
   const routes = s.internal ? [] : [...(families.has(4) ? [{ dst: '0.0.0.0/0' }] : []), ...(families.has(6) ? [{ dst: '::/0' }] : [])]
-  const ipam: Record<string, unknown> = {
+  return {
     type: 'host-local',
     ...(routes.length > 0 ? { routes } : {}),
     ranges: s.subnets.map((r) => [{ subnet: r.subnet, ...(s.internal || r.gateway === undefined ? {} : { gateway: r.gateway }) }]),
     dataDir: s.dataDir,
   }
+}
+
+export function bridgeConflist(s: BridgeNetworkSpec): Record<string, unknown> {
   const bridge: PluginConf = {
     type: 'bridge',
     bridge: s.bridge,
@@ -52,9 +69,20 @@ export function bridgeConflist(s: BridgeNetworkSpec): Record<string, unknown> {
     hairpinMode: true,
     ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
     capabilities: { ips: true, mac: true },
-    ipam: ipam as PluginConf['ipam'] & object,
+    ipam: hostLocalIpam(s),
   }
   return { cniVersion: CONFLIST_VERSION, name: s.name, plugins: [bridge, ...tail()] }
+}
+
+export function macvlanConflist(s: MacvlanNetworkSpec): Record<string, unknown> {
+  const macvlan: PluginConf = {
+    type: 'macvlan',
+    ...(s.parent !== undefined ? { master: s.parent } : {}),
+    ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
+    capabilities: { ips: true, mac: true },
+    ipam: hostLocalIpam(s),
+  }
+  return { cniVersion: CONFLIST_VERSION, name: s.name, plugins: [macvlan] }
 }
 
 export function vxlanConflist(s: VxlanNetworkSpec): Record<string, unknown> {
@@ -74,6 +102,8 @@ export interface NetworkSummary {
   driver: string
   subnets: string[]
   bridge?: string
+  /** a macvlan network's parent (master) */
+  parent?: string
   internal: boolean
 }
 
@@ -91,8 +121,12 @@ export function summarize(plugins: readonly PluginConf[]): NetworkSummary {
   const out: NetworkSummary = {
     driver: first?.type === 'overlay-vxlan' ? 'vxlan' : (first?.type ?? ''),
     subnets,
-    internal: first?.type === 'bridge' && first['isGateway'] !== true && first['ipMasq'] !== true,
+    internal:
+      (first?.type === 'bridge' && first['isGateway'] !== true && first['ipMasq'] !== true) ||
+      // a macvlan network has no gateway of its own: internal when its IPAM gives no route out
+      (first?.type === 'macvlan' && ipam !== undefined && !Array.isArray(ipam['routes'])),
   }
   if (first !== undefined && typeof first['bridge'] === 'string') out.bridge = first['bridge']
+  if (first?.type === 'macvlan' && typeof first['master'] === 'string') out.parent = first['master']
   return out
 }

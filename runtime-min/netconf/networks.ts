@@ -15,7 +15,7 @@ import { CliError } from '../cli-error.js'
 import { mkdirAll } from '../mkdir-all.js'
 import { loadNetworkList, scanConfDir, type NetworkList } from '../libcni/index.js'
 import { berthRunDir, cniConfDir, hostLocalDataDir } from '../paths.js'
-import { bridgeConflist, summarize, vxlanConflist } from './conflist.js'
+import { bridgeConflist, macvlanConflist, summarize, vxlanConflist } from './conflist.js'
 import { canonicalSubnet, DEFAULT_NETWORK_SUBNET, firstHost, hostRoutes, overlaps, pickSubnet, userSubnetPool } from './subnets.js'
 
 export const DEFAULT_NETWORK = 'berth'
@@ -27,8 +27,10 @@ const RESERVED = new Set(['host', 'none', 'default', 'bridge'])
 export interface CreateNetworkOptions {
   confDir?: string | undefined
   name: string
-  driver: 'bridge' | 'vxlan'
+  driver: 'bridge' | 'vxlan' | 'macvlan'
   subnets: string[]
+  /** --driver macvlan: the master (default: the plugin takes the interface of the default route) */
+  parent?: string | undefined
   gateway?: string | undefined
   internal: boolean
   mtu?: number | undefined
@@ -64,6 +66,12 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
   if (o.vni !== undefined && o.driver !== 'vxlan') throw new CliError('--vni is only for --driver vxlan', 'leave it out')
   if (o.vni !== undefined && (!Number.isInteger(o.vni) || o.vni < 1 || o.vni > 16777215)) {
     throw new CliError(`invalid --vni ${Number.isNaN(o.vni) ? '(not a number)' : o.vni}`, 'give an integer from 1 to 16777215')
+  }
+  if (o.parent !== undefined && o.driver !== 'macvlan') throw new CliError('--parent is only for --driver macvlan', 'leave it out')
+  if (o.driver === 'macvlan') {
+    if (given.length === 0) {
+      throw new CliError("--driver macvlan needs --subnet: the subnet of the parent's segment (berth has no DHCP IPAM)", 'e.g. --subnet 192.168.1.0/24 --gateway 192.168.1.254')
+    }
   }
   if (o.driver === 'vxlan') {
     if (o.internal) throw new CliError('--internal is not supported with --driver vxlan', 'leave it out')
@@ -103,6 +111,19 @@ export function createNetwork(o: CreateNetworkOptions): Promise<CreatedNetwork> 
         if (owner !== undefined) throw new CliError(`--vni ${vni} is used by network ${JSON.stringify(owner)}`, 'choose another VNI or leave --vni out')
       } else while (used.has(vni)) vni++
       conflist = vxlanConflist({ name: o.name, clusterCidr: canonicalSubnet(cidr), vni, mtu })
+    } else if (o.driver === 'macvlan') {
+      if (o.parent !== undefined) await checkParent(o.parent)
+      // The subnet is the parent's own segment, which the host routes already: only other networks count.
+      for (const s of given) checkFree(s, others, [])
+      const gateways = assignGateway(given, o.gateway)
+      conflist = macvlanConflist({
+        name: o.name,
+        parent: o.parent,
+        subnets: given.map((s, i) => ({ subnet: canonicalSubnet(s), gateway: gateways[i] })),
+        internal: o.internal,
+        mtu,
+        dataDir: hostLocalDataDir(),
+      })
     } else {
       const host = await hostNets()
       const taken = [...others.map((x) => x.net), ...host.map((h) => h.net)]
@@ -259,6 +280,12 @@ async function linkNames(): Promise<string[]> {
   } finally {
     rt.close()
   }
+}
+
+/** A --parent that names no link of this namespace would fail every ADD: refused now. */
+async function checkParent(name: string): Promise<void> {
+  if (!/^[^\s/:\0]{1,15}$/.test(name)) throw new CliError(`invalid --parent ${JSON.stringify(name)}`, 'give an interface name of 1 to 15 characters')
+  if (!(await linkNames()).includes(name)) throw new CliError(`--parent ${name}: no such interface here`, "give one of the host's interfaces ('ip link'), or leave --parent out for the default route's")
 }
 
 /** Deletes a bridge berth created (a link named berthN) in this namespace; a missing one is fine. */

@@ -32,6 +32,27 @@ export async function createTestNetns(t: Tap): Promise<TestNetns> {
   return handle(t, name)
 }
 
+/** One end of a veth for wireVeth: its namespace (undefined: this process's own), name and address. */
+export interface VethEnd {
+  ns?: TestNetns | undefined
+  name: string
+  /** "10.1.2.3/24" */
+  addr?: string
+}
+
+/**
+ * A veth pair from `a` to `b` (made in a's namespace, b's end moved into b's), both ends up with their
+ * addresses: a "LAN" or "uplink" between two test namespaces, or the machine's and one.
+ */
+export function wireVeth(a: VethEnd, b: VethEnd & { ns: TestNetns }): void {
+  const inA = (args: string[]) => (a.ns === undefined ? execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 }) : a.ns.exec('ip', args))
+  inA(['link', 'add', a.name, 'type', 'veth', 'peer', 'name', b.name, 'netns', b.ns.name])
+  if (a.addr !== undefined) inA(['addr', 'add', a.addr, 'dev', a.name])
+  inA(['link', 'set', a.name, 'up'])
+  if (b.addr !== undefined) b.ns.exec('ip', ['addr', 'add', b.addr, 'dev', b.name])
+  b.ns.exec('ip', ['link', 'set', b.name, 'up'])
+}
+
 /**
  * A second name for `ns`'s namespace (a bind mount of its file), deleted at teardown: the namespace
  * outlives `ns.destroy()` until this one is destroyed too, as when a container process still runs in it.

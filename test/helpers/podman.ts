@@ -4,7 +4,7 @@
 // each setting (runc, pinned ulimits, no registry) are in the project notes on podman.
 // No import.meta here: bench/podman.ts bundles this file into dist/bench.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 export { staticBusybox } from './busybox.js'
 
@@ -102,6 +102,18 @@ export function busyboxTarball(dir: string, busybox: string, applets: string[], 
   const tar = join(dir, 'rootfs.tar')
   execFileSync('tar', ['-C', rootfs, '-cf', tar, '.'], { timeout: 30_000 })
   return tar
+}
+
+/** Every file under dir (recursively), with its content: what host-local and libcni left of a network. */
+export function filesUnder(dir: string): { path: string; text: string }[] {
+  if (!existsSync(dir)) return []
+  const out: { path: string; text: string }[] = []
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e)
+    if (statSync(p).isDirectory()) out.push(...filesUnder(p))
+    else out.push({ path: p, text: readFileSync(p, 'utf8') })
+  }
+  return out
 }
 
 /** Lazily unmounts everything mounted under `dir`, deepest first (vfs has no mounts, but each container's /dev/shm is one). */

@@ -69,6 +69,32 @@ export function runPlugin(type: string, c: PluginCall): PluginRun {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: parsed(r.stdout) }
 }
 
+/** What a test rig's run(command, container, conf, opts) takes beyond the command and the config. */
+export interface HostCallOptions {
+  ifName?: string
+  id?: string
+  args?: string
+}
+export type HostRunner = (command: string, cont: { path: string } | string, conf: Record<string, unknown>, opts?: HostCallOptions) => PluginRun
+
+/**
+ * runPlugin bound to a type and a fake host namespace, with berth's bin/ as CNI_PATH: `cont` is the
+ * container's namespace (or a path, '' for none); eth0 and container ID c1 unless given.
+ */
+export function hostRunner(type: string, hostNetns: string): HostRunner {
+  return (command, cont, conf, o = {}) =>
+    runPlugin(type, {
+      command,
+      netns: typeof cont === 'string' ? cont : cont.path,
+      ifName: o.ifName ?? 'eth0',
+      containerId: o.id ?? 'c1',
+      path: BIN_DIR,
+      stdin: conf,
+      hostNetns,
+      ...(o.args === undefined ? {} : { args: o.args }),
+    })
+}
+
 export interface SpawnedRun extends PluginRun {
   /** the signal that ended it (SIGKILL when it overran timeoutMs) */
   signal: NodeJS.Signals | null

@@ -18,7 +18,7 @@
 // Set BERTH_PODMAN_TEST=0 to skip it.
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { needsBuiltBin, needsRoot } from '../helpers/privileges.js'
@@ -26,8 +26,8 @@ import { BIN_DIR } from '../helpers/paths.js'
 import { createTestNetns } from '../helpers/netns.js'
 import { uniqueName } from '../helpers/names.js'
 import { freeTcpPort, freeV4Slash24s } from '../helpers/host-net.js'
-import { httpGet as get, until } from '../helpers/http-probe.js'
-import { busyboxTarball, onPath, privatePodman, staticBusybox, unmountUnder } from '../helpers/podman.js'
+import { httpGet as get, httpGetIn, until } from '../helpers/http-probe.js'
+import { busyboxTarball, filesUnder, onPath, privatePodman, staticBusybox, unmountUnder } from '../helpers/podman.js'
 
 const PLUGINS = ['bridge', 'host-local', 'portmap', 'firewall', 'tuning']
 const CNI_NETWORKS = '/var/lib/cni/networks'
@@ -53,32 +53,6 @@ const tryRun = (cmd: string, args: string[], timeout = 20_000): { status: number
 
 function linkExists(name: string): boolean {
   return tryRun('ip', ['link', 'show', 'dev', name]).status === 0
-}
-
-
-// The same GET run by node inside another namespace (through nsenter).
-const NS_GET = `
-const [h, p] = process.argv.slice(1)
-const req = require('http').request({ host: h, port: Number(p), path: '/', timeout: 3000, agent: false }, (res) => {
-  let b = ''; res.setEncoding('utf8'); res.on('data', (c) => (b += c)); res.on('end', () => { process.stdout.write(b); process.exit(0) })
-})
-req.on('timeout', () => req.destroy(new Error('timeout')))
-req.on('error', (e) => { console.log('ERR ' + e.message); process.exit(0) })
-req.end()
-`
-
-
-/** Every file under dir (recursively), with its content. */
-function filesUnder(dir: string): { path: string; text: string }[] {
-  if (!existsSync(dir)) return []
-  const out: { path: string; text: string }[] = []
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e)
-    const st = statSync(p)
-    if (st.isDirectory()) out.push(...filesUnder(p))
-    else out.push({ path: p, text: readFileSync(p, 'utf8') })
-  }
-  return out
 }
 
 /** The host's packet filter state as text: nftables ruleset and iptables-save of both backends. */
@@ -190,11 +164,7 @@ t.test('podman (CNI backend) with only berth in cni_plugin_dirs', { skip, timeou
   outside.exec('ip', ['link', 'set', 'lo', 'up'])
   outside.exec('ip', ['addr', 'add', `${link}.2/24`, 'dev', 'eth0'])
   outside.exec('ip', ['link', 'set', 'eth0', 'up'])
-  const nsGet = (): string => {
-    const r = spawnSync('nsenter', [`--net=${outside.path}`, '--', process.execPath, '-e', NS_GET, `${link}.1`, String(port)], { encoding: 'utf8', timeout: 10_000 })
-    return (r.stdout ?? '').trim() || `ERR exit ${String(r.status)} ${r.stderr ?? ''}`
-  }
-  t.match(await until(nsGet, marker), marker, `http://${link}.1:${port}/ from another namespace`)
+  t.match(await until(() => httpGetIn(outside.path, `${link}.1`, port), marker), marker, `http://${link}.1:${port}/ from another namespace`)
   phase('reached from another namespace')
 
   // berth's elements and rules are commented "... net:<network> id:<first 12 of the ID> if:<ifname>".

@@ -25,9 +25,11 @@ function files(dir: string): string[] {
   return out
 }
 
-/** The module a repository path belongs to: pkg/<x>, plugins/<x>, ipam/<x>, native, runtime-min, test. */
+/** The module a repository path belongs to: pkg/<x>, plugins/<x>, plugins/host/<x>, ipam/<x>, native, runtime-min, test. */
 function moduleOf(rel: string): string {
   const parts = rel.split('/')
+  // host-attached types sit one level down, each a module of its own
+  if (parts[0] === 'plugins' && parts[1] === 'host' && parts.length > 3) return `plugins/host/${parts[2]}`
   if (parts[0] === 'pkg' || parts[0] === 'plugins' || parts[0] === 'ipam') return `${parts[0]}/${parts[1]}`
   return parts[0] ?? rel
 }
@@ -51,6 +53,8 @@ const ALLOWED: Record<string, string[]> = {
   'pkg/build-info': [],
   'pkg/invoke': ['pkg/cni', 'pkg/errors', 'pkg/log', 'pkg/build-info', 'pkg/skel'],
   'pkg/skel': ['pkg/cni', 'pkg/errors', 'pkg/log'],
+  // IPAM as the interface plugins use it: the delegate (host-local in-process), its lease on a link, CHECK
+  'pkg/ipam': ['pkg/cni', 'pkg/errors', 'pkg/ip', 'pkg/link', 'pkg/log', 'pkg/ns', 'pkg/sysctl', 'pkg/invoke', 'pkg/skel', 'pkg/host-local'],
   // the overlay's control and data plane, shared by the overlay-vxlan plugin and `berth overlay`
   'pkg/overlay': ['native', 'pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/link', 'pkg/firewall', 'pkg/lock', 'pkg/fsutil', 'pkg/sysctl', 'pkg/rollback', 'pkg/cni'],
   // host-local's core: the ipam/host-local executable and the bridge (in-process) run it
@@ -99,7 +103,7 @@ for (const file of all) {
       const target = relative(REPO_ROOT, resolve(dirname(file), spec))
       const tmod = moduleOf(target)
       if (tmod === 'test') violations.push(`${rel} → ${target} (sources never import tests)`)
-      else if (mod === 'daemon' && /^plugins\/[^/]+\/plugin\.js$/.test(target)) continue
+      else if (mod === 'daemon' && /^plugins\/(host\/)?[^/]+\/plugin\.js$/.test(target)) continue
       else if (!permitted(mod, tmod)) violations.push(`${rel} → ${target} (${mod} may not import ${tmod})`)
     } else if (spec.startsWith('node:')) {
       if (IO_FREE.includes(mod) && spec !== 'node:os') violations.push(`${rel} → ${spec} (${mod} does no I/O)`)
@@ -128,6 +132,8 @@ t.same(violations, [], 'no import-table violations')
 
 t.test('the checker catches violations', async (t) => {
   t.notOk(permitted('plugins/bridge', 'plugins/loopback'), 'plugin → plugin')
+  t.equal(moduleOf('plugins/host/macvlan/add.ts'), 'plugins/host/macvlan', 'a host-attached type is a module of its own')
+  t.notOk(permitted(moduleOf('plugins/host/macvlan/add.ts'), moduleOf('plugins/host/other/x.ts')), 'host plugin → host plugin')
   t.notOk(permitted('plugins/bridge', 'ipam/host-local'), 'plugin → ipam')
   t.notOk(permitted('plugins/bridge', 'native'), 'plugin → native')
   t.notOk(permitted('pkg/errors', 'pkg/log'), 'ground floor')

@@ -23,6 +23,7 @@ t.test('plugin executables are built', async (t) => {
 const MINIMAL: Record<string, Record<string, unknown>> = {
   'host-local': { ipam: { type: 'host-local', subnet: '10.250.0.0/24', dataDir: '/run/berth-bad-input-never-written' } },
   'host-device': { device: 'btnosuchdev0' },
+  macvlan: { master: 'btnosuchdev0' },
   bridge: { bridge: 'btbadinput0' },
   'overlay-vxlan': { clusterCidr: '10.244.0.0/16', store: { type: 'file', path: '/run/berth-bad-input-never-written' } },
 }

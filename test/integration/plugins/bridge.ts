@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { runPlugin, type PluginRun } from '../../helpers/run-plugin.js'
+import { hostRunner, runPlugin, type HostRunner, type PluginRun } from '../../helpers/run-plugin.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 import { createTestNetns, holdTestNetns, type TestNetns } from '../../helpers/netns.js'
 import { containerId, uniqueName } from '../../helpers/names.js'
@@ -23,7 +23,7 @@ interface Rig {
   dataDir: string
   bridge: string
   conf(v: string, extra?: Record<string, unknown>): Record<string, unknown>
-  run(command: string, cont: TestNetns | string, conf: Record<string, unknown>, opts?: { ifName?: string; id?: string; args?: string }): PluginRun
+  run: HostRunner
   /** IPs host-local still holds for the network */
   leases(): string[]
   hostVeths(): string[]
@@ -42,17 +42,7 @@ async function rig(t: Test, ipam: Record<string, unknown> = { ranges: [[{ subnet
     dataDir,
     bridge,
     conf: (v, extra = {}) => ({ cniVersion: v, name: NET, type: 'bridge', bridge, isGateway: true, ipam: { type: 'host-local', dataDir, ...ipam }, ...extra }),
-    run: (command, cont, conf, o = {}) =>
-      runPlugin('bridge', {
-        command,
-        netns: typeof cont === 'string' ? cont : cont.path,
-        ifName: o.ifName ?? 'eth0',
-        containerId: o.id ?? 'c1',
-        path: BIN_DIR,
-        stdin: conf,
-        hostNetns: host.path,
-        ...(o.args === undefined ? {} : { args: o.args }),
-      }),
+    run: hostRunner('bridge', host.path),
     leases: () => {
       const dir = join(dataDir, NET)
       return existsSync(dir) ? readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('.')) : []

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestNetns, type TestNetns } from '../../helpers/netns.js'
+import { createTestNetns, wireVeth, type TestNetns } from '../../helpers/netns.js'
 import { BIN_DIR } from '../../helpers/paths.js'
 import { needsBuiltBin, needsRoot } from '../../helpers/privileges.js'
 
@@ -162,6 +162,44 @@ t.test('shapes: internal, dual stack, gateway, mtu, vxlan', { skip }, async (t) 
   t.match(taken.stderr, /--vni 2 is used by network "ovl2"/)
 })
 
+t.test('macvlan: podman\'s shape on --parent, the parent\'s own subnet allowed; berth cni add joins its segment; rm', { skip: skip || needsBuiltBin('macvlan', BIN_DIR) }, async (t) => {
+  const h = await host(t)
+  // The parent is on 10.92.5.0/24 (the host routes it), and so is the LAN beyond it.
+  const lan = await createTestNetns(t)
+  wireVeth({ ns: h.ns, name: 'lanpar', addr: '10.92.5.200/24' }, { ns: lan, name: 'lan0', addr: '10.92.5.254/24' })
+  const c = h.berth(['net', 'create', 'lan', '--driver', 'macvlan', '--parent', 'lanpar', '--subnet', '10.92.5.0/24', '--gateway', '10.92.5.254', '--mtu', '1400'])
+  t.equal(c.status, 0, c.stderr)
+  t.same(h.conflist('lan'), {
+    cniVersion: '1.1.0',
+    name: 'lan',
+    plugins: [
+      {
+        type: 'macvlan',
+        master: 'lanpar',
+        mtu: 1400,
+        capabilities: { ips: true, mac: true },
+        ipam: { type: 'host-local', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '10.92.5.0/24', gateway: '10.92.5.254' }]], dataDir: join(h.root, 'var/lib/cni/networks') },
+      },
+    ],
+  }, 'the macvlan plugin alone, on the parent, with host-local')
+  t.match(h.berth(['net', 'ls']).stdout, /lan\s+macvlan\s+10\.92\.5\.0\/24\s+-/)
+  t.match(JSON.parse(h.berth(['net', 'ls', '--json']).stdout), [{ name: 'lan', driver: 'macvlan', parent: 'lanpar' }])
+  const overlap = h.berth(['net', 'create', 'lan2', '--driver', 'macvlan', '--parent', 'lanpar', '--subnet', '10.92.5.128/25'])
+  t.match(overlap.stderr, /subnet 10\.92\.5\.128\/25 overlaps network "lan"/, 'another network\'s subnet still counts')
+
+  const ctr = await createTestNetns(t)
+  const add = h.berth(['cni', 'add', 'lan', ctr.path])
+  t.equal(add.status, 0, add.stderr)
+  t.match((JSON.parse(add.stdout) as { ips: { address: string }[] }).ips[0]?.address, '10.92.5.1/24', 'the first free address')
+  t.equal(lan.exec('ping', ['-c', '1', '-W', '3', '10.92.5.1']).includes('1 received'), true, 'the LAN reaches the container')
+  t.equal(h.berth(['cni', 'del', 'lan', ctr.path]).status, 0)
+  t.same(links(ctr), ['lo'])
+  const rm = h.berth(['net', 'rm', 'lan'])
+  t.equal(rm.status, 0, rm.stderr)
+  t.same(links(h.ns), ['lanpar', 'lo'], 'the parent stays')
+  t.notOk(existsSync(join(h.root, 'var/lib/cni/networks/lan')), 'host-local reservations removed')
+})
+
 t.test('parallel creates pick different subnets and bridges', { skip }, async (t) => {
   const h = await host(t)
   const rs = await Promise.all(['p1', 'p2', 'p3'].map((n) => h.berthAsync(['net', 'create', n])))
@@ -190,7 +228,12 @@ t.test('bad input: one clear line, exit 1, no file written', { skip }, async (t)
     [['net', 'create', 'x', '--mtu', '9'], /invalid --mtu 9/],
     [['net', 'create', 'host'], /"host" is reserved/],
     [['net', 'create', '../evil'], /invalid network name "\.\.\/evil"/],
-    [['net', 'create', 'x', '--driver', 'macvlan'], /invalid --driver "macvlan"; use bridge or vxlan/],
+    [['net', 'create', 'x', '--driver', 'ipvlan'], /invalid --driver "ipvlan"; use bridge, vxlan or macvlan/],
+    [['net', 'create', 'x', '--driver', 'macvlan'], /--driver macvlan needs --subnet: the subnet of the parent's segment/],
+    [['net', 'create', 'x', '--driver', 'macvlan', '--parent', 'btnosuch0', '--subnet', '10.92.0.0/24'], /--parent btnosuch0: no such interface here/],
+    [['net', 'create', 'x', '--driver', 'macvlan', '--parent', 'a/b', '--subnet', '10.92.0.0/24'], /invalid --parent "a\/b"/],
+    [['net', 'create', 'x', '--driver', 'macvlan', '--subnet', '10.90.1.0/24'], /subnet 10\.90\.1\.0\/24 overlaps network "taken"/],
+    [['net', 'create', 'x', '--parent', 'lo'], /--parent is only for --driver macvlan/],
     [['net', 'create', 'x', '--mtu', 'big'], /invalid --mtu \(not a number\)/],
     [['net', 'create', 'x', '--driver', 'vxlan', '--internal'], /--internal is not supported with --driver vxlan/],
     [['net', 'create', 'x', '--vni', '5'], /--vni is only for --driver vxlan/],

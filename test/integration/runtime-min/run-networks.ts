@@ -35,6 +35,30 @@ t.test('two containers on a user network reach each other; rm leaves nothing', {
   t.equal(b.berth(['net', 'rm', 'appnet']).status, 0, 'the network can go once no container uses it')
 })
 
+t.test('a macvlan network: the container is on the uplink\'s segment and reaches the outside; --mac; rm leaves nothing', { skip: skip || needsBuiltBin('macvlan', BIN_DIR) }, async (t) => {
+  const b = await createBerthHost(t)
+  // A subnet of the uplink's segment that the outside also has an address in.
+  b.outside.exec('ip', ['addr', 'add', '10.123.20.254/24', 'dev', 'out0'])
+  const net = b.berth(['net', 'create', 'lan', '--driver', 'macvlan', '--parent', b.uplink, '--subnet', '10.123.20.0/24', '--gateway', '10.123.20.254'])
+  t.equal(net.status, 0, net.stderr)
+  const r = b.berth(['run', '-d', '--name', 'm1', '--net', 'lan', '--mac', '02:00:00:12:20:01', '--', 'sleep', '1000'])
+  t.equal(r.status, 0, r.stderr)
+  const insp = JSON.parse(b.berth(['inspect', 'm1']).stdout) as Inspect
+  const ip = containerIPs(insp)[0] ?? ''
+  t.match(ip, /^10\.123\.20\./)
+  const link = b.berth(['exec', 'm1', '--', 'ip', '-d', '-o', 'link', 'show', 'eth0'])
+  t.match(link.stdout, /link\/ether 02:00:00:12:20:01 .*macvlan mode bridge/, 'eth0 is a macvlan with the MAC asked for')
+  const out = b.berth(['exec', 'm1', '--', 'ping', '-c', '1', '-W', '3', '10.123.20.254'])
+  t.equal(out.status, 0, `the container pings the outside: ${out.stdout}${out.stderr}`)
+  t.ok(b.outside.exec('ping', ['-c', '1', '-W', '3', ip]).includes('1 received'), 'the outside pings the container')
+  const pub = b.berth(['run', '--net', 'lan', '-p', '8080:80', '--', 'true'])
+  t.match(pub.stderr, /none of the networks lan can publish ports/, '-p is refused: nothing publishes on a macvlan network')
+  const rm = b.berth(['rm', '-f', 'm1'])
+  t.equal(rm.status, 0, rm.stderr)
+  t.same(b.leftovers({ ips: [ip], ids: [insp.id] }), [])
+  t.equal(b.berth(['net', 'rm', 'lan']).status, 0)
+})
+
 t.test('--net host sees the host namespace interfaces', { skip }, async (t) => {
   const b = await createBerthHost(t)
   const r = b.berth(['run', '--net', 'host', '--', 'ip', '-j', 'link'])

@@ -1,7 +1,7 @@
 // Subnet arithmetic for `net create` and the conflist builders (pure parts of runtime-min/netconf).
 import t from 'tap'
 import { parseCidr } from '../../../pkg/ip/cidr.js'
-import { bridgeConflist, summarize, vxlanConflist } from '../../../runtime-min/netconf/conflist.js'
+import { bridgeConflist, macvlanConflist, summarize, vxlanConflist } from '../../../runtime-min/netconf/conflist.js'
 import { canonicalSubnet, firstHost, hostRoutes, overlaps, pickSubnet, userSubnetPool } from '../../../runtime-min/netconf/subnets.js'
 
 const c = parseCidr
@@ -52,4 +52,17 @@ t.test('conflist shapes', async (t) => {
   const vx = vxlanConflist({ name: 'o', clusterCidr: '10.244.0.0/16' })
   t.same((vx as { plugins: unknown[] }).plugins[0], { type: 'overlay-vxlan', clusterCidr: '10.244.0.0/16', subnetLen: 24, vni: 1, store: { type: 'file' } })
   t.same(summarize((vx as { plugins: never[] }).plugins), { driver: 'vxlan', subnets: ['10.244.0.0/16'], internal: false })
+  // podman's `network create -d macvlan -o parent=eth1 --subnet ...`, plus the mac capability
+  const mv = macvlanConflist({ name: 'lan', parent: 'eth1', subnets: [{ subnet: '192.168.1.0/24', gateway: '192.168.1.254' }], internal: false, mtu: 1400, dataDir: '/d' })
+  t.same(mv, {
+    cniVersion: '1.1.0',
+    name: 'lan',
+    plugins: [
+      { type: 'macvlan', master: 'eth1', mtu: 1400, capabilities: { ips: true, mac: true }, ipam: { type: 'host-local', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '192.168.1.0/24', gateway: '192.168.1.254' }]], dataDir: '/d' } },
+    ],
+  })
+  t.same(summarize((mv as { plugins: never[] }).plugins), { driver: 'macvlan', subnets: ['192.168.1.0/24'], internal: false, parent: 'eth1' })
+  const mvi = macvlanConflist({ name: 'lan', subnets: [{ subnet: '192.168.1.0/24', gateway: '192.168.1.1' }], internal: true, dataDir: '/d' })
+  t.notOk('master' in ((mvi as { plugins: Record<string, unknown>[] }).plugins[0] ?? {}), 'no --parent: no master (the plugin takes the default route\'s interface)')
+  t.same(summarize((mvi as { plugins: never[] }).plugins), { driver: 'macvlan', subnets: ['192.168.1.0/24'], internal: true })
 })

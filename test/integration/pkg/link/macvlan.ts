@@ -13,7 +13,7 @@ interface IpLinkD {
   mtu: number
   link?: string
   link_index?: number
-  linkinfo?: { info_kind?: string; info_data?: { mode?: string } }
+  linkinfo?: { info_kind?: string; info_data?: { mode?: string; bcqueuelen?: number } }
 }
 const show = (ns: { ipJson(a: string[]): unknown }, name: string): IpLinkD | undefined => (ns.ipJson(['-d', 'link', 'show', name]) as IpLinkD[])[0]
 
@@ -21,13 +21,14 @@ t.test('macvlan on a veth parent', { skip: needsLinkKind('macvlan') }, async (t)
   const { ns, rt } = await createRtnlNetns(t)
   await createVethPair(rt, { name: 'parent0', peerName: 'parent1' })
   await createMacvlan(rt, { name: 'mv0', parent: 'parent0', mode: 'bridge', mtu: 1400 })
-  await createMacvlan(rt, { name: 'mv1', parent: 'parent0', mode: 'private' })
+  await createMacvlan(rt, { name: 'mv1', parent: 'parent0', mode: 'private', bcQueueLen: 333 })
   const j = show(ns, 'mv0')
   t.equal(j?.linkinfo?.info_kind, 'macvlan')
   t.equal(j?.linkinfo?.info_data?.mode, 'bridge')
   t.equal(j?.link, 'parent0')
   t.equal(j?.mtu, 1400)
   t.equal(show(ns, 'mv1')?.linkinfo?.info_data?.mode, 'private')
+  t.equal(show(ns, 'mv1')?.linkinfo?.info_data?.bcqueuelen, 333, 'bcqueuelen (an attribute netlink 0.3.0 lacks)')
 
   const l = await getLink(rt, 'mv0')
   t.equal(l.kind, 'macvlan')

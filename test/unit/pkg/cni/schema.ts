@@ -102,6 +102,9 @@ t.test('parseNetConf: errors in the order cni checks them', async (t) => {
     ['prevResult unsupported', conf({ cniVersion: '0.4.0', prevResult: { cniVersion: '0.2.0', ip4: {} } }), 1, 'prevResult is "0.2.0"'],
   ]
   for (const [name, input, code, msg] of rows) t.throws(() => parseNetConf(input), { name: 'CniError', code, message: msg }, name)
+  // The reference's documented layer-2 spelling: an empty ipam is no ipam, under any key spelling.
+  t.notOk('ipam' in parseNetConf(conf({ ipam: {} })), 'ipam: {} is no IPAM')
+  t.notOk('ipam' in parseNetConf(conf({ IPAM: {} })), 'IPAM: {} too')
   t.throws(() => parseNetConf('{', { source: '/etc/cni/net.d/10-x.conf' }), { code: 6, message: 'failed to parse network configuration on /etc/cni/net.d/10-x.conf: ' })
   t.throws(() => parseNetConf(conf(), { supported: ['0.4.0', '1.0.0'] }), { code: 1, message: 'plugin supports 0.4.0, 1.0.0' })
   // the plugin's own list also bounds the prevResult's version

@@ -12,7 +12,7 @@ async function load(t: Test, calls: string[], failAt?: Step) {
   }
   const handle = (path: string) => ({ path, fd: 3, close: () => calls.push(`close ${path}`) })
   const link = { index: 7, name: 'ens9', kind: undefined, mac: '02:00:00:00:00:09', mtu: 1500, up: true, flags: 1 }
-  return t.mockImport<typeof import('../../../../plugins/host-device/add.js')>('../../../../plugins/host-device/add.js', {
+  return t.mockImport<typeof import('../../../../plugins/host/host-device/add.js')>('../../../../plugins/host/host-device/add.js', {
     '../../../../pkg/ns/netns.js': { NetnsHandle: { open: (p: string) => handle(p), current: () => handle('host') } },
     '../../../../pkg/link/rtnl.js': { openRtnl: (ns: { path: string }) => ({ netns: ns.path, close: () => {} }) },
     '../../../../pkg/link/link.js': {
@@ -27,16 +27,16 @@ async function load(t: Test, calls: string[], failAt?: Step) {
       delegateAdd: async () => (fail('ipam'), calls.push('ipam.add'), { cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24' }] }),
       delegateDel: async () => void calls.push('ipam.del'),
     },
-    '../../../../plugins/host-device/device.js': {
+    '../../../../plugins/host/host-device/device.js': {
       findHostDevice: async () => link,
       snapshotDevice: async () => ({ name: 'ens9', index: 7, kind: null, mac: link.mac, mtu: 1500, up: true, addresses: [] }),
       returnDevice: async () => (calls.push('return device'), 'moved'),
     },
-    '../../../../plugins/host-device/ipam.js': {
-      ipsForDevice: (r: { ips: unknown[] }) => r.ips,
-      configureDevice: async () => (fail('configure'), void calls.push('configure')),
+    '../../../../pkg/ipam/configure.js': {
+      ipsFor: (r: { ips: unknown[] }) => r.ips,
+      configureIface: async () => (fail('configure'), void calls.push('configure')),
     },
-    '../../../../plugins/host-device/state.js': {
+    '../../../../plugins/host/host-device/state.js': {
       STATE_VERSION: 1,
       withStateLock: async (_d: string, fn: () => Promise<unknown>) => fn(),
       readState: () => undefined,

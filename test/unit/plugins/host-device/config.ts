@@ -2,7 +2,7 @@
 import t from 'tap'
 import type { NetConf } from '../../../../pkg/cni/schema.js'
 import { CniError } from '../../../../pkg/errors/cni-error.js'
-import { DEFAULT_STATE_DIR, describeSelector, parseHostDeviceConfig, STATE_DIR_ENV } from '../../../../plugins/host-device/config.js'
+import { DEFAULT_STATE_DIR, describeSelector, parseHostDeviceConfig, STATE_DIR_ENV } from '../../../../plugins/host/host-device/config.js'
 
 const conf = (extra: Record<string, unknown>): NetConf => ({ cniVersion: '1.1.0', name: 'n', type: 'host-device', ...extra })
 

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { decodeState, listStates, readState, removeState, statePath, withStateLock, writeState, type AttachmentState } from '../../../../plugins/host-device/state.js'
+import { decodeState, listStates, readState, removeState, statePath, withStateLock, writeState, type AttachmentState } from '../../../../plugins/host/host-device/state.js'
 
 const sample = (over: Partial<AttachmentState> = {}): AttachmentState => ({
   version: 1,

@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { symlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { isDpdkDevice, pciDriver, sysfsNetNames } from '../../../../plugins/host-device/sysfs.js'
+import { isDpdkDevice, pciDriver, sysfsNetNames } from '../../../../plugins/host/host-device/sysfs.js'
 
 const tree = {
   devices: {

@@ -4,8 +4,8 @@
 // network namespace that mounted it, so these selectors need the plugin to run with the host's own /sys.
 import { readdirSync, readlinkSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { errorCode } from '../../pkg/errors/sys-error.js'
+import { CniCode, CniError } from '../../../pkg/errors/cni-error.js'
+import { errorCode } from '../../../pkg/errors/sys-error.js'
 import { describeSelector, type Selector } from './config.js'
 
 export const SYS_ROOT = '/sys'

@@ -1,6 +1,6 @@
 // The host-device type (bin/host-device): gives a container one of the host's own network devices (reference type "host-device").
 // Verbs load lazily so VERSION never pays for netlink.
-import type { PluginDef } from '../../pkg/skel/plugin.js'
+import type { PluginDef } from '../../../pkg/skel/plugin.js'
 
 export const plugin: PluginDef = {
   loaders: {

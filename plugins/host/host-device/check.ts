@@ -1,21 +1,20 @@
 // CHECK: the device is in the container under CNI_IFNAME with the MAC, addresses and routes that the
 // previous result reports (the reference's checks), after the IPAM plugin's own CHECK.
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { delegateCheck } from '../../pkg/invoke/delegate.js'
-import { listAddresses } from '../../pkg/link/addr.js'
-import { linkByName } from '../../pkg/link/link.js'
-import { listRoutes } from '../../pkg/link/route.js'
-import { openRtnl } from '../../pkg/link/rtnl.js'
-import { NetnsHandle } from '../../pkg/ns/netns.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { CniCode, CniError } from '../../../pkg/errors/cni-error.js'
+import { delegateCheck } from '../../../pkg/invoke/delegate.js'
+import { checkIfaceAddresses, checkRoutes } from '../../../pkg/ipam/check.js'
+import { ipamTarget } from '../../../pkg/ipam/target.js'
+import { linkByName } from '../../../pkg/link/link.js'
+import { openRtnl } from '../../../pkg/link/rtnl.js'
+import { NetnsHandle } from '../../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../../pkg/skel/skel.js'
 import { parseHostDeviceConfig } from './config.js'
 
 export async function cmdCheck(a: CmdArgs): Promise<void> {
   const ns = NetnsHandle.open(a.netns)
   try {
     const cfg = parseHostDeviceConfig(a.conf, { env: a.env })
-    const ipam = a.conf.ipam
-    if (cfg.ipam && ipam !== undefined) await delegateCheck({ type: ipam.type, path: a.path, env: a.env, stdin: a.stdin })
+    if (cfg.ipam) await delegateCheck(ipamTarget(a))
     const prev = a.conf.prevResult
     if (prev === undefined) throw new CniError(CniCode.InvalidConfig, 'host-device CHECK: required prevResult missing')
     const ifIdx = (prev.interfaces ?? []).findIndex((i) => i.name === a.ifName && i.sandbox === a.netns)
@@ -33,28 +32,12 @@ export async function cmdCheck(a: CmdArgs): Promise<void> {
       if (iface.mac !== undefined && iface.mac !== '' && link.mac !== iface.mac.toLowerCase()) {
         throw fail(`interface ${a.ifName} has MAC ${link.mac ?? 'none'}, prevResult says ${iface.mac}`)
       }
-      const have = new Set((await listAddresses(rt, { link: link.index })).map((x) => x.cidr))
-      for (const ip of prev.ips ?? []) {
-        if (ip.interface !== undefined && ip.interface !== ifIdx) continue
-        if (!have.has(ip.address)) throw fail(`interface ${a.ifName} lacks address ${ip.address}`)
-      }
-      for (const r of prev.routes ?? []) {
-        const family = r.dst.includes(':') ? 6 : 4
-        const routes = await listRoutes(rt, { family, ...(r.table !== undefined ? { table: r.table } : {}) })
-        const dst = normalizeDst(r.dst)
-        if (!routes.some((x) => normalizeDst(x.dst) === dst && (r.gw === undefined || x.gw === r.gw))) {
-          throw fail(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} not found in ${a.netns}`)
-        }
-      }
+      await checkIfaceAddresses(rt, link, prev, ifIdx)
+      await checkRoutes(rt, prev, a.netns)
     } finally {
       rt.close()
     }
   } finally {
     ns.close()
   }
-}
-
-/** "0.0.0.0/0" and "::/0" as the kernel lists them; other prefixes as given. */
-function normalizeDst(d: string): string {
-  return d.toLowerCase()
 }

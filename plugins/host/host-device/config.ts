@@ -2,9 +2,9 @@
 // the deviceID runtime capability) plus berth's stateDir. Parsed into a typed HostDeviceConfig before
 // anything is touched; a bad or missing selector is CniError 7 naming the key.
 import * as z from 'zod/mini'
-import { canonicalise } from '../../pkg/cni/go-keys.js'
-import { parseWith, type NetConf } from '../../pkg/cni/schema.js'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
+import { canonicalise } from '../../../pkg/cni/go-keys.js'
+import { parseWith, type NetConf } from '../../../pkg/cni/schema.js'
+import { CniCode, CniError } from '../../../pkg/errors/cni-error.js'
 
 /** Where ADD records what DEL must restore, one directory per network. */
 export const DEFAULT_STATE_DIR = '/var/lib/cni/berth/host-device'

@@ -1,18 +1,19 @@
 // ADD: move the selected host device into the container as CNI_IFNAME, bring it up, apply IPAM.
 // Order: validate everything (config, device, target name) → record the device's state → move →
 // IPAM. Every step after the state file registers its undo, so a failure leaves the device where it was.
-import type { CniInterface, CniResult } from '../../pkg/cni/result.js'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { delegateAdd, delegateDel } from '../../pkg/invoke/delegate.js'
-import { getLink, linkByName, moveLinkToNetns, setLinkAlias, setLinkDown, setLinkUp } from '../../pkg/link/link.js'
-import { openRtnl } from '../../pkg/link/rtnl.js'
-import { createLog } from '../../pkg/log/log.js'
-import { NetnsHandle } from '../../pkg/ns/netns.js'
-import { Rollback } from '../../pkg/rollback/rollback.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import type { CniInterface, CniResult } from '../../../pkg/cni/result.js'
+import { CniCode, CniError } from '../../../pkg/errors/cni-error.js'
+import { delegateAdd, delegateDel } from '../../../pkg/invoke/delegate.js'
+import { configureIface, ipsFor } from '../../../pkg/ipam/configure.js'
+import { ipamTarget } from '../../../pkg/ipam/target.js'
+import { getLink, linkByName, moveLinkToNetns, setLinkAlias, setLinkDown, setLinkUp, type Link } from '../../../pkg/link/link.js'
+import { openRtnl } from '../../../pkg/link/rtnl.js'
+import { createLog } from '../../../pkg/log/log.js'
+import { NetnsHandle } from '../../../pkg/ns/netns.js'
+import { Rollback } from '../../../pkg/rollback/rollback.js'
+import type { CmdArgs } from '../../../pkg/skel/skel.js'
 import { parseHostDeviceConfig } from './config.js'
 import { findHostDevice, returnDevice, snapshotDevice } from './device.js'
-import { configureDevice, ipsForDevice } from './ipam.js'
 import { readState, removeState, withStateLock, writeState, STATE_VERSION, type AttachmentState, type SavedDevice, type StateKey } from './state.js'
 import { isDpdkDevice } from './sysfs.js'
 
@@ -44,7 +45,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
       const rb = new Rollback()
       try {
         let iface: CniInterface | undefined
-        let contIndex = 0
+        let contLink: Link | undefined
         if (sel.by === 'pciBusID' && isDpdkDevice(sel.value)) {
           // A DPDK function has no kernel link: nothing to move (as the reference), IPAM only.
           writeState(key, state(a, null))
@@ -65,18 +66,20 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
           // The reference keeps the host name in the alias; so does berth, so the reference's DEL still works.
           await setLinkAlias(rtCont, moved.index, saved.name)
           await setLinkUp(rtCont, moved.index)
-          contIndex = moved.index
+          contLink = moved
           iface = { name: a.ifName, ...(moved.mac !== undefined ? { mac: moved.mac } : {}), sandbox: a.netns }
         }
         const result: CniResult = { cniVersion: a.conf.cniVersion, ...(iface ? { interfaces: [iface] } : {}) }
-        const ipam = a.conf.ipam
-        if (cfg.ipam && ipam !== undefined) {
-          const target = { type: ipam.type, path: a.path, env: a.env, stdin: a.stdin }
-          rb.defer(`release IPAM (${ipam.type})`, () => delegateDel(target))
+        if (cfg.ipam) {
+          const target = ipamTarget(a)
+          rb.defer(`release IPAM (${target.type})`, () => delegateDel(target))
           const lease = await delegateAdd(target)
-          const ips = ipsForDevice(lease)
+          const ips = ipsFor(lease, 0)
           const routes = lease.routes ?? []
-          if (iface !== undefined) await configureDevice(rtCont, contNs, contIndex, a.ifName, ips, routes, log)
+          if (contLink !== undefined) {
+            if (ips.length === 0) throw new CniError(CniCode.InvalidConfig, `IPAM plugin ${target.type} returned missing IP config`)
+            await configureIface(rtCont, contLink, { cniVersion: a.conf.cniVersion, ips, routes }, { index: 0, netns: contNs, log })
+          }
           if (ips.length > 0) result.ips = ips
           if (routes.length > 0) result.routes = routes
         }

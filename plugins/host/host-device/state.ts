@@ -4,11 +4,11 @@
 // DEL of all networks so two containers cannot take the same device at once.
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { CniCode, CniError } from '../../pkg/errors/cni-error.js'
-import { errorCode } from '../../pkg/errors/sys-error.js'
-import { syncDirectory, writeFileAtomicSync } from '../../pkg/fsutil/atomic-write.js'
-import { safeJoin } from '../../pkg/fsutil/safe-path.js'
-import { withLock } from '../../pkg/lock/lock.js'
+import { CniCode, CniError } from '../../../pkg/errors/cni-error.js'
+import { errorCode } from '../../../pkg/errors/sys-error.js'
+import { syncDirectory, writeFileAtomicSync } from '../../../pkg/fsutil/atomic-write.js'
+import { safeJoin } from '../../../pkg/fsutil/safe-path.js'
+import { withLock } from '../../../pkg/lock/lock.js'
 
 export const STATE_VERSION = 1
 

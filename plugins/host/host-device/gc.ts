@@ -1,15 +1,15 @@
 // GC (spec 1.1): attachments of this network that the runtime no longer lists as valid get their
 // device back (as DEL would) and lose their state file; then the IPAM plugin collects its own leases.
 // STATUS: the IPAM plugin's answer, when there is one (host-device itself is always ready).
-import { validAttachments } from '../../pkg/cni/schema.js'
-import { ErrorList } from '../../pkg/errors/error-list.js'
-import { describe } from '../../pkg/errors/describe.js'
-import { execPlugin } from '../../pkg/invoke/exec-plugin.js'
-import { findInPath } from '../../pkg/invoke/find-in-path.js'
-import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
-import { createLog } from '../../pkg/log/log.js'
-import { NetnsHandle } from '../../pkg/ns/netns.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
+import { validAttachments } from '../../../pkg/cni/schema.js'
+import { ErrorList } from '../../../pkg/errors/error-list.js'
+import { describe } from '../../../pkg/errors/describe.js'
+import { delegateRun } from '../../../pkg/invoke/delegate.js'
+import { hasIpam, ipamTarget } from '../../../pkg/ipam/target.js'
+import { openRtnl, type Rtnl } from '../../../pkg/link/rtnl.js'
+import { createLog } from '../../../pkg/log/log.js'
+import { NetnsHandle } from '../../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../../pkg/skel/skel.js'
 import { parseHostDeviceConfig } from './config.js'
 import { returnDevice } from './device.js'
 import { listStates, removeState, withStateLock } from './state.js'
@@ -56,15 +56,10 @@ export async function cmdGc(a: CmdArgs): Promise<void> {
       hostNs.close()
     }
   })
-  const ipam = a.conf.ipam
-  if (cfg.ipam && ipam !== undefined) {
-    await errors.attempt(`GC in IPAM (${ipam.type})`, () => execPlugin(findInPath(ipam.type, a.path), { env: { ...a.env, CNI_COMMAND: 'GC' }, stdin: a.stdin }))
-  }
+  if (cfg.ipam) await errors.attempt(`GC in IPAM (${a.conf.ipam?.type ?? ''})`, () => delegateRun(ipamTarget(a), 'GC'))
   errors.throwIfAny('host-device GC')
 }
 
 export async function cmdStatus(a: CmdArgs): Promise<void> {
-  const ipam = a.conf.ipam
-  if (ipam === undefined || ipam.type === '') return
-  await execPlugin(findInPath(ipam.type, a.path), { env: { ...a.env, CNI_COMMAND: 'STATUS' }, stdin: a.stdin })
+  if (hasIpam(a)) await delegateRun(ipamTarget(a), 'STATUS')
 }

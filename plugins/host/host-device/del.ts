@@ -8,13 +8,14 @@
 //   - no state file                         → nothing of ours to restore (a second DEL), unless the device
 //     in the container carries the reference plugin's alias (an ADD made by it): moved out under that name;
 //     IPAM is released in every case
-import { ErrorList } from '../../pkg/errors/error-list.js'
-import { delegateDel } from '../../pkg/invoke/delegate.js'
-import { openRtnl, type Rtnl } from '../../pkg/link/rtnl.js'
-import { createLog } from '../../pkg/log/log.js'
-import { NetnsHandle } from '../../pkg/ns/netns.js'
-import type { CmdArgs } from '../../pkg/skel/skel.js'
-import { describe } from '../../pkg/errors/describe.js'
+import { ErrorList } from '../../../pkg/errors/error-list.js'
+import { delegateDel } from '../../../pkg/invoke/delegate.js'
+import { ipamTarget } from '../../../pkg/ipam/target.js'
+import { openRtnl, type Rtnl } from '../../../pkg/link/rtnl.js'
+import { createLog } from '../../../pkg/log/log.js'
+import { NetnsHandle } from '../../../pkg/ns/netns.js'
+import type { CmdArgs } from '../../../pkg/skel/skel.js'
+import { describe } from '../../../pkg/errors/describe.js'
 import { parseHostDeviceConfig } from './config.js'
 import { legacyDevice, returnDevice } from './device.js'
 import { readState, removeState, withStateLock, type StateKey } from './state.js'
@@ -53,10 +54,7 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
         for (const h of handles.reverse()) h.close()
       }
     })
-    const ipam = a.conf.ipam
-    if (cfg.ipam && ipam !== undefined) {
-      await errors.attempt(`release IPAM (${ipam.type})`, () => delegateDel({ type: ipam.type, path: a.path, env: a.env, stdin: a.stdin }))
-    }
+    if (cfg.ipam) await errors.attempt(`release IPAM (${a.conf.ipam?.type ?? ''})`, () => delegateDel(ipamTarget(a)))
     if (errors.empty && st !== undefined) removeState(key)
     errors.throwIfAny('host-device DEL')
   })

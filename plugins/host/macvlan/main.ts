@@ -1,0 +1,5 @@
+// bin/macvlan: the macvlan executable; the type's code is described in plugin.ts.
+import { pluginMain } from '../../../pkg/skel/main.js'
+import { plugin } from './plugin.js'
+
+pluginMain(plugin)
