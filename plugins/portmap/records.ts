@@ -86,6 +86,21 @@ export class PortmapState {
     return new PortmapState(dir)
   }
 
+  /**
+   * The records of a namespace for reading only (a runtime choosing a free host port before ADD): nothing
+   * is created; undefined when portmap never ran in that namespace.
+   */
+  static peek(root = STATE_ROOT, nsPath = '/proc/thread-self/ns/net'): PortmapState | undefined {
+    let id: string
+    try {
+      id = netnsFileKey(nsPath)
+    } catch (e) {
+      throw ioError(`identify the network namespace (${nsPath})`, e)
+    }
+    const dir = join(root, id)
+    return readNames(join(dir, 'ports')).length === 0 && readText(join(dir, 'generation')) === undefined ? undefined : new PortmapState(dir)
+  }
+
   get lockPath(): string {
     return join(this.dir, 'lock')
   }
@@ -178,6 +193,22 @@ export class PortmapState {
           return { entry: held, owner }
         }
       }
+    }
+    return undefined
+  }
+
+  /**
+   * The live record reserving `port` for this family and protocol on `e.hostIP` (undefined: any address,
+   * so every reservation of the port counts). Read-only and without the lock, for a runtime choosing a
+   * port before ADD (ADD itself decides under the lock): a reservation whose record is gone or does not
+   * hold the port is ignored and left for ADD or GC to remove.
+   */
+  reservedBy(e: Pick<Entry, 'family' | 'hostIP' | 'protocol'>, port: number): OwnerRecord | undefined {
+    const dir = this.portDir(e, port)
+    for (const name of readNames(dir)) {
+      if (e.hostIP !== undefined && name !== 'any' && name !== e.hostIP) continue
+      const owner = this.readOwner(readText(join(dir, name))?.trim() ?? '')
+      if (owner?.entries.some((x) => x.family === e.family && x.protocol === e.protocol && x.hostPort <= port && port <= x.hostPortEnd && (x.hostIP ?? 'any') === name)) return owner
     }
     return undefined
   }

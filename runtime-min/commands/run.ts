@@ -11,7 +11,7 @@ import { Rollback } from '../../pkg/rollback/rollback.js'
 import { createLog } from '../../pkg/log/log.js'
 import { CliError } from '../cli-error.js'
 import { checkCommand, DEFAULT_PATH } from '../container/command-path.js'
-import { resolveHostPorts } from '../container/host-ports.js'
+import { choosesPorts, formatPortMapping, rechooseHostPorts, resolveHostPorts } from '../container/host-ports.js'
 import { finish, start, type Ctx } from '../container/lifecycle.js'
 import { envObject } from '../container/launch.js'
 import { generateName, newContainerId, validateContainerName } from '../container/names.js'
@@ -45,6 +45,9 @@ export interface RunArgs {
 }
 
 const log = createLog('berth')
+
+/** ADDs of the publishing network tried when host ports berth chose are taken meanwhile (concurrent runs). */
+const MAX_PUBLISH_ATTEMPTS = 16
 
 /** -e K=V, or -e K to copy K from berth's own environment (Docker's rule; unset K is dropped). */
 export function containerEnv(given: readonly string[], hostname: string): string[] {
@@ -149,16 +152,33 @@ async function runWith(a: RunArgs, ctx: Ctx, relay: SignalRelay): Promise<number
     createUtsNamespace(state.uts, hostname)
     rb.defer('remove UTS namespace', () => removeNamespaceFile(state.uts))
     if (plan.mode === 'cni') {
+      // host ports berth chose that a failed ADD found taken (a concurrent run chose them too)
+      const avoid = new Set<string>()
       for (const [i, list] of plan.lists.entries()) {
-        relay.check()
-        const att = attachmentFor(list, i, plan.publishIndex, ports, fixed)
-        // recorded before ADD, so a crash during ADD leaves something `rm` can DEL; a failed ADD is
-        // rolled back by the chain runner itself, so our DEL is registered once ADD has succeeded
-        state.attachments.push(att)
-        ctx.store.write(state)
-        await attach(state, att, ctx.cni)
-        rb.defer(`CNI DEL ${att.network} ${att.ifName}`, () => detach(state, att, ctx.cni))
-        ctx.store.write(state)
+        for (let attempt = 1; ; attempt++) {
+          relay.check()
+          const att = attachmentFor(list, i, plan.publishIndex, state.ports, fixed)
+          // recorded before ADD, so a crash during ADD leaves something `rm` can DEL; a failed ADD is
+          // rolled back by the chain runner itself, so our DEL is registered once ADD has succeeded
+          state.attachments.push(att)
+          ctx.store.write(state)
+          try {
+            await attach(state, att, ctx.cni)
+          } catch (e) {
+            if (i !== plan.publishIndex || !choosesPorts(specs) || attempt >= MAX_PUBLISH_ATTEMPTS) throw e
+            const next = await rechooseHostPorts(specs, state.ports, avoid)
+            if (next === undefined) throw e
+            // the runner rolled the failed ADD back: forget it and try again with the next free ports
+            state.attachments = state.attachments.filter((x) => x !== att)
+            log.info(`host ports ${state.ports.map(formatPortMapping).join(',')} were taken meanwhile; trying ${next.map(formatPortMapping).join(',')}`)
+            state.ports = next
+            ctx.store.write(state)
+            continue
+          }
+          rb.defer(`CNI DEL ${att.network} ${att.ifName}`, () => detach(state, att, ctx.cni))
+          ctx.store.write(state)
+          break
+        }
       }
     }
     relay.check()
