@@ -26,10 +26,11 @@ import { removeTempFiles, writeFileAtomicSync } from '../../pkg/fsutil/atomic-wr
 import { withLock } from '../../pkg/lock/lock.js'
 import type { NftElement } from '../../pkg/firewall/nft-batch.js'
 import { netnsFileKey } from '../../pkg/ns/netns.js'
+import { OWNER_TAG, PORTMAP_STATE_ROOT, PORTS_DIR, portDirName } from '../../pkg/port-reservations/reservations.js'
 import type { HairpinElement } from './nft.js'
 import type { Entry } from './plan.js'
 
-export const STATE_ROOT = '/run/berth/portmap'
+export const STATE_ROOT = PORTMAP_STATE_ROOT
 const RECORD_VERSION = 1
 
 /** One attachment's record: what DEL deletes (by key) and what its reservations are. */
@@ -56,8 +57,8 @@ export interface Holder {
 const ioError = (what: string, e: unknown) => new CniError(CniCode.IoFailure, `portmap state: failed to ${what}: ${errorCode(e) ?? String(e)}`, undefined, { cause: e })
 const isMissing = (e: unknown) => errorCode(e) === 'ENOENT'
 
-/** The tag of an owner is 16 hex digits (plan.ts); anything else is not a file name we made. */
-const TAG = /^[0-9a-f]{16}$/
+/** The tag of an owner (plan.ts): anything else is not a file name we made. */
+const TAG = OWNER_TAG
 
 export class PortmapState {
   readonly dir: string
@@ -84,21 +85,6 @@ export class PortmapState {
       throw ioError(`create ${dir}`, e)
     }
     return new PortmapState(dir)
-  }
-
-  /**
-   * The records of a namespace for reading only (a runtime choosing a free host port before ADD): nothing
-   * is created; undefined when portmap never ran in that namespace.
-   */
-  static peek(root = STATE_ROOT, nsPath = '/proc/thread-self/ns/net'): PortmapState | undefined {
-    let id: string
-    try {
-      id = netnsFileKey(nsPath)
-    } catch (e) {
-      throw ioError(`identify the network namespace (${nsPath})`, e)
-    }
-    const dir = join(root, id)
-    return readNames(join(dir, 'ports')).length === 0 && readText(join(dir, 'generation')) === undefined ? undefined : new PortmapState(dir)
   }
 
   get lockPath(): string {
@@ -197,22 +183,6 @@ export class PortmapState {
     return undefined
   }
 
-  /**
-   * The live record reserving `port` for this family and protocol on `e.hostIP` (undefined: any address,
-   * so every reservation of the port counts). Read-only and without the lock, for a runtime choosing a
-   * port before ADD (ADD itself decides under the lock): a reservation whose record is gone or does not
-   * hold the port is ignored and left for ADD or GC to remove.
-   */
-  reservedBy(e: Pick<Entry, 'family' | 'hostIP' | 'protocol'>, port: number): OwnerRecord | undefined {
-    const dir = this.portDir(e, port)
-    for (const name of readNames(dir)) {
-      if (e.hostIP !== undefined && name !== 'any' && name !== e.hostIP) continue
-      const owner = this.readOwner(readText(join(dir, name))?.trim() ?? '')
-      if (owner?.entries.some((x) => x.family === e.family && x.protocol === e.protocol && x.hostPort <= port && port <= x.hostPortEnd && (x.hostIP ?? 'any') === name)) return owner
-    }
-    return undefined
-  }
-
   /** Writes the record (atomically), then takes its reservations (O_EXCL; our own are rewritten). */
   record(rec: OwnerRecord): void {
     this.#write(join(this.dir, 'owners', `${rec.tag}.json`), JSON.stringify(rec))
@@ -273,7 +243,7 @@ export class PortmapState {
   }
 
   private portDir(e: Pick<Entry, 'family' | 'protocol'>, port: number): string {
-    return join(this.dir, 'ports', `${e.family}-${e.protocol}-${port}`)
+    return join(this.dir, PORTS_DIR, portDirName(e.family, e.protocol, port))
   }
 
   private *reservations(rec: OwnerRecord): Generator<[string, string]> {

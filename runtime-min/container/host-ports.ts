@@ -8,7 +8,7 @@
 import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { PortmapState } from '../../plugins/portmap/records.js'
+import { portPublished, type ReadOptions } from '../../pkg/port-reservations/reservations.js'
 import { CliError } from '../cli-error.js'
 import type { PortSpec, Protocol } from './port-spec.js'
 
@@ -75,17 +75,15 @@ export const probePort: PortProbe = async (protocol, hostIP, port) => {
  * twice.
  */
 export const publishedIn =
-  (records: () => PortmapState | undefined): PublishedCheck =>
+  (opts: ReadOptions = {}): PublishedCheck =>
   (protocol, hostIP, port) => {
-    const state = records()
-    if (state === undefined) return false
     const families = hostIP === '' ? ([4, 6] as const) : ([hostIP.includes(':') ? 6 : 4] as const)
     const any = hostIP === '' || hostIP === '0.0.0.0' || hostIP === '::'
-    return families.some((family) => state.reservedBy({ family, protocol, hostIP: any ? undefined : hostIP }, port) !== undefined)
+    return families.some((family) => portPublished({ family, protocol, hostIP: any ? undefined : hostIP }, port, opts))
   }
 
 /** The records of this process's network namespace (portmap's default root). */
-export const publishedByRecords: PublishedCheck = publishedIn(() => PortmapState.peek())
+export const publishedByRecords: PublishedCheck = publishedIn()
 
 export const hostChecks: PortChecks = { probe: probePort, published: publishedByRecords }
 

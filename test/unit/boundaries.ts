@@ -58,6 +58,8 @@ const ALLOWED: Record<string, string[]> = {
   // the overlay's control and data plane, shared by the overlay-vxlan plugin and `berth overlay`
   'pkg/overlay': ['native', 'pkg/ns', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/link', 'pkg/firewall', 'pkg/lock', 'pkg/fsutil', 'pkg/sysctl', 'pkg/rollback', 'pkg/cni'],
   // host-local's core: the ipam/host-local executable and the bridge (in-process) run it
+  // which host ports containers publish: portmap's reservation records, read by runtimes
+  'pkg/port-reservations': ['pkg/errors', 'pkg/ns'],
   'pkg/host-local': ['pkg/skel', 'pkg/cni', 'pkg/ip', 'pkg/errors', 'pkg/log', 'pkg/lock', 'pkg/fsutil'],
   'runtime-min': ['pkg/*', 'daemon'],
   // the resident process behind the shims: every type's public description (plugin.ts), never its internals

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { CliError } from '../../../runtime-min/cli-error.js'
 import { createSocket } from 'node:dgram'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
 import { PortmapState, type OwnerRecord } from '../../../plugins/portmap/records.js'
@@ -142,9 +142,9 @@ const record = (id: string, entries: Entry[]): OwnerRecord => {
 
 t.test('publishedIn: portmap reservation records, by protocol, address and family; stale ones do not count', async (t) => {
   const root = t.testdir()
-  t.equal(PortmapState.peek(root, '/proc/self/ns/net'), undefined, 'no records yet: nothing is published (and nothing is created)')
-  const published = publishedIn(() => PortmapState.peek(root, '/proc/self/ns/net'))
-  t.notOk(published('tcp', '', 9000))
+  const published = publishedIn({ root, nsPath: '/proc/self/ns/net' })
+  t.notOk(published('tcp', '', 9000), 'no records yet: nothing is published')
+  t.same(readdirSync(root), [], '... and reading created nothing')
   const s = PortmapState.open(root, '/proc/self/ns/net')
   s.record(record('a', [entry({}), entry({ hostIP: '10.99.0.1', hostPort: 9005, hostPortEnd: 9007 }), entry({ family: 6, hostIP: 'fd99::1', hostPort: 9100, hostPortEnd: 9100 })]))
   t.ok(published('tcp', '', 9000), 'published on every address')
