@@ -1,6 +1,6 @@
 // The berth command line: declares commands (with --help examples) and calls their handlers in
 // runtime-min/commands/<group>.ts, loaded lazily so each command pays only for its own code.
-// This is the only module that imports yargs. Each helper edits only its own marked block.
+// This is the only module that imports yargs.
 import yargs, { type Argv } from 'yargs'
 import { berthVersion } from '../pkg/build-info/build-info.js'
 import { describe as describeError } from '../pkg/errors/describe.js'
@@ -66,11 +66,9 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       process.exit(1)
     }) as Argv<GlobalArgs>
 
-  // --- net commands (R1) ---
-  declareR1Commands(cli)
-  // --- end net commands (R1) ---
+  declareNetCommands(cli)
 
-  // --- container commands (R2) ---
+  // Containers: run, ps, exec, inspect, logs, stop, rm.
   {
     const strs = (v: unknown): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String))
     // everything after `--` is the command, verbatim (no number parsing)
@@ -211,9 +209,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       }),
     )
   }
-  // --- end container commands (R2) ---
 
-  // --- rig commands (G) ---
+  // Rigs: throw-away hosts on one machine.
   cli.command('rig', 'Multi-host rigs: namespaces as hosts on a shared underlay, each with its own berth state', (y) =>
     group(y, 'berth rig <command>\n\nA rig is a switch namespace holding an underlay bridge and N host namespaces on it.')
       .command(
@@ -307,9 +304,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         }),
       ),
   )
-  // --- end rig commands (G) ---
 
-  // --- overlay commands (O1/O2) ---
+  // The overlay's agent and checks.
   cli.command('overlay', 'The VXLAN overlay: per-host agent and self-test of an overlay-vxlan network', (y) =>
     group(y, 'berth overlay <command>\n\nRun on each host (in a rig: berth rig exec RIG hostN -- berth overlay ...).')
       .command(
@@ -340,7 +336,6 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         }),
       ),
   )
-  // --- end overlay commands (O1/O2) ---
 
   return cli
 }
@@ -354,10 +349,10 @@ export function main(argv: string[]): void {
     })
 }
 
-// --- net commands (R1): net, cni, install ---
+// net, cni and install.
 const str = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)])
 
-function declareR1Commands(cli: Argv<GlobalArgs>): void {
+function declareNetCommands(cli: Argv<GlobalArgs>): void {
   cli.command('net', 'Manage CNI networks (conflists in the CNI config directory)', (y) =>
     group(y, 'berth net <command>\n\nNetworks are conflists in $BERTH_ROOT/etc/cni/net.d (or --cni-conf-dir).')
       .command(
@@ -559,4 +554,3 @@ function declareR1Commands(cli: Argv<GlobalArgs>): void {
     }),
   )
 }
-// --- end net commands (R1): net, cni, install ---

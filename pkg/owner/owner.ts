@@ -14,7 +14,7 @@
 //   container   the first 12 characters of the container ID; ifname in full (at most 15 bytes).
 //
 // The format is on-kernel state read back by later versions: parsing accepts any comment of this shape
-// (with or without a net tag), so comments written by every earlier berth release keep matching.
+// (with or without a net tag): comments already in the kernel keep matching whichever berth wrote them.
 import { createHash } from 'node:crypto'
 
 /** nftables' comment limit (NFTNL_UDATA_COMMENT_MAXLEN), the same as pkg/firewall's NFT_COMMENT_MAX. */

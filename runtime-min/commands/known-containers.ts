@@ -1,4 +1,4 @@
-// What berth's containers use, read leniently from R2's container state
+// What berth's containers use, read leniently from their state files
 // (${BERTH_ROOT}/run/berth/containers/<name>/state.json): `net rm` and `cni gc` only need each container's
 // CNI container ID and the networks it is on, and must not fail because one state file is odd.
 import { readdirSync, readFileSync } from 'node:fs'

@@ -38,7 +38,7 @@ export interface RunArgs {
   mac?: string | undefined
   command: string[]
   confDir: string
-  /** the default network's name, its conflist written on first use (R1's ensureDefaultNetwork) */
+  /** the default network's name, its conflist written on first use (ensureDefaultNetwork) */
   defaultNetwork: () => Promise<string> | string
   /** where output goes (the CLI passes process.stdout) */
   print: (line: string) => void

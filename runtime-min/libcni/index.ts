@@ -1,5 +1,5 @@
-// runtime-min/libcni: a libcni-equivalent chain runner on pkg/invoke and pkg/cni, for `berth run`
-// (R2), `berth cni` and the overlay helpers. API (all paths absolute; names validated, no path escapes):
+// runtime-min/libcni: a libcni-equivalent chain runner on pkg/invoke and pkg/cni, for `berth run`,
+// `berth cni` and the overlay helpers. API (all paths absolute; names validated, no path escapes):
 //
 //   loadNetworkList(confDir, name): NetworkList            sync; by the "name" inside the files, libcni's
 //                                                          order (*.conflist, then *.conf/*.json wrapped);

@@ -21,7 +21,7 @@ import { canonicalSubnet, DEFAULT_NETWORK_SUBNET, firstHost, hostRoutes, overlap
 export const DEFAULT_NETWORK = 'berth'
 export const DEFAULT_BRIDGE = 'berth0'
 export const DEFAULT_VXLAN_CIDR = '10.244.0.0/16'
-/** --net values that are not networks (R2's `run`) */
+/** --net values that are not networks (`berth run`) */
 const RESERVED = new Set(['host', 'none', 'default', 'bridge'])
 
 export interface CreateNetworkOptions {
@@ -164,7 +164,7 @@ function overlayVnis(plugins: readonly PluginConf[]): number[] {
 /**
  * The embedded default network `berth`, its conflist written on first use: bridge berth0, subnet
  * 10.87.0.0/16 unless that collides with the host's routes or another network (then the first free /24
- * of the user pool), NAT and port publishing. For R2's `berth run` without --net.
+ * of the user pool), NAT and port publishing. For `berth run` without --net.
  */
 export async function ensureDefaultNetwork(confDir: string = cniConfDir()): Promise<NetworkList> {
   try {
