@@ -42,9 +42,12 @@ export function conntrackArgs(s: FlushSpec): string[] {
   return a
 }
 
-/** Rechecks after the first: each waits RECHECK_MS, so that a client's next packet is DNATed first. */
-export const MAX_RECHECKS = 5
-export const RECHECK_MS = 50
+/**
+ * Rechecks after the first, RECHECK_MS apart. A pass wins when the host process has nothing queued at
+ * that instant (the client's next packet is then DNATed); under a flood each pass may lose, hence several.
+ */
+export const MAX_RECHECKS = 10
+export const RECHECK_MS = 20
 
 /**
  * Runs every delete, each spec's recheck right after it; a recheck whose port had entries (either delete
