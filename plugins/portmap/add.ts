@@ -73,7 +73,7 @@ export async function cmdAdd(a: CmdArgs): Promise<CniResult> {
     }
     if (listing !== undefined) settleLegacy(state, listing, owner.tag)
   })
-  flushConntrack(addFlushes(entries), log)
+  await flushConntrack(addFlushes(entries), log)
   return result
 }
 
@@ -161,12 +161,22 @@ function refuseListeners(entries: readonly Entry[]): void {
   }
 }
 
+/**
+ * The entries a packet to a new host port can match: as the original direction of a flow to the port, or
+ * as the reply direction of one the host sent from it. The latter appears when the host process answers,
+ * after the flush, a packet queued before it: its answer re-creates the flow the other way round, and the
+ * client's next packets match that entry, never NEW, so never DNATed. Such answers can cross any delete,
+ * so the second is rechecked (flushConntrack) (pure, for tests).
+ */
 export function addFlushes(entries: readonly Entry[]): FlushSpec[] {
   const out: FlushSpec[] = []
   for (const e of entries) {
     if (e.protocol === 'tcp') continue
     const last = Math.min(e.hostPortEnd, e.hostPort + MAX_PORTS_PER_RANGE - 1)
-    for (let p = e.hostPort; p <= last; p++) out.push({ family: e.family, protocol: e.protocol, origPortDst: p, ...(e.hostIP === undefined ? {} : { origDst: e.hostIP }) })
+    for (let p = e.hostPort; p <= last; p++) {
+      const reply: FlushSpec = { family: e.family, protocol: e.protocol, replyPortDst: p, ...(e.hostIP === undefined ? {} : { replyDst: e.hostIP }) }
+      out.push({ family: e.family, protocol: e.protocol, origPortDst: p, ...(e.hostIP === undefined ? {} : { origDst: e.hostIP }), recheck: reply })
+    }
   }
   return out
 }

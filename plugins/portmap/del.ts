@@ -42,5 +42,5 @@ export async function cmdDel(a: CmdArgs): Promise<void> {
     if (e.protocol === 'tcp') continue
     flushes.set(`${e.family}|${e.protocol}|${e.containerIP}`, { family: e.family, protocol: e.protocol, replySrc: e.containerIP })
   }
-  flushConntrack([...flushes.values()], log)
+  await flushConntrack([...flushes.values()], log)
 }

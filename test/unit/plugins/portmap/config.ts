@@ -175,7 +175,18 @@ t.test('conntrack flushes', async (t) => {
   t.same(conntrackArgs({ family: 6, protocol: 'udp', origPortDst: 53, origDst: 'fd00::1' }), ['-D', '-f', 'ipv6', '-p', 'udp', '--orig-dst', 'fd00::1', '--orig-port-dst', '53'])
   t.same(conntrackArgs({ family: 4, protocol: 'sctp', replySrc: '10.0.0.5' }), ['-D', '-f', 'ipv4', '-p', 'sctp', '--reply-src', '10.0.0.5'])
   const e = (o: Partial<Entry>): Entry => ({ family: 4, hostIP: undefined, protocol: 'udp', hostPort: 80, hostPortEnd: 80, containerIP: '10.0.0.5', containerPort: 80, ...o })
+  t.same(conntrackArgs({ family: 4, protocol: 'udp', replyPortDst: 53, replyDst: '10.0.0.1' }), ['-D', '-f', 'ipv4', '-p', 'udp', '--reply-dst', '10.0.0.1', '--reply-port-dst', '53'])
   t.same(addFlushes([e({ protocol: 'tcp' })]), [], 'TCP needs no flush')
+  t.same(
+    addFlushes([e({ hostPort: 53, hostPortEnd: 53 })]),
+    [{ family: 4, protocol: 'udp', origPortDst: 53, recheck: { family: 4, protocol: 'udp', replyPortDst: 53 } }],
+    'flows to the port, then (rechecked) flows the host started from it: an answer that crossed the flush',
+  )
+  t.same(
+    addFlushes([e({ family: 6, hostIP: 'fd00::1', protocol: 'sctp', hostPort: 9, hostPortEnd: 9 })]),
+    [{ family: 6, protocol: 'sctp', origPortDst: 9, origDst: 'fd00::1', recheck: { family: 6, protocol: 'sctp', replyPortDst: 9, replyDst: 'fd00::1' } }],
+    'a hostIP narrows both',
+  )
   t.equal(addFlushes([e({ hostPort: 1000, hostPortEnd: 1002 })]).length, 3, 'one per port of a range')
   t.equal(addFlushes([e({ hostPort: 1000, hostPortEnd: 5000 })]).length, 64, 'capped')
 })
