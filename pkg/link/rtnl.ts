@@ -42,7 +42,6 @@ import {
   type TcMsg,
 } from './headers.js'
 import {
-  NLA_F_NESTED,
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLMSG_DONE,
@@ -332,19 +331,18 @@ export function vethInfoData(peerHdr: Partial<IfInfoMsg>, peerAttrs: LinkAttrs):
 }
 
 /**
- * One attribute with NLA_F_NESTED set. netlink's AttrStream.push masks the type to 14 bits, so it
- * cannot set this flag; the bridge (br_setlink) only reads IFLA_PROTINFO as IFLA_BRPORT_* when it is set.
+ * One attribute with NLA_F_NESTED set (attr with nested). netlink's AttrStream.push masks the type to 14
+ * bits, so it cannot set this flag; the bridge (br_setlink) only reads IFLA_PROTINFO as IFLA_BRPORT_* when
+ * it is set.
  */
 export function nestedAttr(type: number, payload: Uint8Array): Buffer {
-  const attr = Buffer.concat(formatAttribute({ type, data: payload }))
-  attr.writeUInt16LE((type & 0x3fff) | NLA_F_NESTED, 2)
-  return attr
+  return attr(type, payload, true)
 }
 /** One attribute carrying a u32, for attributes netlink 0.3.0 has no field for. */
 export function u32Attr(type: number, value: number): Buffer {
   const data = Buffer.alloc(4)
   data.writeUInt32LE(value >>> 0)
-  return Buffer.concat(formatAttribute({ type, data }))
+  return attr(type, data)
 }
 /** IFLA_BRPORT_* attributes (payload of a nested IFLA_PROTINFO or of IFLA_INFO_SLAVE_DATA). */
 export function bridgePortData(x: BridgePort): Buffer {

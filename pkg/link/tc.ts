@@ -17,7 +17,8 @@ import {
   RTM_NEWTFILTER,
   RTM_GETTFILTER,
 } from './constants.js'
-import { attr, attrsOf, tcBody, type Rtnl, type RtMessage } from './rtnl.js'
+import { u32 } from './new-link.js'
+import { attr, attrsOf, tcBody, u32Attr, type Rtnl, type RtMessage } from './rtnl.js'
 
 export const TC_H_ROOT = 0xffffffff
 export const TC_H_INGRESS = 0xfffffff1
@@ -196,9 +197,7 @@ export function parseTbfOptions(options: Buffer | undefined): TokenBucket | unde
 
 /** TCA_OPTIONS of a bfifo qdisc (struct tc_fifo_qopt, not attributes): a queue of at most `limit` bytes. */
 export function bfifoOptions(limit: number): Buffer {
-  const b = Buffer.alloc(4)
-  b.writeUInt32LE(limit >>> 0)
-  return b
+  return u32(limit)
 }
 
 /** TCA_OPTIONS of an htb qdisc whose unclassified traffic goes to class 1:`defaultMinor`. */
@@ -270,7 +269,7 @@ export function u32Options(f: U32Filter): Buffer {
     sel.writeInt32LE(k.off, at + 8)
   })
   const parts: Buffer[] = []
-  if (f.classId !== undefined) parts.push(attr(TCA_U32_CLASSID, u32le(f.classId)))
+  if (f.classId !== undefined) parts.push(u32Attr(TCA_U32_CLASSID, f.classId))
   parts.push(attr(TCA_U32_SEL, sel))
   if (f.redirectTo !== undefined) {
     const m = Buffer.alloc(28)
@@ -281,12 +280,6 @@ export function u32Options(f: U32Filter): Buffer {
     parts.push(attr(TCA_U32_ACT, attr(1, action, true), true))
   }
   return Buffer.concat(parts)
-}
-
-function u32le(n: number): Buffer {
-  const b = Buffer.alloc(4)
-  b.writeUInt32LE(n >>> 0)
-  return b
 }
 
 /** What a dumped u32 filter does: its keys, class and redirect target (undefined: a hash table node). */
@@ -317,17 +310,22 @@ export function parseU32Options(options: Buffer | undefined): U32Filter | undefi
  * Scheduler ticks per microsecond, from /proc/net/psched as tc and vishvananda/netlink read it (15.625 on
  * every kernel since 2.6.31: 64 ns ticks); token bucket sizes are given in ticks.
  */
-export function tickInUsec(text: string | undefined = readPsched()): number {
+export function tickInUsec(text: string | undefined = psched()): number {
   const v = (text ?? '').trim().split(/\s+/).map((h) => parseInt(h, 16))
   if (v.length < 3 || v.some((n) => !Number.isFinite(n) || n <= 0)) return 1000 / 64
   const [t2us, us2t, clockRes] = v as [number, number, number]
   return ((clockRes === 1e9 ? us2t : t2us) / us2t) * (clockRes / 1e6)
 }
 
-function readPsched(): string | undefined {
-  try {
-    return readFileSync('/proc/net/psched', 'latin1')
-  } catch {
-    return undefined
+// The kernel's clock never changes while it runs: read once per process (the daemon makes many buckets).
+let pschedText: string | null | undefined
+function psched(): string | undefined {
+  if (pschedText === undefined) {
+    try {
+      pschedText = readFileSync('/proc/net/psched', 'latin1')
+    } catch {
+      pschedText = null
+    }
   }
+  return pschedText ?? undefined
 }
